@@ -1,0 +1,85 @@
+"""The owner's docs as files in the data folder. An edit takes effect at the next wake-up;
+a bad edit is rejected (logged with its line numbers) and the last good version keeps serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Generic, TypeVar
+
+from ..domain.rules import Rules, RulesError, parse_rules
+from ..domain.voice import Voice, VoiceError, parse_voice
+
+log = logging.getLogger("cart_recovery.docs")
+T = TypeVar("T")
+
+
+class DocUnavailable(RuntimeError):
+    """No version of a doc has ever parsed."""
+
+
+class WatchedDoc(Generic[T]):
+    """One doc file, re-parsed when it changes. Keeps ``<name>.last-good`` beside it."""
+
+    def __init__(self, path: Path, parse: Callable[[str], T], errors: type[Exception]) -> None:
+        self.path = path
+        self._parse = parse
+        self._errors = errors
+        self._stamp: tuple[int, int] | None = None
+        self._value: T | None = None
+        self.last_error: str | None = None
+        self.text: str | None = None
+
+    @property
+    def last_good_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".last-good")
+
+    def get(self) -> T:
+        try:
+            st = os.stat(self.path)
+            stamp = (st.st_mtime_ns, st.st_size)
+        except FileNotFoundError:
+            stamp = None
+        if stamp is not None and stamp == self._stamp and self._value is not None:
+            return self._value
+        self._stamp = stamp
+        if stamp is not None:
+            text = self.path.read_text(encoding="utf-8")
+            try:
+                value = self._parse(text)
+            except self._errors as e:
+                self.last_error = str(e)
+                log.error("doc rejected, keeping the last good version",
+                          extra={"doc": str(self.path), "problems": str(e)})
+            else:
+                self._value, self.text, self.last_error = value, text, None
+                if not self.last_good_path.exists() or self.last_good_path.read_text(
+                    encoding="utf-8"
+                ) != text:
+                    tmp = self.last_good_path.with_suffix(".tmp")
+                    tmp.write_text(text, encoding="utf-8")
+                    os.replace(tmp, self.last_good_path)
+                return value
+        if self._value is None and self.last_good_path.exists():
+            text = self.last_good_path.read_text(encoding="utf-8")
+            self._value, self.text = self._parse(text), text
+        if self._value is None:
+            raise DocUnavailable(f"{self.path}: {self.last_error or 'file not found'}")
+        return self._value
+
+
+class FileDocs:
+    """DocSource over ``rules.txt`` and ``voice.txt``."""
+
+    def __init__(self, rules_path: Path, voice_path: Path) -> None:
+        self.rules_doc: WatchedDoc[Rules] = WatchedDoc(rules_path, parse_rules, RulesError)
+        self.voice_doc: WatchedDoc[Voice] = WatchedDoc(voice_path, parse_voice, VoiceError)
+
+    def rules(self) -> Rules:
+        return self.rules_doc.get()
+
+    def voice(self) -> Voice:
+        return self.voice_doc.get()

@@ -1,0 +1,242 @@
+"""In-memory adapters: complete implementations of the ports, used by ``simulate`` and tests."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from dataclasses import dataclass
+from datetime import datetime
+
+import msgspec
+
+from ..domain.model import AuditEntry, Cart, CartEvent, Outcome, SendRecord, cart_snapshot
+from ..domain.rules import Rules
+from ..domain.timers import Timer, TimerChange, timer_for
+from ..domain.voice import Voice
+from ..ports import Claim, StaleCart, normalise_email
+
+
+class MemoryStore:
+    """CartStore and WakeQueue in dictionaries, with a heap of timers (lazy deletion)."""
+
+    def __init__(self, *, keep_audit: bool = True) -> None:
+        self.carts: dict[str, Cart] = {}
+        self.sends: dict[str, dict[int, SendRecord]] = {}
+        self.events: set[tuple[str, str]] = set()
+        self.unsubs: dict[str, tuple[datetime, str]] = {}
+        self.audits: dict[str, list[AuditEntry]] = {}
+        self.by_email: dict[str, set[str]] = {}
+        self.sent_by_recipient: dict[str, list[SendRecord]] = {}
+        self.timers: dict[str, Timer] = {}
+        self._heap: list[tuple[datetime, str, int]] = []
+        self._seq = itertools.count()
+        self._timer_seq: dict[str, int] = {}
+        self.keep_audit = keep_audit
+
+    # ---- CartStore ------------------------------------------------------------------------
+    def load(self, cart_id: str) -> tuple[Cart | None, list[SendRecord]]:
+        steps = self.sends.get(cart_id)
+        return self.carts.get(cart_id), [steps[k] for k in sorted(steps)] if steps else []
+
+    def sent_to(self, email: str, since: datetime) -> list[SendRecord]:
+        return [s for s in self.sent_by_recipient.get(normalise_email(email), []) if s.at >= since]
+
+    def is_unsubscribed(self, email: str) -> bool:
+        return normalise_email(email) in self.unsubs
+
+    def _check(self, cart_id: str, expected_version: int | None) -> None:
+        current = self.carts.get(cart_id)
+        if (None if current is None else current.version) != expected_version:
+            raise StaleCart(cart_id)
+
+    def _put(self, cart: Cart, expected_version: int | None) -> Cart:
+        stored = msgspec.structs.replace(
+            cart, version=0 if expected_version is None else expected_version + 1
+        )
+        old = self.carts.get(cart.cart_id)
+        if old is not None and old.email:
+            self.by_email.get(normalise_email(old.email), set()).discard(cart.cart_id)
+        if stored.email:
+            self.by_email.setdefault(normalise_email(stored.email), set()).add(cart.cart_id)
+        self.carts[cart.cart_id] = stored
+        return stored
+
+    def _audit(self, entry: AuditEntry | None) -> None:
+        if entry is not None and self.keep_audit:
+            self.audits.setdefault(entry.cart_id, []).append(entry)
+
+    def _timer(self, cart_id: str, change: TimerChange | None) -> None:
+        if change is None:
+            return
+        timer = timer_for(cart_id, change)
+        if timer is None:
+            self.timers.pop(cart_id, None)
+            self._timer_seq.pop(cart_id, None)
+            return
+        seq = next(self._seq)
+        self.timers[cart_id] = timer
+        self._timer_seq[cart_id] = seq
+        heapq.heappush(self._heap, (timer.due, cart_id, seq))
+
+    def apply_event(
+        self,
+        event: CartEvent,
+        *,
+        cart: Cart | None,
+        expected_version: int | None,
+        audit: AuditEntry | None,
+        timer: TimerChange | None,
+        now: datetime,
+    ) -> bool:
+        key = (event.cart_id, event.event_id)
+        if key in self.events:
+            return False
+        if cart is not None:
+            self._check(event.cart_id, expected_version)
+            self._put(cart, expected_version)
+        self.events.add(key)
+        self._audit(audit)
+        self._timer(event.cart_id, timer)
+        return True
+
+    def save_cart(
+        self,
+        cart: Cart,
+        *,
+        expected_version: int,
+        audit: AuditEntry | None,
+        timer: TimerChange | None,
+    ) -> Cart:
+        self._check(cart.cart_id, expected_version)
+        stored = self._put(cart, expected_version)
+        self._audit(audit)
+        self._timer(cart.cart_id, timer)
+        return stored
+
+    def set_timer(self, cart_id: str, change: TimerChange, *, expected_version: int) -> None:
+        self._check(cart_id, expected_version)
+        self._timer(cart_id, change)
+
+    def _step(self, cart_id: str, step: int) -> SendRecord | None:
+        return self.sends.get(cart_id, {}).get(step)
+
+    def _write_send(self, record: SendRecord) -> None:
+        self.sends.setdefault(record.cart_id, {})[record.step] = record
+        if record.outcome is Outcome.SENT and record.recipient:
+            key = normalise_email(record.recipient)
+            self.sent_by_recipient.setdefault(key, []).append(record)
+
+    def record_send(self, record: SendRecord, *, timer: TimerChange | None) -> bool:
+        current = self._step(record.cart_id, record.step)
+        if current is not None and (current.done or current.outcome is Outcome.CLAIMED):
+            return False
+        self._write_send(record)
+        self._timer(record.cart_id, timer)
+        return True
+
+    def claim_send(self, cart_id: str, step: int, recipient: str, now: datetime) -> Claim:
+        cart = self.carts.get(cart_id)
+        if cart is None or not cart.is_open:
+            return Claim.STOPPED
+        if self.is_unsubscribed(recipient):
+            return Claim.UNSUBSCRIBED
+        current = self._step(cart_id, step)
+        if current is not None and current.outcome is not Outcome.DEFERRED:
+            return Claim.ALREADY
+        self._write_send(
+            SendRecord(cart_id=cart_id, step=step, outcome=Outcome.CLAIMED, at=now,
+                       recipient=recipient)
+        )
+        return Claim.CLAIMED
+
+    def finish_send(
+        self,
+        cart_id: str,
+        step: int,
+        outcome: Outcome,
+        *,
+        at: datetime,
+        message_id: str | None = None,
+        reason: str | None = None,
+        due: datetime | None = None,
+        timer: TimerChange | None = None,
+    ) -> None:
+        current = self._step(cart_id, step)
+        if current is None or current.outcome is not Outcome.CLAIMED:
+            return
+        self._write_send(
+            msgspec.structs.replace(
+                current, outcome=outcome, at=at, message_id=message_id, reason=reason, due=due
+            )
+        )
+        self._timer(cart_id, timer)
+
+    def resolve_claims(self, now: datetime, audit_by: str = "system") -> list[SendRecord]:
+        out = []
+        for steps in self.sends.values():
+            for step, record in list(steps.items()):
+                if record.outcome is Outcome.CLAIMED:
+                    done = msgspec.structs.replace(record, outcome=Outcome.UNCERTAIN)
+                    steps[step] = done
+                    out.append(done)
+                    self._audit(AuditEntry(cart_id=record.cart_id, at=now, by=audit_by,
+                                           action="uncertain", detail=f"step {step}"))
+        return out
+
+    def unsubscribe(self, email: str, *, source: str, at: datetime) -> bool:
+        key = normalise_email(email)
+        if key in self.unsubs:
+            return False
+        self.unsubs[key] = (at, source)
+        for cart_id in sorted(self.by_email.get(key, ())):
+            snap = cart_snapshot(self.carts[cart_id])
+            self._audit(AuditEntry(cart_id=cart_id, at=at, by=source, action="unsubscribed",
+                                   before=snap, after=snap))
+        return True
+
+    def audit(self, cart_id: str) -> list[AuditEntry]:
+        return list(self.audits.get(cart_id, []))
+
+    def carts_of(self, email: str) -> list[Cart]:
+        return [self.carts[c] for c in sorted(self.by_email.get(normalise_email(email), ()))]
+
+    # ---- WakeQueue ------------------------------------------------------------------------
+    def _clean_top(self) -> None:
+        while self._heap:
+            _, cart_id, seq = self._heap[0]
+            if self._timer_seq.get(cart_id) == seq:
+                return
+            heapq.heappop(self._heap)
+
+    def due(self, now: datetime, limit: int) -> list[Timer]:
+        out: list[Timer] = []
+        taken: list[tuple[datetime, str, int]] = []
+        while self._heap and len(out) < limit and self._heap[0][0] <= now:
+            entry = heapq.heappop(self._heap)
+            if self._timer_seq.get(entry[1]) == entry[2]:
+                taken.append(entry)
+                out.append(self.timers[entry[1]])
+        for entry in taken:  # a fired timer stays until the service replaces or cancels it
+            heapq.heappush(self._heap, entry)
+        return out
+
+    def next_due(self) -> datetime | None:
+        self._clean_top()
+        return self._heap[0][0] if self._heap else None
+
+    def pending(self) -> int:
+        return len(self.timers)
+
+
+@dataclass
+class StaticDocs:
+    """A DocSource holding parsed docs (simulate, tests)."""
+
+    rules_: Rules
+    voice_: Voice
+
+    def rules(self) -> Rules:
+        return self.rules_
+
+    def voice(self) -> Voice:
+        return self.voice_

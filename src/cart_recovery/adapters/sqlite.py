@@ -1,0 +1,520 @@
+"""The embedded store: SQLite in WAL mode, holding carts, sends, audit, unsubscribes, processed
+event ids and the wake-up timers in one file, so a write and its timer change commit together.
+
+Times are stored as integer microseconds since the Unix epoch (UTC).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from ..domain.model import (
+    AuditEntry,
+    Cart,
+    CartEvent,
+    Outcome,
+    SendRecord,
+    cart_snapshot,
+)
+from ..domain.timers import Timer, TimerChange, TimerKind, timer_for
+from ..ports import Claim, StaleCart, normalise_email
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+_cart_encoder = msgspec.json.Encoder(decimal_format="string")
+_cart_decoder = msgspec.json.Decoder(Cart)
+_event_encoder = msgspec.json.Encoder(decimal_format="number")
+_json = msgspec.json.Encoder()
+
+
+def to_us(t: datetime) -> int:
+    d = t - EPOCH
+    return (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
+
+
+def from_us(us: int) -> datetime:
+    return datetime.fromtimestamp(us // 1_000_000, UTC).replace(microsecond=us % 1_000_000)
+
+
+# Each migration moves the schema from version i to i + 1 (PRAGMA user_version).
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE carts (
+        cart_id TEXT PRIMARY KEY,
+        email_key TEXT,
+        status TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        abandoned_at INTEGER NOT NULL,
+        data BLOB NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX carts_email ON carts (email_key) WHERE email_key IS NOT NULL;
+    CREATE INDEX carts_created ON carts (created_at);
+
+    CREATE TABLE sends (
+        cart_id TEXT NOT NULL,
+        step INTEGER NOT NULL,
+        outcome TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        recipient TEXT,
+        recipient_key TEXT,
+        reason TEXT,
+        due INTEGER,
+        message_id TEXT,
+        PRIMARY KEY (cart_id, step)
+    ) WITHOUT ROWID;
+    CREATE INDEX sends_recipient ON sends (recipient_key, at) WHERE outcome = 'sent';
+    CREATE INDEX sends_claimed ON sends (outcome) WHERE outcome = 'claimed';
+
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        cart_id TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        by TEXT NOT NULL,
+        action TEXT NOT NULL,
+        before BLOB,
+        after BLOB,
+        detail TEXT
+    );
+    CREATE INDEX audit_cart ON audit (cart_id, at);
+
+    CREATE TABLE unsubscribes (
+        email_key TEXT PRIMARY KEY,
+        at INTEGER NOT NULL,
+        source TEXT NOT NULL
+    ) WITHOUT ROWID;
+
+    CREATE TABLE events (
+        cart_id TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        occurred_at INTEGER NOT NULL,
+        received_at INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        PRIMARY KEY (cart_id, event_id)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE timers (
+        cart_id TEXT PRIMARY KEY,
+        due INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        step INTEGER
+    ) WITHOUT ROWID;
+    CREATE INDEX timers_due ON timers (due, cart_id);
+    """,
+]
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema up to the newest version; returns the version it is at."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > len(MIGRATIONS):
+        raise RuntimeError(
+            f"the database is at schema version {version}, newer than this program knows "
+            f"({len(MIGRATIONS)}): upgrade cart-recovery"
+        )
+    for i in range(version, len(MIGRATIONS)):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[i].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {i + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return len(MIGRATIONS)
+
+
+def _send(row: tuple[Any, ...]) -> SendRecord:
+    cart_id, step, outcome, at, recipient, reason, due, message_id = row
+    return SendRecord(
+        cart_id=cart_id,
+        step=step,
+        outcome=Outcome(outcome),
+        at=from_us(at),
+        recipient=recipient,
+        reason=reason,
+        due=None if due is None else from_us(due),
+        message_id=message_id,
+    )
+
+
+_SEND_COLS = "cart_id, step, outcome, at, recipient, reason, due, message_id"
+
+
+class SqliteStore:
+    """CartStore + WakeQueue on one SQLite file (WAL). Safe to share between threads."""
+
+    def __init__(self, path: Path | str, *, synchronous: str = "FULL") -> None:
+        self.path = str(path)
+        self._conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=30.0
+        )
+        self._lock = threading.RLock()
+        c = self._conn
+        if self.path != ":memory:":
+            c.execute("PRAGMA journal_mode = WAL")
+        if synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+            raise ValueError(f"sqlite synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
+        c.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+        c.execute("PRAGMA foreign_keys = ON")
+        c.execute("PRAGMA busy_timeout = 30000")
+        self.schema_version = migrate(c)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            c = self._conn
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                yield c
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            c.execute("COMMIT")
+
+    # ---- reads ----------------------------------------------------------------------------
+    def load(self, cart_id: str) -> tuple[Cart | None, list[SendRecord]]:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT data, version FROM carts WHERE cart_id = ?", (cart_id,)
+            ).fetchone()
+            sends = self._conn.execute(
+                f"SELECT {_SEND_COLS} FROM sends WHERE cart_id = ? ORDER BY step", (cart_id,)
+            ).fetchall()
+        cart = None
+        if row is not None:
+            cart = msgspec.structs.replace(_cart_decoder.decode(row[0]), version=row[1])
+        return cart, [_send(r) for r in sends]
+
+    def sent_to(self, email: str, since: datetime) -> list[SendRecord]:
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {_SEND_COLS} FROM sends WHERE recipient_key = ? AND at >= ? "
+                "AND outcome = 'sent' ORDER BY at",
+                (normalise_email(email), to_us(since)),
+            ).fetchall()
+        return [_send(r) for r in rows]
+
+    def is_unsubscribed(self, email: str) -> bool:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT 1 FROM unsubscribes WHERE email_key = ?", (normalise_email(email),)
+            ).fetchone()
+        return row is not None
+
+    def audit(self, cart_id: str) -> list[AuditEntry]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT cart_id, at, by, action, before, after, detail FROM audit "
+                "WHERE cart_id = ? ORDER BY at, id",
+                (cart_id,),
+            ).fetchall()
+        return [
+            AuditEntry(
+                cart_id=r[0],
+                at=from_us(r[1]),
+                by=r[2],
+                action=r[3],
+                before=None if r[4] is None else msgspec.json.decode(r[4]),
+                after=None if r[5] is None else msgspec.json.decode(r[5]),
+                detail=r[6],
+            )
+            for r in rows
+        ]
+
+    def carts_of(self, email: str) -> list[Cart]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT data, version FROM carts WHERE email_key = ? ORDER BY cart_id",
+                (normalise_email(email),),
+            ).fetchall()
+        return [msgspec.structs.replace(_cart_decoder.decode(d), version=v) for d, v in rows]
+
+    def events_of(self, cart_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT data, received_at FROM events WHERE cart_id = ? ORDER BY occurred_at",
+                (cart_id,),
+            ).fetchall()
+        return [{**msgspec.json.decode(d), "received_at": from_us(r)} for d, r in rows]
+
+    def count(self, table: str) -> int:
+        if table not in {"carts", "sends", "audit", "unsubscribes", "events", "timers"}:
+            raise ValueError(table)
+        with self._lock:
+            return int(self._conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608
+
+    # ---- writes ---------------------------------------------------------------------------
+    @staticmethod
+    def _check(c: sqlite3.Connection, cart_id: str, expected_version: int | None) -> None:
+        row = c.execute("SELECT version FROM carts WHERE cart_id = ?", (cart_id,)).fetchone()
+        if (None if row is None else row[0]) != expected_version:
+            raise StaleCart(cart_id)
+
+    @staticmethod
+    def _put(c: sqlite3.Connection, cart: Cart, expected_version: int | None) -> Cart:
+        version = 0 if expected_version is None else expected_version + 1
+        stored = msgspec.structs.replace(cart, version=version)
+        c.execute(
+            "INSERT INTO carts (cart_id, email_key, status, version, created_at, abandoned_at, "
+            "data) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (cart_id) DO UPDATE SET "
+            "email_key = excluded.email_key, status = excluded.status, version = "
+            "excluded.version, abandoned_at = excluded.abandoned_at, data = excluded.data",
+            (
+                cart.cart_id,
+                normalise_email(cart.email) if cart.email else None,
+                str(cart.status),
+                version,
+                to_us(cart.created_at),
+                to_us(cart.abandoned_at),
+                _cart_encoder.encode(stored),
+            ),
+        )
+        return stored
+
+    @staticmethod
+    def _audit(c: sqlite3.Connection, entry: AuditEntry | None) -> None:
+        if entry is None:
+            return
+        c.execute(
+            "INSERT INTO audit (cart_id, at, by, action, before, after, detail) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                entry.cart_id,
+                to_us(entry.at),
+                entry.by,
+                entry.action,
+                None if entry.before is None else _json.encode(entry.before),
+                None if entry.after is None else _json.encode(entry.after),
+                entry.detail,
+            ),
+        )
+
+    @staticmethod
+    def _timer(c: sqlite3.Connection, cart_id: str, change: TimerChange | None) -> None:
+        if change is None:
+            return
+        timer = timer_for(cart_id, change)
+        if timer is None:
+            c.execute("DELETE FROM timers WHERE cart_id = ?", (cart_id,))
+        else:
+            c.execute(
+                "INSERT INTO timers (cart_id, due, kind, step) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (cart_id) DO UPDATE SET due = excluded.due, kind = excluded.kind, "
+                "step = excluded.step",
+                (cart_id, to_us(timer.due), str(timer.kind), timer.step),
+            )
+
+    def apply_event(
+        self,
+        event: CartEvent,
+        *,
+        cart: Cart | None,
+        expected_version: int | None,
+        audit: AuditEntry | None,
+        timer: TimerChange | None,
+        now: datetime,
+    ) -> bool:
+        with self._write() as c:
+            cur = c.execute(
+                "INSERT INTO events (cart_id, event_id, type, occurred_at, received_at, data) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (
+                    event.cart_id,
+                    event.event_id,
+                    event.type,
+                    to_us(event.occurred_at),
+                    to_us(now),
+                    _event_encoder.encode(event),
+                ),
+            )
+            if cur.rowcount == 0:
+                return False
+            if cart is not None:
+                self._check(c, event.cart_id, expected_version)
+                self._put(c, cart, expected_version)
+            self._audit(c, audit)
+            self._timer(c, event.cart_id, timer)
+            return True
+
+    def save_cart(
+        self,
+        cart: Cart,
+        *,
+        expected_version: int,
+        audit: AuditEntry | None,
+        timer: TimerChange | None,
+    ) -> Cart:
+        with self._write() as c:
+            self._check(c, cart.cart_id, expected_version)
+            stored = self._put(c, cart, expected_version)
+            self._audit(c, audit)
+            self._timer(c, cart.cart_id, timer)
+            return stored
+
+    def set_timer(self, cart_id: str, change: TimerChange, *, expected_version: int) -> None:
+        with self._write() as c:
+            self._check(c, cart_id, expected_version)
+            self._timer(c, cart_id, change)
+
+    @staticmethod
+    def _upsert_send(c: sqlite3.Connection, r: SendRecord) -> None:
+        c.execute(
+            f"INSERT OR REPLACE INTO sends ({_SEND_COLS}, recipient_key) "  # noqa: S608
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                r.cart_id,
+                r.step,
+                str(r.outcome),
+                to_us(r.at),
+                r.recipient,
+                r.reason,
+                None if r.due is None else to_us(r.due),
+                r.message_id,
+                normalise_email(r.recipient) if r.recipient else None,
+            ),
+        )
+
+    def record_send(self, record: SendRecord, *, timer: TimerChange | None) -> bool:
+        with self._write() as c:
+            row = c.execute(
+                "SELECT outcome FROM sends WHERE cart_id = ? AND step = ?",
+                (record.cart_id, record.step),
+            ).fetchone()
+            if row is not None and row[0] != Outcome.DEFERRED:
+                return False
+            self._upsert_send(c, record)
+            self._timer(c, record.cart_id, timer)
+            return True
+
+    def claim_send(self, cart_id: str, step: int, recipient: str, now: datetime) -> Claim:
+        with self._write() as c:
+            row = c.execute("SELECT status FROM carts WHERE cart_id = ?", (cart_id,)).fetchone()
+            if row is None or row[0] != "open":
+                return Claim.STOPPED
+            if c.execute(
+                "SELECT 1 FROM unsubscribes WHERE email_key = ?", (normalise_email(recipient),)
+            ).fetchone():
+                return Claim.UNSUBSCRIBED
+            cur = c.execute(
+                "INSERT INTO sends (cart_id, step, outcome, at, recipient, recipient_key) "
+                "VALUES (?, ?, 'claimed', ?, ?, ?) ON CONFLICT (cart_id, step) DO UPDATE SET "
+                "outcome = 'claimed', at = excluded.at, recipient = excluded.recipient, "
+                "recipient_key = excluded.recipient_key, reason = NULL, due = NULL "
+                "WHERE sends.outcome = 'deferred'",
+                (cart_id, step, to_us(now), recipient, normalise_email(recipient)),
+            )
+            return Claim.CLAIMED if cur.rowcount == 1 else Claim.ALREADY
+
+    def finish_send(
+        self,
+        cart_id: str,
+        step: int,
+        outcome: Outcome,
+        *,
+        at: datetime,
+        message_id: str | None = None,
+        reason: str | None = None,
+        due: datetime | None = None,
+        timer: TimerChange | None = None,
+    ) -> None:
+        with self._write() as c:
+            cur = c.execute(
+                "UPDATE sends SET outcome = ?, at = ?, message_id = ?, reason = ?, due = ? "
+                "WHERE cart_id = ? AND step = ? AND outcome = 'claimed'",
+                (
+                    str(outcome),
+                    to_us(at),
+                    message_id,
+                    reason,
+                    None if due is None else to_us(due),
+                    cart_id,
+                    step,
+                ),
+            )
+            if cur.rowcount == 1:
+                self._timer(c, cart_id, timer)
+
+    def resolve_claims(self, now: datetime, audit_by: str = "system") -> list[SendRecord]:
+        with self._write() as c:
+            rows = c.execute(
+                f"SELECT {_SEND_COLS} FROM sends WHERE outcome = 'claimed'"  # noqa: S608
+            ).fetchall()
+            c.execute("UPDATE sends SET outcome = 'uncertain' WHERE outcome = 'claimed'")
+            out = []
+            for r in rows:
+                record = msgspec.structs.replace(_send(r), outcome=Outcome.UNCERTAIN)
+                out.append(record)
+                self._audit(
+                    c,
+                    AuditEntry(
+                        cart_id=record.cart_id,
+                        at=now,
+                        by=audit_by,
+                        action="uncertain",
+                        detail=f"step {record.step}: claimed before a crash; not resent",
+                    ),
+                )
+            return out
+
+    def unsubscribe(self, email: str, *, source: str, at: datetime) -> bool:
+        key = normalise_email(email)
+        with self._write() as c:
+            cur = c.execute(
+                "INSERT INTO unsubscribes (email_key, at, source) VALUES (?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                (key, to_us(at), source),
+            )
+            if cur.rowcount == 0:
+                return False
+            for data, version in c.execute(
+                "SELECT data, version FROM carts WHERE email_key = ? ORDER BY cart_id", (key,)
+            ).fetchall():
+                snap = cart_snapshot(msgspec.structs.replace(_cart_decoder.decode(data), version=version))
+                self._audit(
+                    c,
+                    AuditEntry(
+                        cart_id=str(snap["cart_id"]) if snap else "",
+                        at=at,
+                        by=source,
+                        action="unsubscribed",
+                        before=snap,
+                        after=snap,
+                    ),
+                )
+            return True
+
+    # ---- WakeQueue ------------------------------------------------------------------------
+    def due(self, now: datetime, limit: int) -> list[Timer]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT cart_id, due, kind, step FROM timers WHERE due <= ? "
+                "ORDER BY due, cart_id LIMIT ?",
+                (to_us(now), limit),
+            ).fetchall()
+        return [
+            Timer(cart_id=r[0], due=from_us(r[1]), kind=TimerKind(r[2]), step=r[3]) for r in rows
+        ]
+
+    def next_due(self) -> datetime | None:
+        with self._lock:
+            row = self._conn.execute("SELECT min(due) FROM timers").fetchone()
+        return None if row[0] is None else from_us(row[0])
+
+    def pending(self) -> int:
+        return self.count("timers")

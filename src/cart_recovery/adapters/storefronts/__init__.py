@@ -1,0 +1,1 @@
+"""Storefront sources: each verifies its own signature and normalises into one CartEvent."""

@@ -1,0 +1,125 @@
+"""Wiring: the one place adapters are chosen and handed to the service."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from starlette.applications import Starlette
+
+from .adapters.files import FileDocs
+from .adapters.mail import MailError, OutboxMailer, SmtpMailer, parse_smtp_url
+from .adapters.sqlite import SqliteStore
+from .clock import Clock, SystemClock
+from .domain.rules import DEFAULT_RULES_TEXT
+from .domain.voice import DEFAULT_VOICE_TEXT
+from .ports import LineWriter, Mailer
+from .runtime import TimerLoop
+from .service import MailFailure, NoLines, Service
+from .settings import CONFIG_NAME, Settings, new_config_text
+from .tokens import LinkMaker, Tokens
+from .web.app import WebContext, create_app
+
+
+def init_data_dir(data_dir: Path) -> list[Path]:
+    """First run: create the folder with the default docs and a config with fresh secrets.
+    Never overwrites a file that exists. Returns the files it created."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    created = []
+    for name, text in (
+        (CONFIG_NAME, None),
+        ("rules.txt", DEFAULT_RULES_TEXT),
+        ("voice.txt", DEFAULT_VOICE_TEXT),
+    ):
+        path = data_dir / name
+        if path.exists():
+            continue
+        content = new_config_text() if text is None else text
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(content)
+        created.append(path)
+    (data_dir / "outbox").mkdir(exist_ok=True)
+    return created
+
+
+def make_mailer(settings: Settings) -> Mailer:
+    if settings.smtp_url:
+        return SmtpMailer(parse_smtp_url(settings.smtp_url))
+    return OutboxMailer(settings.outbox)
+
+
+@dataclass
+class Embedded:
+    settings: Settings
+    store: SqliteStore
+    docs: FileDocs
+    service: Service
+    loop: TimerLoop
+    clock: Clock
+    tokens: Tokens
+    app: Starlette
+
+    def close(self) -> None:
+        close = getattr(self.service.mailer, "close", None)
+        if callable(close):
+            close()
+        self.store.close()
+
+
+def embedded(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    mailer: Mailer | None = None,
+    lines: LineWriter | None = None,
+    run_timers: bool = True,
+) -> Embedded:
+    clock = clock or SystemClock()
+    if not settings.signing_key:
+        raise ValueError(f"{settings.data_dir / CONFIG_NAME}: 'signing_key' is not set")
+    store = SqliteStore(settings.database, synchronous=settings.sqlite_synchronous)
+    docs = FileDocs(settings.rules_file, settings.voice_file)
+    docs.rules()  # fail fast at start-up when neither the doc nor a last good copy parses
+    docs.voice()
+    tokens = Tokens(settings.signing_key)
+    service = Service(
+        store=store,
+        mailer=mailer or make_mailer(settings),
+        docs=docs,
+        links=LinkMaker(settings.base_url, tokens),
+        sender=settings.mail_from,
+        message_id_domain=settings.message_id_domain,
+        lines=lines or NoLines(),
+        default_locale=settings.default_locale,
+        mail_errors=(MailError, MailFailure),
+    )
+    loop = TimerLoop(service, store, clock)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task = asyncio.create_task(loop.run(stop)) if run_timers else None
+        try:
+            yield
+        finally:
+            stop.set()
+            if task is not None:
+                await task
+
+    ctx = WebContext(
+        service=service,
+        queue=store,
+        clock=clock,
+        tokens=tokens,
+        webhook_secrets=settings.webhook_secrets,
+        store_name=lambda: docs.voice().store_name,
+        on_ingest=loop.poke,
+        schema_version=store.schema_version,
+    )
+    app = create_app(ctx, lifespan=lifespan)
+    return Embedded(settings, store, docs, service, loop, clock, tokens, app)

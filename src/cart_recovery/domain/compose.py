@@ -1,0 +1,440 @@
+"""Compose one reminder email from a cart, a step and the voice doc (SPEC §7, gate 4).
+
+Pure: ``now`` comes in, the message is returned as a value, nothing is sent. The only line the
+LLM may supply is ``opening``; items, total, links and the unsubscribe footer are always ours.
+Every value that reaches a header is flattened to one line first, so a shopper's name or an item
+title can never add a header.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import functools
+import hashlib
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from email.headerregistry import (
+    Address,
+    AddressHeader,
+    BaseHeader,
+    HeaderRegistry,
+    UnstructuredHeader,
+)
+from email.message import EmailMessage
+from email.policy import EmailPolicy, Policy
+from email.utils import format_datetime
+
+from babel import Locale, UnknownLocaleError
+from babel.numbers import format_currency
+from markupsafe import Markup
+
+from cart_recovery.domain.model import Cart, Item
+from cart_recovery.domain.voice import (
+    Voice,
+    one_line,
+    plain_opening,
+    render_html,
+    render_text,
+)
+
+MAX_SUBJECT = 150
+FIRST_NAME_MAX = 60
+ONE_CLICK = "List-Unsubscribe=One-Click"  # RFC 8058
+
+_URL = re.compile(r"https?://[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+_HEADER_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 field name: printable ASCII but ':'
+_OWN_HEADERS = frozenset({"from", "to", "cc", "bcc", "subject", "date", "message-id"})
+_ITEMS_SLOT = "\x00items\x00"  # where the items table goes in the HTML part
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
+_STRAY_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+Money = Callable[[Decimal], str]
+
+
+class ComposeError(ValueError):
+    """The email cannot be built: no usable address, a bad link or sender, an unknown step."""
+
+
+@dataclass(frozen=True)
+class Links:
+    """The two links the service mints for one email."""
+
+    return_url: str  # the tracked return link, e.g. https://shop.example/r/<token>
+    unsubscribe_url: str  # GET shows a confirm page, POST (RFC 8058 one-click) unsubscribes
+
+
+@dataclass(frozen=True)
+class OutgoingEmail:
+    """One composed email, ready for any mailer."""
+
+    to: str
+    sender: str
+    subject: str
+    text: str
+    html: str
+    message_id: str
+    date: datetime
+    headers: tuple[tuple[str, str], ...]  # List-Unsubscribe, List-Unsubscribe-Post, ...
+
+    def to_message(self) -> EmailMessage:
+        """A ``multipart/alternative`` message (text, then HTML), CRLF line endings."""
+        msg = EmailMessage(policy=_policy())
+        msg["From"] = one_line(self.sender)
+        msg["To"] = one_line(self.to)
+        msg["Subject"] = one_line(self.subject)
+        msg["Date"] = format_datetime(self.date)
+        msg["Message-ID"] = one_line(self.message_id)
+        for name, value in self.headers:
+            if not _HEADER_NAME.fullmatch(name) or name.lower() in _OWN_HEADERS:
+                raise ComposeError(f"not an extra header name: {name!r}")
+            msg[name] = one_line(value)
+        msg.set_content(self.text, subtype="plain", charset="utf-8", cte="quoted-printable")
+        msg.add_alternative(self.html, subtype="html", charset="utf-8", cte="quoted-printable")
+        return msg
+
+    def to_bytes(self) -> bytes:
+        return self.to_message().as_bytes()
+
+
+def message_id_for(cart_id: str, step: int, domain: str) -> str:
+    """The Message-ID of ``(cart_id, step)``: the same every time, different for each step."""
+    if not _DOMAIN.fullmatch(domain) or len(domain) > 253:
+        raise ComposeError(f"not a domain for Message-IDs: {domain!r}")
+    if isinstance(step, bool) or not isinstance(step, int) or step < 1:
+        raise ComposeError(f"not a reminder step: {step!r}")
+    digest = hashlib.sha256(cart_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return f"<cr.{digest}.{step}@{domain.lower()}>"
+
+
+def compose(
+    cart: Cart,
+    step: int,
+    voice: Voice,
+    *,
+    sender: str,
+    links: Links,
+    opening: str | None,
+    message_id_domain: str,
+    now: datetime,
+    default_locale: str = "en_US",
+) -> OutgoingEmail:
+    """Fill ``voice``'s template for ``step`` with ``cart``.
+
+    ``opening`` is the polished opening line, or ``None`` for the owner's plain one (the
+    saved-link variant for a saved-link cart). Raises ``ComposeError`` when the cart has no usable
+    address or an argument is unusable; template errors were caught when the doc was parsed.
+    """
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ComposeError("now must carry a timezone")
+    try:
+        templates = voice.step(step)
+    except ValueError as exc:
+        raise ComposeError(str(exc)) from None
+    to = recipient_address(cart.email)
+    from_ = _sender(sender)
+    return_url = _link(links.return_url, "return link")
+    unsubscribe_url = _link(links.unsubscribe_url, "unsubscribe link")
+    locale = _locale(cart.locale, default_locale)
+
+    def money(amount: Decimal) -> str:
+        return format_currency(amount, cart.currency, locale=locale)
+
+    store_name = voice.store_name
+    first_name = _first_name(cart.name)
+    greeting = one_line(
+        render_text(voice.greeting, {"first_name": first_name, "store_name": store_name})
+        if first_name
+        else render_text(voice.greeting_no_name, {"store_name": store_name})
+    )
+    line = one_line(opening) if opening is not None else ""
+    line = line or plain_opening(voice, step, cart.saved_link)
+    button = one_line(render_text(voice.button, {"store_name": store_name}))
+    unsubscribe = one_line(render_text(voice.unsubscribe, {"store_name": store_name}))
+    footer = one_line(render_text(voice.footer, {"store_name": store_name}))
+    shared = {
+        "greeting": greeting,
+        "opening": line,
+        "total": money(cart.total),
+        "store_name": store_name,
+        "first_name": first_name,
+    }
+
+    text_values = {
+        **shared,
+        "items": _items_text(cart.items, money),
+        "return_link": return_url,
+        "unsubscribe_link": unsubscribe_url,
+    }
+    subject = _subject(render_text(templates.subject, text_values))
+    text = _tidy_text(render_text(templates.body, text_values))
+    text += f"\n\n-- \n{footer}\n{unsubscribe}: {unsubscribe_url}\n"
+
+    html_values = {
+        **shared,
+        "items": _ITEMS_SLOT,
+        "return_link": _button(return_url, button),
+        "unsubscribe_link": Markup('<a href="{}" style="{}">{}</a>').format(
+            unsubscribe_url, _MUTED_LINK, unsubscribe
+        ),
+    }
+    body = _paragraphs(render_html(templates.body, html_values), _items_html(cart.items, money))
+    html = _document(
+        lang=str(locale).replace("_", "-"),
+        rtl=locale.text_direction == "rtl",
+        subject=subject,
+        preheader=line,
+        body=body,
+        footer=footer,
+        unsubscribe=unsubscribe,
+        unsubscribe_url=unsubscribe_url,
+    )
+
+    return OutgoingEmail(
+        to=to,
+        sender=from_,
+        subject=subject,
+        text=text,
+        html=html,
+        message_id=message_id_for(cart.cart_id, step, message_id_domain),
+        date=now,
+        headers=(
+            ("List-Unsubscribe", f"<{unsubscribe_url}>"),
+            ("List-Unsubscribe-Post", ONE_CLICK),
+        ),
+    )
+
+
+# --- values ------------------------------------------------------------------------------------
+
+
+def recipient_address(address: str | None) -> str:
+    """The plain addr-spec of ``address``, or ComposeError saying why it can't be mailed."""
+    if address is None or not address.strip():
+        raise ComposeError("the cart has no email address")
+    address = address.strip()
+    if not address.isascii():
+        raise ComposeError("the address needs SMTPUTF8, which is not supported")
+    try:
+        parsed = Address(addr_spec=address)
+    except (ValueError, IndexError) as exc:
+        raise ComposeError(f"not a single email address: {exc}") from None
+    if not parsed.username or not _DOMAIN.fullmatch(parsed.domain):
+        raise ComposeError("not a single email address")
+    return parsed.addr_spec
+
+
+def _sender(sender: str) -> str:
+    flat = one_line(sender)
+    header = _policy().header_factory("From", flat)
+    if (
+        flat != sender
+        or not isinstance(header, AddressHeader)
+        or getattr(header, "defects", None)
+        or len(header.addresses) != 1
+        or not header.addresses[0].domain
+    ):
+        raise ComposeError(f"not a single sender address: {sender!r}")
+    return flat
+
+
+def _link(url: str, what: str) -> str:
+    if not _URL.fullmatch(url) or len(url) > 2000:
+        raise ComposeError(f"the {what} must be a plain http(s) URL: {url!r}")
+    return url
+
+
+def _locale(wanted: str | None, default: str) -> Locale:
+    for tag in (wanted, default):
+        if not tag:
+            continue
+        try:
+            return Locale.parse(tag.replace("-", "_"))
+        except (ValueError, TypeError, UnknownLocaleError):
+            continue
+    raise ComposeError(f"unknown default locale {default!r}")
+
+
+def _first_name(name: str | None) -> str:
+    words = one_line(name or "").split(" ")
+    return words[0][:FIRST_NAME_MAX]
+
+
+def _subject(rendered: str) -> str:
+    subject = one_line(rendered)
+    if len(subject) > MAX_SUBJECT:
+        subject = subject[: MAX_SUBJECT - 1].rstrip() + "…"
+    return subject
+
+
+def _tidy_text(rendered: str) -> str:
+    lines = [line.rstrip() for line in rendered.splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n")
+
+
+def _items_text(items: Sequence[Item], money: Money) -> str:
+    lines = []
+    for item in items:
+        line = f"{item.quantity} × {one_line(item.title)} — {money(item.line_total)}"
+        if item.quantity > 1:
+            line += f" ({money(item.unit_price)} each)"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+# --- HTML --------------------------------------------------------------------------------------
+
+_FONT = Markup(
+    "font-family:-apple-system,BlinkMacSystemFont,'Segoe UI',Roboto,Helvetica,Arial,sans-serif"
+)
+_P = "margin:0 0 16px;font-size:16px;line-height:1.5;color:#222222"
+_MUTED_LINK = "color:#6b7280;text-decoration:underline"
+_BUTTON = (
+    "display:inline-block;padding:12px 22px;background:#1f2937;color:#ffffff;"
+    "text-decoration:none;border-radius:6px;font-weight:600;font-size:16px"
+)
+_CELL = "padding:10px 0;border-bottom:1px solid #eeeeee;vertical-align:top;font-size:15px"
+
+
+def _button(url: str, label: str) -> Markup:
+    return Markup('<a href="{}" style="{}">{}</a>').format(url, _BUTTON, label)
+
+
+def _image(item: Item) -> Markup:
+    url = item.image_url
+    if url is None or not url.startswith("https://") or not _URL.fullmatch(url):
+        return Markup("")
+    return Markup(
+        '<img src="{}" alt="" width="56" height="56" '
+        'style="display:block;width:56px;height:56px;object-fit:cover;border-radius:4px;border:0">'
+    ).format(url)
+
+
+def _items_html(items: Sequence[Item], money: Money) -> Markup:
+    if not items:
+        return Markup("")
+    images = any(_image(item) for item in items)
+    rows = []
+    for item in items:
+        picture = (
+            Markup('<td width="68" style="{};width:68px">{}</td>').format(_CELL, _image(item))
+            if images
+            else Markup("")
+        )
+        each = (
+            Markup('<br><span style="color:#6b7280;font-size:14px">{} × {}</span>').format(
+                item.quantity, money(item.unit_price)
+            )
+            if item.quantity > 1
+            else Markup("")
+        )
+        rows.append(
+            Markup(
+                '<tr>{picture}<td style="{cell};padding-right:12px">{quantity} × {title}{each}</td>'
+                '<td align="right" style="{cell};white-space:nowrap">{total}</td></tr>'
+            ).format(
+                picture=picture,
+                cell=_CELL,
+                quantity=item.quantity,
+                title=one_line(item.title),
+                each=each,
+                total=money(item.line_total),
+            )
+        )
+    return Markup(
+        '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" '
+        'style="width:100%;border-collapse:collapse;margin:0 0 16px">{}</table>'
+    ).format(Markup("").join(rows))
+
+
+def _paragraphs(rendered: Markup, items_table: Markup) -> Markup:
+    """Blank-line-separated blocks become paragraphs; the items table stands on its own."""
+    out: list[str] = []
+    for block in _PARAGRAPH_BREAK.split(str(rendered).strip()):
+        for index, piece in enumerate(block.split(_ITEMS_SLOT)):
+            if index and items_table:
+                out.append(str(items_table))
+            piece = piece.strip()
+            if piece:
+                out.append(f'<p style="{_P}">' + "<br>\n".join(piece.splitlines()) + "</p>")
+    return Markup(_STRAY_CONTROL.sub("", "\n".join(out)))  # noqa: S704 - built from escaped parts
+
+
+def _document(
+    *,
+    lang: str,
+    rtl: bool,
+    subject: str,
+    preheader: str,
+    body: Markup,
+    footer: str,
+    unsubscribe: str,
+    unsubscribe_url: str,
+) -> str:
+    return str(
+        Markup(
+            "<!doctype html>\n"
+            '<html lang="{lang}" dir="{dir}">\n'
+            "<head>\n"
+            '<meta charset="utf-8">\n'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+            '<meta name="x-apple-disable-message-reformatting">\n'
+            "<title>{subject}</title>\n"
+            "</head>\n"
+            '<body style="margin:0;padding:0;background:#f5f4f0">\n'
+            '<div style="display:none;max-height:0;overflow:hidden;opacity:0">{preheader}</div>\n'
+            '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" '
+            'style="width:100%;background:#f5f4f0">\n'
+            '<tr><td align="center" style="padding:24px 12px">\n'
+            '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" '
+            'style="width:100%;max-width:560px;background:#ffffff;border-radius:8px">\n'
+            '<tr><td style="padding:28px 24px;{font};color:#222222">\n'
+            "{body}\n"
+            "</td></tr>\n"
+            "</table>\n"
+            '<p style="margin:16px 0 0;max-width:560px;{font};font-size:12px;line-height:1.5;'
+            'color:#6b7280">{footer} <a href="{unsubscribe_url}" style="{muted}">{unsubscribe}</a>'
+            "</p>\n"
+            "</td></tr>\n"
+            "</table>\n"
+            "</body>\n"
+            "</html>\n"
+        ).format(
+            lang=lang,
+            dir="rtl" if rtl else "ltr",
+            subject=subject,
+            preheader=preheader,
+            font=_FONT,
+            body=body,
+            footer=footer,
+            unsubscribe_url=unsubscribe_url,
+            muted=_MUTED_LINK,
+            unsubscribe=unsubscribe,
+        )
+    )
+
+
+# --- the message policy ------------------------------------------------------------------------
+
+
+class _Verbatim(UnstructuredHeader, BaseHeader):
+    """A header written as is, never folded into encoded words: a long ``List-Unsubscribe``
+    URL must stay a URL. Its value is checked to be plain ASCII."""
+
+    def fold(self, *, policy: Policy) -> str:
+        value = str(self)
+        if not value.isascii() or not value.isprintable():
+            raise ComposeError(f"{self.name} must be printable ASCII")
+        return f"{self.name}: {value}{policy.linesep}"
+
+
+@functools.cache
+def _policy() -> EmailPolicy[EmailMessage]:
+    registry = HeaderRegistry()  # our own: policy.SMTP's registry is shared by every user
+    for name in ("list-unsubscribe", "list-unsubscribe-post"):
+        registry.map_to_type(name, _Verbatim)
+    return email.policy.SMTP.clone(header_factory=registry)

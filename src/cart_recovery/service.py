@@ -1,0 +1,374 @@
+"""The service layer: intake, the waiter, the sender and unsubscribe. Load → decide → apply.
+
+Every runtime (embedded, simulate, AWS) calls these same functions; only the adapters differ.
+Time always comes in as ``now``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import msgspec
+
+from .domain.cart import apply_event, validate_event
+from .domain.compose import ComposeError, compose, plain_opening
+from .domain.decide import FirstReminder, GiveUp, SecondReminder, StillShopping, decide, next_wake
+from .domain.gates import Defer, Skip, check_gates
+from .domain.model import (
+    AuditEntry,
+    Cart,
+    CartEvent,
+    CloseReason,
+    Outcome,
+    SendRecord,
+    SkipReason,
+    Status,
+    cart_snapshot,
+)
+from .domain.timers import CancelTimers, DeferSend, SetWake, TimerChange
+from .ports import CartStore, Claim, DocSource, LineWriter, Mailer, StaleCart
+from .tokens import LinkMaker
+
+log = logging.getLogger("cart_recovery.service")
+
+RETRIES = 8
+MAIL_RETRY = timedelta(minutes=5)
+MAIL_ATTEMPTS = 5
+IN_FLIGHT_RECHECK = timedelta(minutes=1)
+
+
+class MailFailure(Exception):
+    """Raised by a mailer when the message did not leave (adapters wrap their own errors)."""
+
+
+# What the service did, as values: the runtime logs and counts them; simulate reports them.
+@dataclass(frozen=True)
+class Sent:
+    cart_id: str
+    step: int
+    at: datetime
+    recipient: str
+    message_id: str
+    tier: str = ""
+
+
+@dataclass(frozen=True)
+class Skipped:
+    cart_id: str
+    step: int
+    reason: str
+    at: datetime
+    tier: str = ""
+
+
+@dataclass(frozen=True)
+class Deferred:
+    cart_id: str
+    step: int
+    due: datetime  # when the step fell due
+    at: datetime  # the first allowed minute it was moved to
+    tier: str = ""
+
+
+@dataclass(frozen=True)
+class Closed:
+    cart_id: str
+    reason: str
+    at: datetime
+    tier: str = ""
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """A send refused at the last re-check (bought, closed, unsubscribed, or claimed already)."""
+
+    cart_id: str
+    step: int
+    why: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class MailFailed:
+    cart_id: str
+    step: int
+    at: datetime
+    retry_at: datetime | None
+    error: str
+
+
+Happening = Sent | Skipped | Deferred | Closed | Stopped | MailFailed
+
+
+class NoLines:
+    """The default line writer: the owner's plain opening line, always."""
+
+    def opening_line(self, *, plain: str, items: object, saved_link: bool) -> str | None:
+        return None
+
+
+@dataclass
+class Service:
+    store: CartStore
+    mailer: Mailer
+    docs: DocSource
+    links: LinkMaker
+    sender: str
+    message_id_domain: str
+    lines: LineWriter = field(default_factory=NoLines)
+    default_locale: str = "en_US"
+    mail_errors: tuple[type[Exception], ...] = (MailFailure,)
+    on_happening: Callable[[Happening], None] | None = None
+
+    # ---- intake -------------------------------------------------------------------------
+    def ingest(self, event: CartEvent, now: datetime) -> bool:
+        """Apply one cart event. False: a redelivery of an event already processed (no-op).
+
+        Raises EventError (naming the field) for an invalid event; nothing is stored then.
+        """
+        event = validate_event(event)
+        for _ in range(RETRIES):
+            cart, sends = self.store.load(event.cart_id)
+            applied = apply_event(cart, event, now)
+            timer: TimerChange | None = None
+            audit = None
+            if applied.cart is not None:
+                if applied.cancel:
+                    timer = CancelTimers()
+                elif applied.reschedule:
+                    wake = next_wake(applied.cart, sends, self.docs.rules())
+                    timer = SetWake(wake) if wake is not None else CancelTimers()
+                audit = AuditEntry(
+                    cart_id=event.cart_id,
+                    at=now,
+                    by="system",
+                    action=applied.action,
+                    before=cart_snapshot(cart),
+                    after=cart_snapshot(applied.cart),
+                    detail=f"{event.type} {event.event_id}",
+                )
+            try:
+                return self.store.apply_event(
+                    event,
+                    cart=applied.cart,
+                    expected_version=None if cart is None else cart.version,
+                    audit=audit,
+                    timer=timer,
+                    now=now,
+                )
+            except StaleCart:
+                continue
+        raise StaleCart(f"cart {event.cart_id} kept changing while an event was applied")
+
+    # ---- the waiter ---------------------------------------------------------------------
+    def wake(self, cart_id: str, now: datetime) -> list[Happening]:
+        """One wake-up of one cart (a fired wake-up or a fired quiet-hours deferral)."""
+        for _ in range(RETRIES):
+            try:
+                return self._wake_once(cart_id, now)
+            except StaleCart:
+                continue
+        raise StaleCart(f"cart {cart_id} kept changing during a wake-up")
+
+    def _wake_once(self, cart_id: str, now: datetime) -> list[Happening]:
+        cart, sends = self.store.load(cart_id)
+        if cart is None:
+            return []
+        rules = self.docs.rules()
+        move = decide(cart, sends, rules, now)
+        if isinstance(move, StillShopping):
+            change: TimerChange = SetWake(move.wake_at) if move.wake_at else CancelTimers()
+            self.store.set_timer(cart_id, change, expected_version=cart.version)
+            return []
+        if isinstance(move, GiveUp):
+            return [self._close(cart, move.reason, now, by="system")]
+        assert isinstance(move, FirstReminder | SecondReminder)
+        return self._send(cart, sends, move.step, move.due, now)
+
+    def _close(self, cart: Cart, reason: CloseReason, now: datetime, by: str) -> Closed:
+        closed = msgspec.structs.replace(
+            cart, status=Status.CLOSED, closed_at=now, close_reason=reason
+        )
+        audit = AuditEntry(
+            cart_id=cart.cart_id,
+            at=now,
+            by=by,
+            action=str(reason),
+            before=cart_snapshot(cart),
+            after=cart_snapshot(closed),
+        )
+        self.store.save_cart(
+            closed, expected_version=cart.version, audit=audit, timer=CancelTimers()
+        )
+        return self._tell(Closed(cart.cart_id, str(reason), now, self._tier(cart)))
+
+    # ---- the sender ---------------------------------------------------------------------
+    def _send(
+        self, cart: Cart, sends: list[SendRecord], step: int, due: datetime, now: datetime
+    ) -> list[Happening]:
+        existing = next((s for s in sends if s.step == step), None)
+        if existing is not None and existing.outcome is Outcome.CLAIMED:
+            # Another sender holds the claim right now: look again shortly, never send twice.
+            self.store.set_timer(
+                cart.cart_id, SetWake(now + IN_FLIGHT_RECHECK), expected_version=cart.version
+            )
+            return []
+        rules = self.docs.rules()
+        email = cart.email
+        unsubscribed = bool(email) and self.store.is_unsubscribed(email or "")
+        recent = self.store.sent_to(email, now - rules.do_not_disturb) if email else []
+        verdict = check_gates(
+            cart, step, rules=rules, now=now, unsubscribed=unsubscribed, recent_sends=recent
+        )
+        tier = self._tier(cart)
+        if isinstance(verdict, Skip):
+            record = SendRecord(
+                cart_id=cart.cart_id,
+                step=step,
+                outcome=Outcome.SKIPPED,
+                at=now,
+                recipient=email,
+                reason=str(verdict.reason),
+            )
+            self.store.record_send(record, timer=None)
+            self._reschedule(cart.cart_id)
+            return [self._tell(Skipped(cart.cart_id, step, str(verdict.reason), now, tier))]
+        if isinstance(verdict, Defer):
+            record = SendRecord(
+                cart_id=cart.cart_id,
+                step=step,
+                outcome=Outcome.DEFERRED,
+                at=now,
+                recipient=email,
+                reason="quiet_hours",
+                due=verdict.until,
+            )
+            self.store.record_send(record, timer=DeferSend(step, verdict.until))
+            return [self._tell(Deferred(cart.cart_id, step, due, verdict.until, tier))]
+
+        assert email is not None
+        voice = self.docs.voice()
+        plain = plain_opening(voice, step, cart.saved_link)
+        opening = self.lines.opening_line(
+            plain=plain, items=[i.title for i in cart.items], saved_link=cart.saved_link
+        )
+        try:
+            outgoing = compose(
+                cart,
+                step,
+                voice,
+                sender=self.sender,
+                links=self.links.for_step(cart.cart_id, step, email),
+                opening=opening,
+                message_id_domain=self.message_id_domain,
+                now=now,
+                default_locale=self.default_locale,
+            )
+        except ComposeError as e:
+            log.error("reminder not composed", extra={"cart_id": cart.cart_id, "error": str(e)})
+            record = SendRecord(
+                cart_id=cart.cart_id,
+                step=step,
+                outcome=Outcome.SKIPPED,
+                at=now,
+                recipient=email,
+                reason=str(SkipReason.NO_EMAIL),
+            )
+            self.store.record_send(record, timer=None)
+            self._reschedule(cart.cart_id)
+            return [self._tell(Skipped(cart.cart_id, step, record.reason or "", now, tier))]
+        claim = self.store.claim_send(cart.cart_id, step, email, now)
+        if claim is not Claim.CLAIMED:
+            if claim is Claim.UNSUBSCRIBED:
+                record = SendRecord(
+                    cart_id=cart.cart_id,
+                    step=step,
+                    outcome=Outcome.SKIPPED,
+                    at=now,
+                    recipient=email,
+                    reason=str(SkipReason.UNSUBSCRIBED),
+                )
+                self.store.record_send(record, timer=None)
+                self._reschedule(cart.cart_id)
+                return [self._tell(Skipped(cart.cart_id, step, record.reason or "", now, tier))]
+            self._reschedule(cart.cart_id)
+            return [self._tell(Stopped(cart.cart_id, step, str(claim), now))]
+        try:
+            self.mailer.send(outgoing.to_message())
+        except self.mail_errors as e:
+            return [self._mail_failed(cart, step, now, e)]
+        self.store.finish_send(
+            cart.cart_id, step, Outcome.SENT, at=now, message_id=outgoing.message_id
+        )
+        self._reschedule(cart.cart_id)
+        return [self._tell(Sent(cart.cart_id, step, now, email, outgoing.message_id, tier))]
+
+    def _mail_failed(self, cart: Cart, step: int, now: datetime, error: Exception) -> MailFailed:
+        attempts = self._failures.get((cart.cart_id, step), 0) + 1
+        self._failures[(cart.cart_id, step)] = attempts
+        if attempts >= MAIL_ATTEMPTS:
+            self._failures.pop((cart.cart_id, step), None)
+            self.store.finish_send(
+                cart.cart_id, step, Outcome.SKIPPED, at=now, reason="mail_failed"
+            )
+            self._reschedule(cart.cart_id)
+            retry = None
+        else:
+            retry = now + MAIL_RETRY * attempts
+            self.store.finish_send(
+                cart.cart_id,
+                step,
+                Outcome.DEFERRED,
+                at=now,
+                reason="mail_error",
+                due=retry,
+                timer=DeferSend(step, retry),
+            )
+        log.warning(
+            "mail not sent",
+            extra={"cart_id": cart.cart_id, "step": step, "error": str(error), "retry": retry},
+        )
+        return self._tell(MailFailed(cart.cart_id, step, now, retry, str(error)))
+
+    def _reschedule(self, cart_id: str) -> None:
+        for _ in range(RETRIES):
+            cart, sends = self.store.load(cart_id)
+            if cart is None:
+                return
+            wake = next_wake(cart, sends, self.docs.rules())
+            change: TimerChange = SetWake(wake) if wake is not None else CancelTimers()
+            try:
+                self.store.set_timer(cart_id, change, expected_version=cart.version)
+                return
+            except StaleCart:
+                continue
+        raise StaleCart(f"cart {cart_id} kept changing while it was rescheduled")
+
+    # ---- stops ----------------------------------------------------------------------------
+    def unsubscribe(self, email: str, now: datetime, *, source: str = "shopper") -> bool:
+        """The one unsubscribe handler: footer link, RFC 8058 one-click, and the owner."""
+        return self.store.unsubscribe(email, source=source, at=now)
+
+    def recover(self, now: datetime) -> list[SendRecord]:
+        """At start-up: a claim left by a crash becomes ``uncertain`` (never resent)."""
+        resolved = self.store.resolve_claims(now)
+        for record in resolved:
+            self._reschedule(record.cart_id)
+        return resolved
+
+    # ---- helpers --------------------------------------------------------------------------
+    def _tier(self, cart: Cart) -> str:
+        if cart.wait_override is not None:
+            return "override"
+        return self.docs.rules().tier_for(cart.total).name
+
+    def _tell(self, happening: Happening) -> Happening:  # type: ignore[misc]
+        if self.on_happening is not None:
+            self.on_happening(happening)
+        return happening
+
+    def __post_init__(self) -> None:
+        self._failures: dict[tuple[str, int], int] = {}

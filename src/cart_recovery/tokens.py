@@ -1,0 +1,69 @@
+"""Signed tokens for the links in emails: unsubscribe (per address) and return (per cart, step).
+
+Signed with itsdangerous under the service's signing key, each kind with its own salt, so a token
+of one kind is never accepted as another and nobody can make one for someone else's address.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from .domain.compose import Links
+
+
+class BadToken(ValueError):
+    """A token that was not made by this service (or was altered)."""
+
+
+class Tokens:
+    def __init__(self, secret: str) -> None:
+        if len(secret) < 16:
+            raise ValueError("the signing key must be at least 16 characters")
+        self._unsub = URLSafeSerializer(secret, salt="cart-recovery.unsubscribe")
+        self._ret = URLSafeSerializer(secret, salt="cart-recovery.return")
+
+    def unsubscribe(self, email: str) -> str:
+        return str(self._unsub.dumps(email.strip().casefold()))
+
+    def read_unsubscribe(self, token: str) -> str:
+        try:
+            value = self._unsub.loads(token)
+        except BadSignature:
+            raise BadToken("unsubscribe link not recognised") from None
+        if not isinstance(value, str):
+            raise BadToken("unsubscribe link not recognised")
+        return value
+
+    def return_link(self, cart_id: str, step: int) -> str:
+        return str(self._ret.dumps([cart_id, step]))
+
+    def read_return_link(self, token: str) -> tuple[str, int]:
+        try:
+            value = self._ret.loads(token)
+        except BadSignature:
+            raise BadToken("link not recognised") from None
+        if (
+            not isinstance(value, list)
+            or len(value) != 2
+            or not isinstance(value[0], str)
+            or not isinstance(value[1], int)
+        ):
+            raise BadToken("link not recognised")
+        return value[0], value[1]
+
+
+@dataclass(frozen=True)
+class LinkMaker:
+    """Builds the public links of one email from the service's base URL."""
+
+    base_url: str
+    tokens: Tokens
+
+    def for_step(self, cart_id: str, step: int, email: str) -> Links:
+        base = self.base_url.rstrip("/")
+        return Links(
+            return_url=f"{base}/r/{self.tokens.return_link(cart_id, step)}",
+            unsubscribe_url=f"{base}/u/{self.tokens.unsubscribe(email)}",
+        )

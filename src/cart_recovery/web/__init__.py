@@ -1,0 +1,1 @@
+"""The ASGI app: webhooks, unsubscribe, return links, health."""

@@ -1,0 +1,212 @@
+"""The CartStore + WakeQueue contract, run against every adapter (memory, SQLite)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from cart_recovery.adapters.memory import MemoryStore
+from cart_recovery.adapters.sqlite import SqliteStore
+from cart_recovery.domain.model import AuditEntry, Outcome, SendRecord, Status
+from cart_recovery.domain.timers import CancelTimers, DeferSend, SetWake, TimerKind
+from cart_recovery.ports import Claim, StaleCart
+from tests.conftest import T0, at, make_cart, make_event
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    if request.param == "memory":
+        yield MemoryStore()
+    else:
+        s = SqliteStore(tmp_path / "db.sqlite3")
+        yield s
+        s.close()
+
+
+def put(store: Any, **over: Any) -> None:
+    cart = make_cart(**over)
+    event = make_event(cart_id=cart.cart_id, event_id=f"create-{cart.cart_id}")
+    assert store.apply_event(event, cart=cart, expected_version=None, audit=None,
+                             timer=SetWake(at(hours=2)), now=T0)
+
+
+def test_new_cart_round_trips_with_version_zero(store: Any) -> None:
+    put(store)
+    cart, sends = store.load("c1")
+    assert cart == msgspec.structs.replace(make_cart(), version=0)
+    assert sends == []
+
+
+def test_redelivered_event_is_a_no_op(store: Any) -> None:
+    put(store)
+    again = store.apply_event(make_event(event_id="create-c1"), cart=make_cart(email="x@y.z"),
+                              expected_version=0, audit=None, timer=None, now=T0)
+    assert again is False
+    cart, _ = store.load("c1")
+    assert cart is not None and cart.email == "maya@example.com" and cart.version == 0
+
+
+def test_same_event_id_on_another_cart_is_a_different_event(store: Any) -> None:
+    put(store)
+    put(store, cart_id="c2")
+    assert store.load("c2")[0] is not None
+
+
+def test_stale_write_is_refused_and_writes_nothing(store: Any) -> None:
+    put(store)
+    with pytest.raises(StaleCart):
+        store.apply_event(make_event(event_id="e9"), cart=make_cart(name="Z"), expected_version=5,
+                          audit=None, timer=None, now=T0)
+    cart, _ = store.load("c1")
+    assert cart is not None and cart.name == "Maya"
+    # and the event id was not recorded, so a retry can still apply it
+    assert store.apply_event(make_event(event_id="e9"), cart=make_cart(name="Z"),
+                             expected_version=0, audit=None, timer=None, now=T0)
+
+
+def test_versions_count_writes(store: Any) -> None:
+    put(store)
+    stored = store.save_cart(make_cart(status=Status.CLOSED), expected_version=0, audit=None,
+                             timer=CancelTimers())
+    assert stored.version == 1
+    with pytest.raises(StaleCart):
+        store.set_timer("c1", SetWake(at(hours=3)), expected_version=0)
+
+
+def test_one_timer_per_cart_and_setting_it_again_reschedules(store: Any) -> None:
+    put(store)
+    store.set_timer("c1", SetWake(at(hours=5)), expected_version=0)
+    assert store.pending() == 1
+    assert store.due(at(hours=4), 10) == []
+    [timer] = store.due(at(hours=5), 10)
+    assert timer.due == at(hours=5) and timer.kind is TimerKind.WAKE
+
+
+def test_a_fired_timer_stays_until_replaced(store: Any) -> None:
+    put(store)
+    assert len(store.due(at(hours=2), 10)) == 1
+    assert len(store.due(at(hours=2), 10)) == 1
+    store.set_timer("c1", CancelTimers(), expected_version=0)
+    assert store.due(at(hours=9), 10) == [] and store.next_due() is None
+
+
+def test_due_order_is_time_then_cart_id(store: Any) -> None:
+    for cid, h in (("b", 1), ("a", 1), ("c", 0.5)):
+        put(store, cart_id=cid)
+        store.set_timer(cid, SetWake(at(hours=h)), expected_version=0)
+    assert [t.cart_id for t in store.due(at(hours=3), 10)] == ["c", "a", "b"]
+    assert [t.cart_id for t in store.due(at(hours=3), 2)] == ["c", "a"]
+    assert store.next_due() == at(hours=0.5)
+
+
+def test_deferral_replaces_the_wake_up(store: Any) -> None:
+    put(store)
+    record = SendRecord(cart_id="c1", step=1, outcome=Outcome.DEFERRED, at=at(hours=2),
+                        due=at(hours=12))
+    assert store.record_send(record, timer=DeferSend(1, at(hours=12)))
+    [timer] = store.due(at(hours=12), 10)
+    assert timer.kind is TimerKind.SEND and timer.step == 1 and store.pending() == 1
+
+
+def test_claim_is_exclusive(store: Any) -> None:
+    put(store)
+    assert store.claim_send("c1", 1, "maya@example.com", at(hours=2)) is Claim.CLAIMED
+    assert store.claim_send("c1", 1, "maya@example.com", at(hours=2)) is Claim.ALREADY
+    store.finish_send("c1", 1, Outcome.SENT, at=at(hours=2), message_id="<m>")
+    assert store.claim_send("c1", 1, "maya@example.com", at(hours=3)) is Claim.ALREADY
+    _, sends = store.load("c1")
+    assert [(s.step, s.outcome, s.message_id) for s in sends] == [(1, Outcome.SENT, "<m>")]
+
+
+def test_claim_is_exclusive_across_threads(store: Any) -> None:
+    put(store)
+    results: list[Claim] = []
+    barrier = threading.Barrier(8)
+
+    def go() -> None:
+        barrier.wait()
+        results.append(store.claim_send("c1", 1, "maya@example.com", at(hours=2)))
+
+    threads = [threading.Thread(target=go) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count(Claim.CLAIMED) == 1
+
+
+def test_claim_over_a_deferral(store: Any) -> None:
+    put(store)
+    store.record_send(SendRecord(cart_id="c1", step=1, outcome=Outcome.DEFERRED, at=at(hours=2),
+                                 due=at(hours=12)), timer=None)
+    assert store.claim_send("c1", 1, "maya@example.com", at(hours=12)) is Claim.CLAIMED
+
+
+def test_claim_refused_for_bought_cart_and_unsubscribed_address(store: Any) -> None:
+    put(store)
+    put(store, cart_id="c2", email="Jo@Example.com")
+    store.save_cart(make_cart(status=Status.BOUGHT), expected_version=0, audit=None, timer=None)
+    assert store.claim_send("c1", 1, "maya@example.com", at(hours=2)) is Claim.STOPPED
+    assert store.claim_send("nope", 1, "maya@example.com", at(hours=2)) is Claim.STOPPED
+    assert store.unsubscribe("jo@example.COM", source="shopper", at=at(hours=1))
+    assert store.claim_send("c2", 1, "Jo@Example.com", at(hours=2)) is Claim.UNSUBSCRIBED
+
+
+def test_unsubscribe_is_forever_and_audited_per_cart(store: Any) -> None:
+    put(store, email="Jo@Example.com")
+    assert store.unsubscribe("jo@example.com", source="shopper", at=at(hours=1))
+    assert not store.unsubscribe("JO@example.com", source="owner", at=at(hours=2))
+    assert store.is_unsubscribed(" jo@EXAMPLE.com ")
+    [row] = store.audit("c1")
+    assert row.action == "unsubscribed" and row.by == "shopper"
+
+
+def test_record_send_never_overwrites_a_done_or_claimed_step(store: Any) -> None:
+    put(store)
+    store.claim_send("c1", 1, "maya@example.com", at(hours=2))
+    skip = SendRecord(cart_id="c1", step=1, outcome=Outcome.SKIPPED, at=at(hours=2),
+                      reason="do_not_disturb")
+    assert store.record_send(skip, timer=None) is False
+    assert store.load("c1")[1][0].outcome is Outcome.CLAIMED
+
+
+def test_sent_to_finds_recent_sends_case_insensitively(store: Any) -> None:
+    put(store, email="Maya@Example.com")
+    store.claim_send("c1", 1, "Maya@Example.com", at(hours=2))
+    store.finish_send("c1", 1, Outcome.SENT, at=at(hours=2))
+    assert [s.cart_id for s in store.sent_to("maya@example.com", at(hours=1))] == ["c1"]
+    assert store.sent_to("maya@example.com", at(hours=3)) == []
+
+
+def test_resolve_claims_makes_them_uncertain(store: Any) -> None:
+    put(store)
+    store.claim_send("c1", 1, "maya@example.com", at(hours=2))
+    [record] = store.resolve_claims(at(hours=3))
+    assert record.outcome is Outcome.UNCERTAIN
+    assert store.load("c1")[1][0].outcome is Outcome.UNCERTAIN
+    assert store.claim_send("c1", 1, "maya@example.com", at(hours=4)) is Claim.ALREADY
+    assert [a.action for a in store.audit("c1")] == ["uncertain"]
+
+
+def test_audit_rows_keep_before_and_after(store: Any) -> None:
+    cart = make_cart()
+    entry = AuditEntry(cart_id="c1", at=T0, by="system", action="created", before=None,
+                       after={"cart_id": "c1", "status": "open"})
+    store.apply_event(make_event(), cart=cart, expected_version=None, audit=entry, timer=None,
+                      now=T0)
+    assert store.audit("c1") == [entry]
+
+
+def test_sqlite_survives_reopen_with_timers(tmp_path: Path) -> None:
+    s = SqliteStore(tmp_path / "db.sqlite3")
+    put(s)
+    s.close()
+    again = SqliteStore(tmp_path / "db.sqlite3")
+    assert again.next_due() == at(hours=2)
+    assert again.schema_version == 1
+    again.close()
