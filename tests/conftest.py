@@ -56,7 +56,14 @@ def make_event(**over: Any) -> CartEvent:
     return CartEvent(**base)
 
 
-def sent(step: int, when: datetime, cart_id: str = "c1", to: str = "maya@example.com",
-         outcome: Outcome = Outcome.SENT, reason: str | None = None) -> SendRecord:
-    return SendRecord(cart_id=cart_id, step=step, outcome=outcome, at=when, recipient=to,
-                      reason=reason)
+def sent(
+    step: int,
+    when: datetime,
+    cart_id: str = "c1",
+    to: str = "maya@example.com",
+    outcome: Outcome = Outcome.SENT,
+    reason: str | None = None,
+) -> SendRecord:
+    return SendRecord(
+        cart_id=cart_id, step=step, outcome=outcome, at=when, recipient=to, reason=reason
+    )

@@ -39,7 +39,8 @@ def init_data_dir(data_dir: Path) -> list[Path]:
         if path.exists():
             continue
         content = new_config_text() if text is None else text
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        mode = 0o600 if text is None else 0o644  # the config holds secrets
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(content)
         created.append(path)

@@ -112,15 +112,31 @@ def demo(out: Path) -> None:
 
 @main.command()
 @click.argument("events_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--rules", "rules_file", type=click.Path(exists=True, dir_okay=False,
-              path_type=Path), default=None, help="A rules doc (default: the built-in one).")
-@click.option("--until", default=None, help="Stop at this RFC 3339 time (default: the last "
-              "event plus the maximum cart age).")
+@click.option(
+    "--rules",
+    "rules_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A rules doc (default: the built-in one).",
+)
+@click.option(
+    "--until",
+    default=None,
+    help="Stop at this RFC 3339 time (default: the last event plus the maximum cart age).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
-@click.option("--progress/--no-progress", default=None, help="Show a progress bar "
-              "(default: when stderr is a terminal).")
-def simulate(events_file: Path, rules_file: Path | None, until: str | None, as_json: bool,
-             progress: bool | None) -> None:
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show a progress bar (default: when stderr is a terminal).",
+)
+def simulate(
+    events_file: Path,
+    rules_file: Path | None,
+    until: str | None,
+    as_json: bool,
+    progress: bool | None,
+) -> None:
     """Replay a JSON-lines file of cart events through the rules on a virtual clock."""
     from .simulate import SimulationError, run_simulation
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import email
 import email.policy
 import tempfile
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -60,8 +61,11 @@ def run_demo(out: Path) -> int:
             if isinstance(h, Sent):
                 say(h.at, f"✉  reminder {h.step} sent to {h.recipient} ({h.cart_id})")
             elif isinstance(h, Deferred):
-                say(h.due, f"☾  reminder {h.step} for {h.cart_id} fell due in "
-                    f"quiet hours: deferred to {_local(h.at)}")
+                say(
+                    h.due,
+                    f"☾  reminder {h.step} for {h.cart_id} fell due in "
+                    f"quiet hours: deferred to {_local(h.at)}",
+                )
             elif isinstance(h, Skipped):
                 say(h.at, f"–  reminder {h.step} for {h.cart_id} skipped: {h.reason}")
             elif isinstance(h, Closed):
@@ -70,30 +74,50 @@ def run_demo(out: Path) -> int:
                 say(h.at, f"■  reminder {h.step} for {h.cart_id} stopped: {h.why}")
 
         rt.service.on_happening = narrate
+
+        def arrives(event: CartEvent, text: str) -> Callable[[datetime], None]:
+            def run(now: datetime) -> None:
+                rt.service.ingest(event, now)
+                say(now, text)
+
+            return run
+
         click.echo("cart-recovery demo: the default rules, a virtual clock, a real SQLite store\n")
 
         maya = CartEvent(
-            event_id="maya-1", type=UPDATED, cart_id="cart-maya", occurred_at=start,
-            email="maya@example.com", name="Maya", items=_items(), total=Decimal("120.00"),
-            currency="USD", return_url="https://shop.example/cart/maya",
+            event_id="maya-1",
+            type=UPDATED,
+            cart_id="cart-maya",
+            occurred_at=start,
+            email="maya@example.com",
+            name="Maya",
+            items=_items(),
+            total=Decimal("120.00"),
+            currency="USD",
+            return_url="https://shop.example/cart/maya",
             timezone="America/New_York",
         )
-        replay.at(start, lambda now: (
-            rt.service.ingest(maya, now),
-            say(now, "🛒 Maya leaves a $120 cart (linen shirt, two candles, a tote) on the "
-                "shipping page"),
-        ))
+        replay.at(
+            start,
+            arrives(
+                maya,
+                "🛒 Maya leaves a $120 cart (linen shirt, two candles, a tote) on the "
+                "shipping page",
+            ),
+        )
         jordan_at = start + timedelta(hours=14, minutes=35)  # 10:00 the next morning
         jordan = CartEvent(
-            event_id="jordan-1", type=UPDATED, cart_id="cart-jordan", occurred_at=jordan_at,
-            email="jordan@example.com", name="Jordan",
+            event_id="jordan-1",
+            type=UPDATED,
+            cart_id="cart-jordan",
+            occurred_at=jordan_at,
+            email="jordan@example.com",
+            name="Jordan",
             items=(Item(title="Wool throw", quantity=1, unit_price=Decimal("45.00")),),
-            currency="USD", return_url="https://shop.example/cart/jordan",
+            currency="USD",
+            return_url="https://shop.example/cart/jordan",
         )
-        replay.at(jordan_at, lambda now: (
-            rt.service.ingest(jordan, now),
-            say(now, "🛒 Jordan leaves a $45 wool throw in a cart"),
-        ))
+        replay.at(jordan_at, arrives(jordan, "🛒 Jordan leaves a $45 wool throw in a cart"))
 
         def jordan_unsubscribes(now: datetime) -> None:
             sent = [p for p in mailer.list() if "jordan" in p.read_text(errors="replace")]
@@ -107,26 +131,32 @@ def run_demo(out: Path) -> int:
         replay.at(jordan_at + timedelta(hours=2, minutes=30), jordan_unsubscribes)
         checkout_at = datetime(2026, 5, 13, 20, 25, tzinfo=NY)
         paid = CartEvent(
-            event_id="maya-2", type=CHECKED_OUT, cart_id="cart-maya", occurred_at=checkout_at,
+            event_id="maya-2",
+            type=CHECKED_OUT,
+            cart_id="cart-maya",
+            occurred_at=checkout_at,
         )
-        replay.at(checkout_at, lambda now: (
-            rt.service.ingest(paid, now),
-            say(now, "💳 Maya clicks through and checks out: the chase stops"),
-        ))
+        replay.at(
+            checkout_at, arrives(paid, "💳 Maya clicks through and checks out: the chase stops")
+        )
         replay.run_until(start + timedelta(days=9))
         say(clock.now(), "(nine days later: nothing more was sent)")
 
-        maya_sends = [h for h in replay.happenings if isinstance(h, Sent) and
-                      h.cart_id == "cart-maya"]
-        jordan_sends = [h for h in replay.happenings if isinstance(h, Sent) and
-                        h.cart_id == "cart-jordan"]
+        maya_sends = [
+            h for h in replay.happenings if isinstance(h, Sent) and h.cart_id == "cart-maya"
+        ]
+        jordan_sends = [
+            h for h in replay.happenings if isinstance(h, Sent) and h.cart_id == "cart-jordan"
+        ]
         deferrals = [h for h in replay.happenings if isinstance(h, Deferred)]
         cart, _ = rt.store.load("cart-maya")
         rt.close()
     files = sorted(out.glob("*.eml"))
-    click.echo(f"\nMaya: {len(maya_sends)} reminders, then a checkout (status "
-               f"{cart.status if cart else '?'}); Jordan: {len(jordan_sends)} reminder, then "
-               f"silence; quiet-hours deferrals: {len(deferrals)}.")
+    click.echo(
+        f"\nMaya: {len(maya_sends)} reminders, then a checkout (status "
+        f"{cart.status if cart else '?'}); Jordan: {len(jordan_sends)} reminder, then "
+        f"silence; quiet-hours deferrals: {len(deferrals)}."
+    )
     click.echo(f"{len(files)} emails written to {out.resolve()}:")
     for f in files:
         msg = email.message_from_bytes(f.read_bytes(), policy=email.policy.default)

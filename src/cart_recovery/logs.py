@@ -7,7 +7,12 @@ import logging
 import sys
 from datetime import UTC, datetime
 
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
 _SECRET_WORDS = ("secret", "password", "token", "key")
 
 
@@ -24,7 +29,9 @@ class JsonFormatter(logging.Formatter):
                 continue
             if any(w in key.lower() for w in _SECRET_WORDS):
                 value = "[redacted]"
-            out[key] = value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+            out[key] = (
+                value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+            )
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
         return json.dumps(out, ensure_ascii=False)

@@ -7,7 +7,7 @@ and the contract suites in ``tests/contract`` run against every adapter.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from email.message import EmailMessage
 from typing import Protocol
@@ -19,7 +19,7 @@ from .domain.voice import Voice
 
 
 class StaleCart(Exception):
-    """A conditional write found the cart at another version than the caller read: re-read, retry."""
+    """A conditional write found the cart at another version than the caller read: retry."""
 
 
 class Claim(enum.StrEnum):
@@ -156,7 +156,6 @@ __all__ = [
     "CartStore",
     "Claim",
     "DocSource",
-    "Iterable",
     "LineWriter",
     "Mailer",
     "StaleCart",

@@ -67,7 +67,9 @@ class TimerLoop:
 
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
-        await anyio.to_thread.run_sync(self.service.recover, self.clock.now(), limiter=self._limiter)
+        await anyio.to_thread.run_sync(
+            self.service.recover, self.clock.now(), limiter=self._limiter
+        )
         while not stop.is_set():
             self._poke.clear()
             self.idle = False

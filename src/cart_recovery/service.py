@@ -10,11 +10,12 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 import msgspec
 
 from .domain.cart import apply_event, validate_event
-from .domain.compose import ComposeError, compose, plain_opening
+from .domain.compose import ComposeError, compose
 from .domain.decide import FirstReminder, GiveUp, SecondReminder, StillShopping, decide, next_wake
 from .domain.gates import Defer, Skip, check_gates
 from .domain.model import (
@@ -29,6 +30,7 @@ from .domain.model import (
     cart_snapshot,
 )
 from .domain.timers import CancelTimers, DeferSend, SetWake, TimerChange
+from .domain.voice import plain_opening
 from .ports import CartStore, Claim, DocSource, LineWriter, Mailer, StaleCart
 from .tokens import LinkMaker
 
@@ -101,6 +103,7 @@ class MailFailed:
 
 
 Happening = Sent | Skipped | Deferred | Closed | Stopped | MailFailed
+H = TypeVar("H", Sent, Skipped, Deferred, Closed, Stopped, MailFailed)
 
 
 class NoLines:
@@ -365,7 +368,7 @@ class Service:
             return "override"
         return self.docs.rules().tier_for(cart.total).name
 
-    def _tell(self, happening: Happening) -> Happening:  # type: ignore[misc]
+    def _tell(self, happening: H) -> H:
         if self.on_happening is not None:
             self.on_happening(happening)
         return happening

@@ -84,8 +84,16 @@ def load_settings(data_dir: Path, environ: Mapping[str, str]) -> Settings:
             raise SettingsError(f"{config_file}: {e}") from None
     where = str(config_file)
     known = {
-        "host", "port", "base_url", "webhook_secrets", "signing_key", "admin_token", "smtp_url",
-        "mail_from", "default_locale", "sqlite_synchronous",
+        "host",
+        "port",
+        "base_url",
+        "webhook_secrets",
+        "signing_key",
+        "admin_token",
+        "smtp_url",
+        "mail_from",
+        "default_locale",
+        "sqlite_synchronous",
     }
     for key in table:
         if key not in known:

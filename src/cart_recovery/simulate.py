@@ -24,7 +24,7 @@ from .domain.model import CartEvent
 from .domain.rules import DEFAULT_RULES_TEXT, Rules, RulesError, parse_rules
 from .domain.voice import DEFAULT_VOICE_TEXT, parse_voice
 from .replay import Replay
-from .service import Closed, Deferred, Happening, Service, Skipped, Sent
+from .service import Closed, Deferred, Happening, Sent, Service, Skipped
 from .tokens import LinkMaker, Tokens
 
 
@@ -98,7 +98,9 @@ class Report:
 
 
 def simulate_events(
-    events: list[CartEvent], rules: Rules, until: datetime | None = None,
+    events: list[CartEvent],
+    rules: Rules,
+    until: datetime | None = None,
     tick: Any = None,
 ) -> tuple[Report, MemoryStore, list[tuple[CartEvent, str]]]:
     """The engine of ``simulate``: returns the report, the final store and rejected events."""
@@ -142,8 +144,12 @@ def run_simulation(
         last = until or (max(e.occurred_at for e in events) + rules.max_age + rules.close_out)
         span = max(1.0, (last - first).total_seconds())
         bar = Progress(
-            TextColumn("simulating"), BarColumn(), TextColumn("{task.fields[day]}"),
-            TimeRemainingColumn(), console=console, transient=True,
+            TextColumn("simulating"),
+            BarColumn(),
+            TextColumn("{task.fields[day]}"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
         )
         task = bar.add_task("sim", total=span, day="")
         bar.start()

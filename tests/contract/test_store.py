@@ -31,8 +31,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
 def put(store: Any, **over: Any) -> None:
     cart = make_cart(**over)
     event = make_event(cart_id=cart.cart_id, event_id=f"create-{cart.cart_id}")
-    assert store.apply_event(event, cart=cart, expected_version=None, audit=None,
-                             timer=SetWake(at(hours=2)), now=T0)
+    assert store.apply_event(
+        event, cart=cart, expected_version=None, audit=None, timer=SetWake(at(hours=2)), now=T0
+    )
 
 
 def test_new_cart_round_trips_with_version_zero(store: Any) -> None:
@@ -44,8 +45,14 @@ def test_new_cart_round_trips_with_version_zero(store: Any) -> None:
 
 def test_redelivered_event_is_a_no_op(store: Any) -> None:
     put(store)
-    again = store.apply_event(make_event(event_id="create-c1"), cart=make_cart(email="x@y.z"),
-                              expected_version=0, audit=None, timer=None, now=T0)
+    again = store.apply_event(
+        make_event(event_id="create-c1"),
+        cart=make_cart(email="x@y.z"),
+        expected_version=0,
+        audit=None,
+        timer=None,
+        now=T0,
+    )
     assert again is False
     cart, _ = store.load("c1")
     assert cart is not None and cart.email == "maya@example.com" and cart.version == 0
@@ -60,19 +67,32 @@ def test_same_event_id_on_another_cart_is_a_different_event(store: Any) -> None:
 def test_stale_write_is_refused_and_writes_nothing(store: Any) -> None:
     put(store)
     with pytest.raises(StaleCart):
-        store.apply_event(make_event(event_id="e9"), cart=make_cart(name="Z"), expected_version=5,
-                          audit=None, timer=None, now=T0)
+        store.apply_event(
+            make_event(event_id="e9"),
+            cart=make_cart(name="Z"),
+            expected_version=5,
+            audit=None,
+            timer=None,
+            now=T0,
+        )
     cart, _ = store.load("c1")
     assert cart is not None and cart.name == "Maya"
     # and the event id was not recorded, so a retry can still apply it
-    assert store.apply_event(make_event(event_id="e9"), cart=make_cart(name="Z"),
-                             expected_version=0, audit=None, timer=None, now=T0)
+    assert store.apply_event(
+        make_event(event_id="e9"),
+        cart=make_cart(name="Z"),
+        expected_version=0,
+        audit=None,
+        timer=None,
+        now=T0,
+    )
 
 
 def test_versions_count_writes(store: Any) -> None:
     put(store)
-    stored = store.save_cart(make_cart(status=Status.CLOSED), expected_version=0, audit=None,
-                             timer=CancelTimers())
+    stored = store.save_cart(
+        make_cart(status=Status.CLOSED), expected_version=0, audit=None, timer=CancelTimers()
+    )
     assert stored.version == 1
     with pytest.raises(StaleCart):
         store.set_timer("c1", SetWake(at(hours=3)), expected_version=0)
@@ -106,8 +126,9 @@ def test_due_order_is_time_then_cart_id(store: Any) -> None:
 
 def test_deferral_replaces_the_wake_up(store: Any) -> None:
     put(store)
-    record = SendRecord(cart_id="c1", step=1, outcome=Outcome.DEFERRED, at=at(hours=2),
-                        due=at(hours=12))
+    record = SendRecord(
+        cart_id="c1", step=1, outcome=Outcome.DEFERRED, at=at(hours=2), due=at(hours=12)
+    )
     assert store.record_send(record, timer=DeferSend(1, at(hours=12)))
     [timer] = store.due(at(hours=12), 10)
     assert timer.kind is TimerKind.SEND and timer.step == 1 and store.pending() == 1
@@ -142,8 +163,12 @@ def test_claim_is_exclusive_across_threads(store: Any) -> None:
 
 def test_claim_over_a_deferral(store: Any) -> None:
     put(store)
-    store.record_send(SendRecord(cart_id="c1", step=1, outcome=Outcome.DEFERRED, at=at(hours=2),
-                                 due=at(hours=12)), timer=None)
+    store.record_send(
+        SendRecord(
+            cart_id="c1", step=1, outcome=Outcome.DEFERRED, at=at(hours=2), due=at(hours=12)
+        ),
+        timer=None,
+    )
     assert store.claim_send("c1", 1, "maya@example.com", at(hours=12)) is Claim.CLAIMED
 
 
@@ -169,8 +194,9 @@ def test_unsubscribe_is_forever_and_audited_per_cart(store: Any) -> None:
 def test_record_send_never_overwrites_a_done_or_claimed_step(store: Any) -> None:
     put(store)
     store.claim_send("c1", 1, "maya@example.com", at(hours=2))
-    skip = SendRecord(cart_id="c1", step=1, outcome=Outcome.SKIPPED, at=at(hours=2),
-                      reason="do_not_disturb")
+    skip = SendRecord(
+        cart_id="c1", step=1, outcome=Outcome.SKIPPED, at=at(hours=2), reason="do_not_disturb"
+    )
     assert store.record_send(skip, timer=None) is False
     assert store.load("c1")[1][0].outcome is Outcome.CLAIMED
 
@@ -195,10 +221,17 @@ def test_resolve_claims_makes_them_uncertain(store: Any) -> None:
 
 def test_audit_rows_keep_before_and_after(store: Any) -> None:
     cart = make_cart()
-    entry = AuditEntry(cart_id="c1", at=T0, by="system", action="created", before=None,
-                       after={"cart_id": "c1", "status": "open"})
-    store.apply_event(make_event(), cart=cart, expected_version=None, audit=entry, timer=None,
-                      now=T0)
+    entry = AuditEntry(
+        cart_id="c1",
+        at=T0,
+        by="system",
+        action="created",
+        before=None,
+        after={"cart_id": "c1", "status": "open"},
+    )
+    store.apply_event(
+        make_event(), cart=cart, expected_version=None, audit=entry, timer=None, now=T0
+    )
     assert store.audit("c1") == [entry]
 
 

@@ -39,7 +39,7 @@ class Inbox:
     messages: list[EmailMessage] = field(default_factory=list)
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(msg, EmailMessage)
         self.messages.append(msg)
@@ -62,8 +62,9 @@ class LiveService:
         self.settings = load_settings(data_dir, env)
         self.clock = VirtualClock(start)
         self.rt: Embedded = embedded(self.settings, clock=self.clock)
-        config = uvicorn.Config(self.rt.app, host="127.0.0.1", port=self.port,
-                                log_level="warning", lifespan="on")
+        config = uvicorn.Config(
+            self.rt.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
@@ -74,13 +75,16 @@ class LiveService:
             time.sleep(0.01)
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=10)
 
-    def post_event(self, event: dict[str, Any], *, secret: str = SECRET,
-                   headers: dict[str, str] | None = None) -> httpx.Response:
+    def post_event(
+        self, event: dict[str, Any], *, secret: str = SECRET, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
         body = json.dumps(event).encode()
         signed = sign(body, secret, int(self.clock.now().timestamp()))
-        return self.http.post("/webhooks/cart", content=body,
-                              headers={**signed, **(headers or {}),
-                                       "Content-Type": "application/json"})
+        return self.http.post(
+            "/webhooks/cart",
+            content=body,
+            headers={**signed, **(headers or {}), "Content-Type": "application/json"},
+        )
 
     def advance(self, to: datetime) -> None:
         """Move the virtual clock and wait until the timer loop has fired all that is due."""

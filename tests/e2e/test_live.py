@@ -26,8 +26,9 @@ def live(tmp_path: Path) -> Iterator[LiveService]:
     service.close()
 
 
-def event(n: int, cart: str = "c1", kind: str = "cart.updated", when: datetime = START,
-          **extra: Any) -> dict[str, Any]:
+def event(
+    n: int, cart: str = "c1", kind: str = "cart.updated", when: datetime = START, **extra: Any
+) -> dict[str, Any]:
     body = {
         "event_id": f"{cart}-{n}",
         "type": kind,
@@ -90,12 +91,14 @@ def test_unsubscribe_stops_every_cart_of_the_address(live: LiveService) -> None:
     assert page.status_code == 200 and "<form" in page.text
     assert not live.rt.store.is_unsubscribed("maya@example.com")
     # The RFC 8058 one-click POST unsubscribes
-    one_click = live.http.post(path, content=b"List-Unsubscribe=One-Click",
-                               headers={"Content-Type": "application/x-www-form-urlencoded"})
+    one_click = live.http.post(
+        path,
+        content=b"List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert one_click.status_code == 200
     # A second cart of the same address (other case) is not reminded either
-    live.post_event(event(1, cart="c2", email="MAYA@example.com",
-                          when=START + timedelta(hours=3)))
+    live.post_event(event(1, cart="c2", email="MAYA@example.com", when=START + timedelta(hours=3)))
     live.advance(START + timedelta(hours=3))
     live.advance(START + timedelta(days=10))
     assert len(live.inbox.messages) == 1
@@ -131,9 +134,14 @@ def test_unsigned_and_malformed_requests_store_nothing(live: LiveService) -> Non
     assert live.post_event(missing).json()["field"] == "cart_id"
     bad_zone = live.post_event(event(1, timezone="Nowhere/Special"))
     assert bad_zone.status_code == 400 and bad_zone.json()["field"] == "timezone"
-    stale = live.http.post("/webhooks/cart", content=b"{}", headers={
-        "X-Cart-Timestamp": str(int((live.clock.now() - timedelta(minutes=6)).timestamp())),
-        "X-Cart-Signature": "sha256=00"})
+    stale = live.http.post(
+        "/webhooks/cart",
+        content=b"{}",
+        headers={
+            "X-Cart-Timestamp": str(int((live.clock.now() - timedelta(minutes=6)).timestamp())),
+            "X-Cart-Signature": "sha256=00",
+        },
+    )
     assert stale.status_code == 401 and stale.json()["error"] == "stale_timestamp"
     huge = live.post_event(event(1, name="x" * (300 * 1024)))
     assert huge.status_code == 413

@@ -96,8 +96,12 @@ def test_quiet_hours_defer_to_eight_am_in_the_shoppers_zone(world: World) -> Non
 
 
 def test_checkout_before_the_first_wait_means_no_email(world: World) -> None:
-    world.replay.feed([medium(), medium(event_id="paid", type=CHECKED_OUT,
-                                        occurred_at=START + timedelta(hours=1))])
+    world.replay.feed(
+        [
+            medium(),
+            medium(event_id="paid", type=CHECKED_OUT, occurred_at=START + timedelta(hours=1)),
+        ]
+    )
     out = world.run(ny(25, 0))
     assert world.mailer.sent == [] and [h for h in out if isinstance(h, Sent)] == []
     cart, _ = world.store.load("c1")
@@ -106,8 +110,7 @@ def test_checkout_before_the_first_wait_means_no_email(world: World) -> None:
 
 
 def test_checkout_between_reminders_stops_the_chase(world: World) -> None:
-    world.replay.feed([medium(), medium(event_id="paid", type=CHECKED_OUT,
-                                        occurred_at=ny(12, 18))])
+    world.replay.feed([medium(), medium(event_id="paid", type=CHECKED_OUT, occurred_at=ny(12, 18))])
     world.run(ny(25, 0))
     assert len(world.mailer.sent) == 1
 
@@ -119,23 +122,32 @@ def test_activity_pushes_the_reminder_out(world: World) -> None:
 
 
 def test_update_cancels_a_pending_quiet_hours_deferral(world: World) -> None:
-    world.replay.feed([
-        medium(occurred_at=ny(12, 19, 30)),
-        medium(event_id="e2", occurred_at=ny(13, 7, 0)),  # back at 7am, before the 8am send
-    ])
+    world.replay.feed(
+        [
+            medium(occurred_at=ny(12, 19, 30)),
+            medium(event_id="e2", occurred_at=ny(13, 7, 0)),  # back at 7am, before the 8am send
+        ]
+    )
     out = world.run(ny(13, 23))
     assert [(h.step, h.at) for h in out if isinstance(h, Sent)] == [(1, ny(13, 9, 0))]
 
 
 def test_unsubscribe_stops_every_cart_of_that_address(world: World) -> None:
-    world.replay.feed([medium(), medium(cart_id="c2", event_id="x", occurred_at=ny(16, 10),
-                                        email="MAYA@example.com")])
+    world.replay.feed(
+        [
+            medium(),
+            medium(cart_id="c2", event_id="x", occurred_at=ny(16, 10), email="MAYA@example.com"),
+        ]
+    )
     world.replay.at(ny(12, 13), lambda now: world.service.unsubscribe("maya@example.com", now))
     out = world.run(ny(25, 0))
     assert len(world.mailer.sent) == 1
     skips = sorted((h.cart_id, h.step, h.reason) for h in out if isinstance(h, Skipped))
-    assert skips == [("c1", 2, "unsubscribed"), ("c2", 1, "unsubscribed"),
-                     ("c2", 2, "unsubscribed")]
+    assert skips == [
+        ("c1", 2, "unsubscribed"),
+        ("c2", 1, "unsubscribed"),
+        ("c2", 2, "unsubscribed"),
+    ]
 
 
 def test_do_not_disturb_across_carts_but_not_within_one(world: World) -> None:
@@ -153,14 +165,17 @@ def test_same_instant_work_is_done_in_cart_id_order(world: World) -> None:
     out = world.run(ny(12, 12))
     assert [(h.cart_id, h.step) for h in out if isinstance(h, Sent)] == [("a", 1)]
     assert [(h.cart_id, h.reason) for h in out if isinstance(h, Skipped)] == [
-        ("b", "do_not_disturb")]
+        ("b", "do_not_disturb")
+    ]
 
 
 def test_no_email_is_skipped_and_recorded(world: World) -> None:
     world.replay.feed([medium(email=None)])
     out = world.run(ny(20, 0))
     assert [(h.step, h.reason) for h in out if isinstance(h, Skipped)] == [
-        (1, "no_email"), (2, "no_email")]
+        (1, "no_email"),
+        (2, "no_email"),
+    ]
 
 
 def test_a_wake_up_firing_twice_sends_once(world: World) -> None:
@@ -211,18 +226,26 @@ def test_old_cart_is_closed_too_old_never_reminded(world: World) -> None:
 
 
 def test_consent_mode_skips_shoppers_without_consent(tmp_path: Path) -> None:
-    w = World(MemoryStore(), DEFAULT_RULES_TEXT + "Only remind shoppers who agreed to marketing email.\n")
-    w.replay.feed([medium(), medium(cart_id="c2", event_id="2", email="ok@example.com",
-                                    marketing_consent=True)])
+    w = World(
+        MemoryStore(), DEFAULT_RULES_TEXT + "Only remind shoppers who agreed to marketing email.\n"
+    )
+    w.replay.feed(
+        [
+            medium(),
+            medium(cart_id="c2", event_id="2", email="ok@example.com", marketing_consent=True),
+        ]
+    )
     out = w.run(ny(12, 13))
     assert [(h.cart_id, h.reason) for h in out if isinstance(h, Skipped)] == [("c1", "no_consent")]
     assert [h.cart_id for h in out if isinstance(h, Sent)] == ["c2"]
 
 
 def test_email_carries_items_total_links_and_one_click_headers(world: World) -> None:
-    items = (Item(title="Linen shirt", quantity=1, unit_price=Decimal("68.00")),
-             Item(title="Beeswax candle", quantity=2, unit_price=Decimal("18.00")),
-             Item(title="Canvas tote", quantity=1, unit_price=Decimal("16.00")))
+    items = (
+        Item(title="Linen shirt", quantity=1, unit_price=Decimal("68.00")),
+        Item(title="Beeswax candle", quantity=2, unit_price=Decimal("18.00")),
+        Item(title="Canvas tote", quantity=1, unit_price=Decimal("16.00")),
+    )
     world.replay.feed([medium(items=items)])
     world.run(ny(12, 13))
     [msg] = world.mailer.sent
@@ -231,7 +254,12 @@ def test_email_carries_items_total_links_and_one_click_headers(world: World) -> 
     token = str(parsed["List-Unsubscribe"]).strip("<>").rsplit("/u/", 1)[1]
     assert world.tokens.read_unsubscribe(token) == "maya@example.com"
     text = parsed.get_body(("plain",)).get_content()
-    for needle in ("Linen shirt", "Beeswax candle", "Canvas tote", "$120.00",
-                   "https://shop.example/r/"):
+    for needle in (
+        "Linen shirt",
+        "Beeswax candle",
+        "Canvas tote",
+        "$120.00",
+        "https://shop.example/r/",
+    ):
         assert needle in text
     assert "https://shop.example/cart/c1" not in text  # only the tracked link

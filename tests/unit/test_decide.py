@@ -17,7 +17,7 @@ from cart_recovery.domain.decide import (
     next_wake,
 )
 from cart_recovery.domain.model import CloseReason, Outcome, Status
-from cart_recovery.domain.rules import Rules, parse_rules, DEFAULT_RULES_TEXT
+from cart_recovery.domain.rules import DEFAULT_RULES_TEXT, Rules, parse_rules
 from tests.conftest import T0, at, make_cart, sent
 
 # A $120 cart is medium under the default rules: 2 hours, then 22.

@@ -52,13 +52,16 @@ class WatchedDoc(Generic[T]):
                 value = self._parse(text)
             except self._errors as e:
                 self.last_error = str(e)
-                log.error("doc rejected, keeping the last good version",
-                          extra={"doc": str(self.path), "problems": str(e)})
+                log.error(
+                    "doc rejected, keeping the last good version",
+                    extra={"doc": str(self.path), "problems": str(e)},
+                )
             else:
                 self._value, self.text, self.last_error = value, text, None
-                if not self.last_good_path.exists() or self.last_good_path.read_text(
-                    encoding="utf-8"
-                ) != text:
+                if (
+                    not self.last_good_path.exists()
+                    or self.last_good_path.read_text(encoding="utf-8") != text
+                ):
                     tmp = self.last_good_path.with_suffix(".tmp")
                     tmp.write_text(text, encoding="utf-8")
                     os.replace(tmp, self.last_good_path)

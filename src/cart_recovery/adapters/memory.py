@@ -144,8 +144,9 @@ class MemoryStore:
         if current is not None and current.outcome is not Outcome.DEFERRED:
             return Claim.ALREADY
         self._write_send(
-            SendRecord(cart_id=cart_id, step=step, outcome=Outcome.CLAIMED, at=now,
-                       recipient=recipient)
+            SendRecord(
+                cart_id=cart_id, step=step, outcome=Outcome.CLAIMED, at=now, recipient=recipient
+            )
         )
         return Claim.CLAIMED
 
@@ -179,8 +180,15 @@ class MemoryStore:
                     done = msgspec.structs.replace(record, outcome=Outcome.UNCERTAIN)
                     steps[step] = done
                     out.append(done)
-                    self._audit(AuditEntry(cart_id=record.cart_id, at=now, by=audit_by,
-                                           action="uncertain", detail=f"step {step}"))
+                    self._audit(
+                        AuditEntry(
+                            cart_id=record.cart_id,
+                            at=now,
+                            by=audit_by,
+                            action="uncertain",
+                            detail=f"step {step}",
+                        )
+                    )
         return out
 
     def unsubscribe(self, email: str, *, source: str, at: datetime) -> bool:
@@ -190,8 +198,16 @@ class MemoryStore:
         self.unsubs[key] = (at, source)
         for cart_id in sorted(self.by_email.get(key, ())):
             snap = cart_snapshot(self.carts[cart_id])
-            self._audit(AuditEntry(cart_id=cart_id, at=at, by=source, action="unsubscribed",
-                                   before=snap, after=snap))
+            self._audit(
+                AuditEntry(
+                    cart_id=cart_id,
+                    at=at,
+                    by=source,
+                    action="unsubscribed",
+                    before=snap,
+                    after=snap,
+                )
+            )
         return True
 
     def audit(self, cart_id: str) -> list[AuditEntry]:

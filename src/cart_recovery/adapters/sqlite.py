@@ -150,6 +150,11 @@ def _send(row: tuple[Any, ...]) -> SendRecord:
 
 
 _SEND_COLS = "cart_id, step, outcome, at, recipient, reason, due, message_id"
+_SENDS_OF_CART = f"SELECT {_SEND_COLS} FROM sends WHERE cart_id = ? ORDER BY step"  # noqa: S608
+_SENT_TO = (
+    f"SELECT {_SEND_COLS} FROM sends WHERE recipient_key = ? AND at >= ? "  # noqa: S608
+    "AND outcome = 'sent' ORDER BY at"
+)
 
 
 class SqliteStore:
@@ -165,7 +170,9 @@ class SqliteStore:
         if self.path != ":memory:":
             c.execute("PRAGMA journal_mode = WAL")
         if synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
-            raise ValueError(f"sqlite synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
+            raise ValueError(
+                f"sqlite synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}"
+            )
         c.execute(f"PRAGMA synchronous = {synchronous.upper()}")
         c.execute("PRAGMA foreign_keys = ON")
         c.execute("PRAGMA busy_timeout = 30000")
@@ -193,9 +200,7 @@ class SqliteStore:
             row = self._conn.execute(
                 "SELECT data, version FROM carts WHERE cart_id = ?", (cart_id,)
             ).fetchone()
-            sends = self._conn.execute(
-                f"SELECT {_SEND_COLS} FROM sends WHERE cart_id = ? ORDER BY step", (cart_id,)
-            ).fetchall()
+            sends = self._conn.execute(_SENDS_OF_CART, (cart_id,)).fetchall()
         cart = None
         if row is not None:
             cart = msgspec.structs.replace(_cart_decoder.decode(row[0]), version=row[1])
@@ -204,8 +209,7 @@ class SqliteStore:
     def sent_to(self, email: str, since: datetime) -> list[SendRecord]:
         with self._lock:
             rows = self._conn.execute(
-                f"SELECT {_SEND_COLS} FROM sends WHERE recipient_key = ? AND at >= ? "
-                "AND outcome = 'sent' ORDER BY at",
+                _SENT_TO,
                 (normalise_email(email), to_us(since)),
             ).fetchall()
         return [_send(r) for r in rows]
@@ -485,7 +489,9 @@ class SqliteStore:
             for data, version in c.execute(
                 "SELECT data, version FROM carts WHERE email_key = ? ORDER BY cart_id", (key,)
             ).fetchall():
-                snap = cart_snapshot(msgspec.structs.replace(_cart_decoder.decode(data), version=version))
+                snap = cart_snapshot(
+                    msgspec.structs.replace(_cart_decoder.decode(data), version=version)
+                )
                 self._audit(
                     c,
                     AuditEntry(

@@ -55,7 +55,9 @@ async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
 
 def create_app(ctx: WebContext, *, lifespan: Any = None) -> Starlette:
     env = Environment(
-        loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]), enable_async=False
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html"]),
+        enable_async=False,
     )
 
     def page(name: str, status: int = 200, **values: Any) -> HTMLResponse:

@@ -48,9 +48,7 @@ def sign(body: bytes, secret: str, timestamp: int) -> dict[str, str]:
     return {"X-Cart-Timestamp": str(timestamp), "X-Cart-Signature": f"sha256={mac}"}
 
 
-def verify(
-    headers: Mapping[str, str], body: bytes, secrets: Sequence[str], now: datetime
-) -> None:
+def verify(headers: Mapping[str, str], body: bytes, secrets: Sequence[str], now: datetime) -> None:
     """Raises RequestError(401) unless one of ``secrets`` signed this body recently."""
     if not secrets:
         raise RequestError(503, "not_configured", "no webhook secret is configured")
@@ -72,9 +70,7 @@ def verify(
             "X-Cart-Timestamp is more than 5 minutes from now (replay refused)",
             TIMESTAMP_HEADER,
         )
-    offered = [
-        p.strip()[7:] for p in sig_raw.split(",") if p.strip().lower().startswith("sha256=")
-    ]
+    offered = [p.strip()[7:] for p in sig_raw.split(",") if p.strip().lower().startswith("sha256=")]
     if not offered:
         raise RequestError(
             401, "bad_signature", "X-Cart-Signature must be sha256=<hex>", SIGNATURE_HEADER
