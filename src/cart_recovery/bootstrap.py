@@ -17,6 +17,7 @@ from .adapters.sqlite import SqliteStore
 from .clock import Clock, SystemClock
 from .domain.rules import DEFAULT_RULES_TEXT
 from .domain.voice import DEFAULT_VOICE_TEXT
+from .metrics import Metrics
 from .ports import LineWriter, Mailer
 from .runtime import TimerLoop
 from .service import MailFailure, NoLines, Service
@@ -64,6 +65,7 @@ class Embedded:
     clock: Clock
     tokens: Tokens
     app: Starlette
+    metrics: Metrics
 
     def close(self) -> None:
         close = getattr(self.service.mailer, "close", None)
@@ -99,7 +101,11 @@ def embedded(
         default_locale=settings.default_locale,
         mail_errors=(MailError, MailFailure),
     )
+    metrics = Metrics()
+    service.on_happening = metrics.observe
     loop = TimerLoop(service, store, clock)
+    loop.on_wakeup = metrics.wakeups.inc
+    loop.on_error = metrics.errors.labels("wakeup").inc
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -121,6 +127,7 @@ def embedded(
         store_name=lambda: docs.voice().store_name,
         on_ingest=loop.poke,
         schema_version=store.schema_version,
+        metrics=metrics,
     )
     app = create_app(ctx, lifespan=lifespan)
-    return Embedded(settings, store, docs, service, loop, clock, tokens, app)
+    return Embedded(settings, store, docs, service, loop, clock, tokens, app, metrics)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import anyio.to_thread
@@ -32,6 +33,8 @@ class TimerLoop:
         self._limiter = CapacityLimiter(1)  # one sender at a time: wake-ups in order
         self._loop: asyncio.AbstractEventLoop | None = None
         self.fired = 0
+        self.on_wakeup: Callable[[], None] | None = None
+        self.on_error: Callable[[], None] | None = None
         self.cycles = 0  # loop iterations started (tests wait on it)
         self.idle = False
 
@@ -62,8 +65,12 @@ class TimerLoop:
                     out.extend(self.service.wake(timer.cart_id, now))
                 except Exception:
                     log.exception("wake-up failed", extra={"cart_id": timer.cart_id})
+                    if self.on_error is not None:
+                        self.on_error()
                     raise
                 self.fired += 1
+                if self.on_wakeup is not None:
+                    self.on_wakeup()
 
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()

@@ -69,6 +69,11 @@ def test_reminders_arrive_over_smtp_at_the_waits(live: LiveService) -> None:
     live.advance(START + timedelta(days=10))
     assert len(live.inbox.messages) == 2
     assert live.http.get("/healthz").json()["pending_wakeups"] == 0
+    metrics = live.http.get("/metrics").text
+    assert 'cart_recovery_sends_total{step="1"} 1.0' in metrics
+    assert 'cart_recovery_sends_total{step="2"} 1.0' in metrics
+    assert 'cart_recovery_events_total{outcome="accepted"} 1.0' in metrics
+    assert 'cart_recovery_closed_total{reason="gave_up"} 1.0' in metrics
 
 
 def test_checkout_before_the_first_wait_means_no_email(live: LiveService) -> None:

@@ -250,7 +250,9 @@ def test_each_kind_of_bad_line_is_named_by_number_and_text(bad: str, line: int) 
 
 
 def test_unknown_timezone_message_names_the_zone() -> None:
-    assert any("Mars/Olympus" in m for m in messages_of(default_with("America/New_York", "Mars/Olympus")))
+    assert any(
+        "Mars/Olympus" in m for m in messages_of(default_with("America/New_York", "Mars/Olympus"))
+    )
 
 
 def test_several_bad_lines_give_several_problems() -> None:

@@ -19,6 +19,7 @@ from starlette.routing import Route
 from ..adapters.storefronts.generic import MAX_BODY, RequestError, decode_event, verify
 from ..clock import Clock
 from ..domain.cart import EventError
+from ..metrics import Metrics
 from ..ports import WakeQueue
 from ..service import Service
 from ..tokens import BadToken, Tokens
@@ -37,6 +38,7 @@ class WebContext:
     store_name: Callable[[], str]
     on_ingest: Callable[[], None] | None = None
     schema_version: int = 0
+    metrics: Metrics | None = None
 
 
 async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
@@ -73,6 +75,10 @@ def create_app(ctx: WebContext, *, lifespan: Any = None) -> Starlette:
             },
         )
 
+    def count(outcome: str) -> None:
+        if ctx.metrics is not None:
+            ctx.metrics.events.labels(outcome).inc()
+
     async def webhook(request: Request) -> Response:
         try:
             body = await read_body(request)
@@ -81,10 +87,13 @@ def create_app(ctx: WebContext, *, lifespan: Any = None) -> Starlette:
             event = decode_event(body)
             accepted = await anyio.to_thread.run_sync(ctx.service.ingest, event, now)
         except RequestError as e:
+            count(e.code)
             return JSONResponse(e.body(), status_code=e.status)
         except EventError as e:
+            count("invalid_event")
             err = RequestError(400, "invalid_event", str(e), e.field)
             return JSONResponse(err.body(), status_code=400)
+        count("accepted" if accepted else "duplicate")
         if ctx.on_ingest is not None:
             ctx.on_ingest()
         return JSONResponse(
@@ -140,7 +149,14 @@ def create_app(ctx: WebContext, *, lifespan: Any = None) -> Starlette:
             {"status": "ok", "pending_wakeups": pending, "schema_version": ctx.schema_version}
         )
 
+    async def metrics(request: Request) -> Response:
+        if ctx.metrics is None:
+            return JSONResponse({"error": "not_found"}, status_code=404)
+        ctx.metrics.pending.set(await anyio.to_thread.run_sync(ctx.queue.pending))
+        return Response(ctx.metrics.render(), media_type="text/plain; version=0.0.4")
+
     routes = [
+        Route("/metrics", metrics, methods=["GET"]),
         Route("/webhooks/cart", webhook, methods=["POST"]),
         Route("/u/{token}", unsubscribe_page, methods=["GET"]),
         Route("/u/{token}", unsubscribe, methods=["POST"]),
