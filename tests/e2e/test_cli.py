@@ -33,8 +33,14 @@ def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
 def served(tmp_path: Path) -> Iterator[tuple[Path, int]]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CART_RECOVERY_")}
-    proc = subprocess.Popen([*CLI, "serve", "--port", str(port)], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -49,7 +55,7 @@ def served(tmp_path: Path) -> Iterator[tuple[Path, int]]:
         yield tmp_path, port
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=20)
+        _out, err = proc.communicate(timeout=20)
         # uvicorn shuts down gracefully, then re-raises the signal it got
         assert proc.returncode in (0, -signal.SIGTERM), err
         assert "Application shutdown complete" in err
@@ -67,15 +73,21 @@ def test_serve_first_run_creates_the_data_folder_and_answers_health(
     assert health["status"] == "ok"
 
 
-@pytest.mark.skipif(not (shutil.which("curl") and shutil.which("openssl")),
-                    reason="needs curl and openssl")
+@pytest.mark.skipif(
+    not (shutil.which("curl") and shutil.which("openssl")), reason="needs curl and openssl"
+)
 def test_the_readme_curl_example_is_accepted(served: tuple[Path, int]) -> None:
     folder, port = served
     readme = (ROOT / "README.md").read_text()
     block = readme.split("A signed test event with curl", 1)[1].split("```bash", 1)[1]
     script = block.split("```", 1)[0].replace("127.0.0.1:8080", f"127.0.0.1:{port}")
-    out = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=folder,
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == {"status": "accepted", "event_id": "evt-1001"}
 
@@ -88,8 +100,9 @@ def test_demo_shows_two_reminders_a_deferral_a_stop_and_an_unsubscribe(tmp_path:
     assert "quiet-hours deferrals: 1" in text and "deferred to" in text
     assert "checks out" in text and "skipped: unsubscribed" in text
     files = sorted((tmp_path / "emails").glob("*.eml"))
-    messages = [email.message_from_bytes(f.read_bytes(), policy=email.policy.default)
-                for f in files]
+    messages = [
+        email.message_from_bytes(f.read_bytes(), policy=email.policy.default) for f in files
+    ]
     maya = [m for m in messages if "maya@" in str(m["To"])]
     jordan = [m for m in messages if "jordan@" in str(m["To"])]
     assert len(maya) == 2 and len(jordan) == 1
@@ -102,8 +115,10 @@ def test_demo_shows_two_reminders_a_deferral_a_stop_and_an_unsubscribe(tmp_path:
 
 def test_check_rules_names_the_bad_line(tmp_path: Path) -> None:
     good = tmp_path / "rules.txt"
-    good.write_text(run("--help").stdout and (ROOT / "README.md").read_text().split(
-        "The default:\n\n```\n", 1)[1].split("```", 1)[0])
+    good.write_text(
+        run("--help").stdout
+        and (ROOT / "README.md").read_text().split("The default:\n\n```\n", 1)[1].split("```", 1)[0]
+    )
     ok = run("check-rules", str(good))
     assert ok.returncode == 0, ok.stderr
     bad = tmp_path / "bad.txt"
@@ -112,21 +127,46 @@ def test_check_rules_names_the_bad_line(tmp_path: Path) -> None:
     bad.write_text("\n".join(lines) + "\n")
     out = run("check-rules", str(bad))
     assert out.returncode == 1
-    assert re.search(rf"{re.escape(str(bad))}:3: .*Remind them whenever it feels right\.",
-                     out.stderr)
+    assert re.search(
+        rf"{re.escape(str(bad))}:3: .*Remind them whenever it feels right\.", out.stderr
+    )
 
 
 def test_simulate_reports_json(tmp_path: Path) -> None:
     events = tmp_path / "events.jsonl"
     rows = [
-        {"event_id": "1", "type": "cart.updated", "cart_id": "a", "email": "a@example.com",
-         "occurred_at": "2026-05-12T14:00:00Z", "total": "20.00", "currency": "USD"},
-        {"event_id": "2", "type": "cart.updated", "cart_id": "b", "email": "b@example.com",
-         "occurred_at": "2026-05-12T14:00:00Z", "total": "200.00", "currency": "USD"},
-        {"event_id": "3", "type": "cart.checked_out", "cart_id": "b",
-         "occurred_at": "2026-05-12T14:30:00Z"},
-        {"event_id": "4", "type": "cart.updated", "cart_id": "c",
-         "occurred_at": "2026-05-12T14:00:00Z", "total": "80.00", "currency": "USD"},
+        {
+            "event_id": "1",
+            "type": "cart.updated",
+            "cart_id": "a",
+            "email": "a@example.com",
+            "occurred_at": "2026-05-12T14:00:00Z",
+            "total": "20.00",
+            "currency": "USD",
+        },
+        {
+            "event_id": "2",
+            "type": "cart.updated",
+            "cart_id": "b",
+            "email": "b@example.com",
+            "occurred_at": "2026-05-12T14:00:00Z",
+            "total": "200.00",
+            "currency": "USD",
+        },
+        {
+            "event_id": "3",
+            "type": "cart.checked_out",
+            "cart_id": "b",
+            "occurred_at": "2026-05-12T14:30:00Z",
+        },
+        {
+            "event_id": "4",
+            "type": "cart.updated",
+            "cart_id": "c",
+            "occurred_at": "2026-05-12T14:00:00Z",
+            "total": "80.00",
+            "currency": "USD",
+        },
     ]
     # any order in the file
     events.write_text("\n".join(json.dumps(r) for r in reversed(rows)) + "\n")
@@ -138,9 +178,10 @@ def test_simulate_reports_json(tmp_path: Path) -> None:
         {"cart_id": "a", "step": 2, "at": "2026-05-13T14:00:00Z"},
     ]
     assert {(s["cart_id"], s["step"], s["reason"]) for s in report["skips"]} == {
-        ("c", 1, "no_email"), ("c", 2, "no_email")}
-    assert {c["cart_id"]: c["reason"] for c in report["closed"]} == {
-        "a": "gave_up", "c": "gave_up"}
+        ("c", 1, "no_email"),
+        ("c", 2, "no_email"),
+    }
+    assert {c["cart_id"]: c["reason"] for c in report["closed"]} == {"a": "gave_up", "c": "gave_up"}
     assert report["totals"]["per_tier"]["small"]["sent_step1"] == 1
     table = run("simulate", str(events))
     assert table.returncode == 0 and "small" in table.stdout

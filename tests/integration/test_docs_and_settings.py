@@ -27,8 +27,10 @@ def test_an_edit_takes_effect_without_a_restart(tmp_path: Path) -> None:
     init_data_dir(tmp_path)
     docs = FileDocs(tmp_path / "rules.txt", tmp_path / "voice.txt")
     assert docs.rules().quiet is not None
-    bump(tmp_path / "rules.txt", DEFAULT_RULES_TEXT.replace("Quiet hours: 9pm to 8am.",
-                                                           "Quiet hours: none."))
+    bump(
+        tmp_path / "rules.txt",
+        DEFAULT_RULES_TEXT.replace("Quiet hours: 9pm to 8am.", "Quiet hours: none."),
+    )
     assert docs.rules().quiet is None
 
 
@@ -51,7 +53,7 @@ def test_a_bad_edit_is_rejected_and_the_last_good_keeps_serving(
 def test_no_good_version_at_all_is_an_error_naming_the_file(tmp_path: Path) -> None:
     (tmp_path / "rules.txt").write_text("Remind people sometimes.\n")
     docs = FileDocs(tmp_path / "rules.txt", tmp_path / "voice.txt")
-    with pytest.raises(DocUnavailable, match="rules.txt"):
+    with pytest.raises(DocUnavailable, match=r"rules\.txt"):
         docs.rules()
 
 
@@ -59,11 +61,17 @@ def test_settings_from_file_then_environment(tmp_path: Path) -> None:
     init_data_dir(tmp_path)
     s = load_settings(tmp_path, {})
     assert s.port == 8080 and len(s.webhook_secrets) == 1 and s.signing_key
-    env = {"CART_RECOVERY_PORT": "9001", "CART_RECOVERY_WEBHOOK_SECRET": "a" * 20 + "," + "b" * 20,
-           "CART_RECOVERY_BASE_URL": "https://recover.shop.example/"}
+    env = {
+        "CART_RECOVERY_PORT": "9001",
+        "CART_RECOVERY_WEBHOOK_SECRET": "a" * 20 + "," + "b" * 20,
+        "CART_RECOVERY_BASE_URL": "https://recover.shop.example/",
+    }
     s = load_settings(tmp_path, env)
     assert s.port == 9001 and s.webhook_secrets == ("a" * 20, "b" * 20)
-    assert s.base_url == "https://recover.shop.example" and s.message_id_domain == "recover.shop.example"
+    assert (
+        s.base_url == "https://recover.shop.example"
+        and s.message_id_domain == "recover.shop.example"
+    )
     assert "a" * 20 not in repr(s) and s.signing_key not in repr(s)
 
 

@@ -379,7 +379,7 @@ def test_describe_rules_summarises_the_doc() -> None:
 # ---- property: garbage never crashes, and is always named --------------------------------
 
 _garbage_line = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\n"),
+    alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\n"),
     max_size=80,
 ).filter(lambda s: s.strip() != "" and not s.strip().startswith("#"))
 _keywordish = st.sampled_from(
