@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 
 from .compose import ComposeError, recipient_address
-from .durations import DurationError, parse_duration
 from .model import CHECKED_OUT, SAVED, UPDATED, Cart, CartEvent, Status
+from .rules import parse_wait_override
 
 
 class EventError(ValueError):
@@ -28,14 +28,9 @@ def utc(t: datetime) -> datetime:
 
 def _override(values: tuple[str, str]) -> tuple[timedelta, timedelta]:
     try:
-        first = parse_duration(values[0])
-        unit = values[0].strip().split()[-1] if len(values[0].split()) > 1 else None
-        second = parse_duration(values[1], default_unit=unit)
-    except DurationError as e:
+        return parse_wait_override(values)
+    except ValueError as e:
         raise EventError("wait_override", str(e)) from None
-    if second <= first:
-        raise EventError("wait_override", "the second wait must be longer than the first")
-    return first, second
 
 
 def validate_event(event: CartEvent) -> CartEvent:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .model import Cart, CloseReason, SendRecord
-from .rules import MAX_REMINDERS, Rules
+from .rules import MAX_REMINDERS, Rules, waits_for
 
 
 @dataclass(frozen=True)
@@ -46,10 +46,7 @@ class Next:
 
 
 def waits(cart: Cart, rules: Rules) -> tuple[timedelta, timedelta]:
-    if cart.wait_override is not None:
-        return cart.wait_override
-    tier = rules.tier_for(cart.total)
-    return tier.first, tier.second
+    return waits_for(rules, cart.total, cart.wait_override)
 
 
 def give_up_point(rules: Rules) -> int:
