@@ -23,7 +23,8 @@ from .runtime import TimerLoop
 from .service import MailFailure, NoLines, Service
 from .settings import CONFIG_NAME, Settings, new_config_text
 from .tokens import LinkMaker, Tokens
-from .web.app import WebContext, create_app
+from .web.app import create_app
+from .web.context import WebContext
 
 
 def init_data_dir(data_dir: Path) -> list[Path]:
