@@ -7,7 +7,7 @@ and the contract suites in ``tests/contract`` run against every adapter.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from email.message import EmailMessage
 from typing import Protocol
@@ -136,8 +136,18 @@ class Mailer(Protocol):
 
 
 class LineWriter(Protocol):
+    """Polishes the one line an LLM may touch. Never raises: ``None`` means keep ``plain``.
+
+    Adapters validate what comes back (one sentence, a length cap, no links, no prices or
+    numbers that are not in the input, no quotes or markup) and fall back to ``None``, logging
+    the reason, on any failure or timeout.
+    """
+
     def opening_line(self, *, plain: str, items: Sequence[str], saved_link: bool) -> str | None:
-        """A polished one-sentence opening line, or None to keep ``plain``. Must not raise."""
+        """A one-sentence opening line for a reminder, or None to keep ``plain``."""
+
+    def summary_paragraph(self, *, plain: str, figures: Mapping[str, object]) -> str | None:
+        """A short paragraph for the owner's monthly summary, or None to keep ``plain``."""
 
 
 class DocSource(Protocol):

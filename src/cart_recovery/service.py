@@ -112,6 +112,9 @@ class NoLines:
     def opening_line(self, *, plain: str, items: object, saved_link: bool) -> str | None:
         return None
 
+    def summary_paragraph(self, *, plain: str, figures: object) -> str | None:
+        return None
+
 
 @dataclass
 class Service:
