@@ -102,8 +102,20 @@ class MailFailed:
     error: str
 
 
-Happening = Sent | Skipped | Deferred | Closed | Stopped | MailFailed
-H = TypeVar("H", Sent, Skipped, Deferred, Closed, Stopped, MailFailed)
+@dataclass(frozen=True)
+class HandedOff:
+    """The waiter passed a due step to a separate sender (the AWS runtime's EventBridge)."""
+
+    cart_id: str
+    step: int
+    due: datetime
+    at: datetime
+
+
+Happening = Sent | Skipped | Deferred | Closed | Stopped | MailFailed | HandedOff
+H = TypeVar("H", Sent, Skipped, Deferred, Closed, Stopped, MailFailed, HandedOff)
+
+HANDOFF_SAFETY = timedelta(hours=1)  # look again if a handed-off step was never finished
 
 
 class NoLines:
@@ -128,6 +140,9 @@ class Service:
     default_locale: str = "en_US"
     mail_errors: tuple[type[Exception], ...] = (MailFailure,)
     on_happening: Callable[[Happening], None] | None = None
+    # None: the waiter sends itself (embedded). Otherwise it hands each due step to this
+    # (cart_id, step, due) → e.g. an EventBridge event whose target calls ``send_reminder``.
+    hand_off: Callable[[str, int, datetime], None] | None = None
 
     # ---- intake -------------------------------------------------------------------------
     def ingest(self, event: CartEvent, now: datetime) -> bool:
@@ -172,14 +187,22 @@ class Service:
     # ---- the waiter ---------------------------------------------------------------------
     def wake(self, cart_id: str, now: datetime) -> list[Happening]:
         """One wake-up of one cart (a fired wake-up or a fired quiet-hours deferral)."""
+        return self._wake(cart_id, now, sender=self.hand_off is None)
+
+    def send_reminder(self, cart_id: str, now: datetime) -> list[Happening]:
+        """The sender's entry point: whatever step is due for the cart now, through the gates.
+        A stale or repeated call decides afresh, so it never sends twice or out of turn."""
+        return self._wake(cart_id, now, sender=True)
+
+    def _wake(self, cart_id: str, now: datetime, *, sender: bool) -> list[Happening]:
         for _ in range(RETRIES):
             try:
-                return self._wake_once(cart_id, now)
+                return self._wake_once(cart_id, now, sender)
             except StaleCart:
                 continue
         raise StaleCart(f"cart {cart_id} kept changing during a wake-up")
 
-    def _wake_once(self, cart_id: str, now: datetime) -> list[Happening]:
+    def _wake_once(self, cart_id: str, now: datetime, sender: bool) -> list[Happening]:
         cart, sends = self.store.load(cart_id)
         if cart is None:
             return []
@@ -192,6 +215,13 @@ class Service:
         if isinstance(move, GiveUp):
             return [self._close(cart, move.reason, now, by="system")]
         assert isinstance(move, FirstReminder | SecondReminder)
+        if not sender and self.hand_off is not None:
+            # Look again later in case the hand-off is lost; the sender's reschedule replaces it.
+            self.store.set_timer(
+                cart_id, SetWake(now + HANDOFF_SAFETY), expected_version=cart.version
+            )
+            self.hand_off(cart_id, move.step, move.due)
+            return [self._tell(HandedOff(cart_id, move.step, move.due, now))]
         return self._send(cart, sends, move.step, move.due, now)
 
     def _close(self, cart: Cart, reason: CloseReason, now: datetime, by: str) -> Closed:

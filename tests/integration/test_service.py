@@ -263,3 +263,17 @@ def test_email_carries_items_total_links_and_one_click_headers(world: World) -> 
     ):
         assert needle in text
     assert "https://shop.example/cart/c1" not in text  # only the tracked link
+
+
+def test_a_waiter_that_hands_off_lets_the_sender_send_exactly_once(world: World) -> None:
+    handed: list[tuple[str, int, datetime]] = []
+    world.service.hand_off = lambda cart_id, step, due: handed.append((cart_id, step, due))
+    world.replay.feed([medium()])
+    world.run(ny(12, 12))
+    assert handed == [("c1", 1, ny(12, 12))] and world.mailer.sent == []
+    # When the sender gets the event (twice: EventBridge delivers at least once)
+    world.service.send_reminder("c1", ny(12, 12, 1))
+    world.service.send_reminder("c1", ny(12, 12, 2))
+    assert len(world.mailer.sent) == 1
+    # Then the next wake-up is step 2's due time, not the hand-off safety net
+    assert world.store.next_due() == ny(13, 8)
