@@ -113,6 +113,15 @@ class CartStore(Protocol):
 
     def carts_of(self, email: str) -> list[Cart]: ...
 
+    def carts_between(self, start: datetime, end: datetime) -> list[Cart]:
+        """Carts first seen (``created_at``) in [start, end), ordered by (created_at, cart_id)."""
+
+    def touched_between(self, start: datetime, end: datetime) -> list[str]:
+        """Ids of carts created, sent an event, or written (audit) in [start, end), sorted."""
+
+    def unsubscribes_between(self, start: datetime, end: datetime) -> int:
+        """How many addresses went on the unsubscribe list in [start, end)."""
+
 
 class WakeQueue(Protocol):
     """Due wake-ups, for a runtime that fires its own timers (the embedded one).

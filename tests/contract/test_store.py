@@ -243,3 +243,21 @@ def test_sqlite_survives_reopen_with_timers(tmp_path: Path) -> None:
     assert again.next_due() == at(hours=2)
     assert again.schema_version == 1
     again.close()
+
+
+def test_report_queries_by_time(store: Any) -> None:
+    put(store, cart_id="early", created_at=at(hours=-30))
+    put(store, cart_id="today", created_at=at(hours=1))
+    assert [c.cart_id for c in store.carts_between(at(hours=0), at(hours=24))] == ["today"]
+    # an old cart written today (e.g. bought) counts as touched today
+    store.save_cart(
+        make_cart(cart_id="early", created_at=at(hours=-30), status=Status.BOUGHT),
+        expected_version=0,
+        audit=AuditEntry(cart_id="early", at=at(hours=2), by="system", action="checked_out"),
+        timer=CancelTimers(),
+    )
+    assert store.touched_between(at(hours=0), at(hours=24)) == ["early", "today"]
+    assert store.unsubscribes_between(at(hours=0), at(hours=24)) == 0
+    store.unsubscribe("a@example.com", source="shopper", at=at(hours=3))
+    store.unsubscribe("b@example.com", source="shopper", at=at(hours=30))
+    assert store.unsubscribes_between(at(hours=0), at(hours=24)) == 1

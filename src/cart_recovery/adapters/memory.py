@@ -32,6 +32,7 @@ class MemoryStore:
         self._seq = itertools.count()
         self._timer_seq: dict[str, int] = {}
         self.keep_audit = keep_audit
+        self.touches: list[tuple[datetime, str]] = []
 
     # ---- CartStore ------------------------------------------------------------------------
     def load(self, cart_id: str) -> tuple[Cart | None, list[SendRecord]]:
@@ -63,6 +64,7 @@ class MemoryStore:
 
     def _audit(self, entry: AuditEntry | None) -> None:
         if entry is not None and self.keep_audit:
+            self.touches.append((entry.at, entry.cart_id))
             self.audits.setdefault(entry.cart_id, []).append(entry)
 
     def _timer(self, cart_id: str, change: TimerChange | None) -> None:
@@ -95,6 +97,7 @@ class MemoryStore:
             self._check(event.cart_id, expected_version)
             self._put(cart, expected_version)
         self.events.add(key)
+        self.touches.append((now, event.cart_id))
         self._audit(audit)
         self._timer(event.cart_id, timer)
         return True
@@ -212,6 +215,18 @@ class MemoryStore:
 
     def audit(self, cart_id: str) -> list[AuditEntry]:
         return list(self.audits.get(cart_id, []))
+
+    def carts_between(self, start: datetime, end: datetime) -> list[Cart]:
+        found = [c for c in self.carts.values() if start <= c.created_at < end]
+        return sorted(found, key=lambda c: (c.created_at, c.cart_id))
+
+    def touched_between(self, start: datetime, end: datetime) -> list[str]:
+        ids = {c.cart_id for c in self.carts.values() if start <= c.created_at < end}
+        ids.update(cart_id for at, cart_id in self.touches if start <= at < end)
+        return sorted(ids)
+
+    def unsubscribes_between(self, start: datetime, end: datetime) -> int:
+        return sum(1 for at, _ in self.unsubs.values() if start <= at < end)
 
     def carts_of(self, email: str) -> list[Cart]:
         return [self.carts[c] for c in sorted(self.by_email.get(normalise_email(email), ()))]

@@ -249,6 +249,34 @@ class SqliteStore:
             ).fetchall()
         return [msgspec.structs.replace(_cart_decoder.decode(d), version=v) for d, v in rows]
 
+    def carts_between(self, start: datetime, end: datetime) -> list[Cart]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT data, version FROM carts WHERE created_at >= ? AND created_at < ? "
+                "ORDER BY created_at, cart_id",
+                (to_us(start), to_us(end)),
+            ).fetchall()
+        return [msgspec.structs.replace(_cart_decoder.decode(d), version=v) for d, v in rows]
+
+    def touched_between(self, start: datetime, end: datetime) -> list[str]:
+        bounds = (to_us(start), to_us(end))
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT cart_id FROM carts WHERE created_at >= ? AND created_at < ? "
+                "UNION SELECT cart_id FROM events WHERE received_at >= ? AND received_at < ? "
+                "UNION SELECT cart_id FROM audit WHERE at >= ? AND at < ? ORDER BY cart_id",
+                bounds * 3,
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def unsubscribes_between(self, start: datetime, end: datetime) -> int:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT count(*) FROM unsubscribes WHERE at >= ? AND at < ?",
+                (to_us(start), to_us(end)),
+            ).fetchone()
+        return int(row[0])
+
     def events_of(self, cart_id: str) -> list[dict[str, Any]]:
         with self._lock:
             rows = self._conn.execute(
