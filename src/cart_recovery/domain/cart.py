@@ -45,7 +45,7 @@ def validate_event(event: CartEvent) -> CartEvent:
     if event.timezone is not None:
         try:
             ZoneInfo(event.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # "America" is a folder: OSError
             raise EventError("timezone", f"unknown IANA timezone {event.timezone!r}") from None
     if event.email is not None and event.email.strip():
         try:
@@ -103,6 +103,8 @@ def apply_event(cart: Cart | None, event: CartEvent, now: datetime) -> Applied:
         if event.type == CHECKED_OUT:
             fresh = msgspec.structs.replace(fresh, status=Status.BOUGHT, bought_at=at)
             return Applied(fresh, "checked_out", reschedule=False, cancel=True)
+        if event.type == SAVED:  # a cart that starts from a saved link carries the tag
+            fresh = msgspec.structs.replace(fresh, saved_link=True)
         return Applied(fresh, "created", reschedule=True, cancel=False)
 
     if event.type == CHECKED_OUT:

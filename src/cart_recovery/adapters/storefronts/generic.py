@@ -1,4 +1,4 @@
-"""The generic signed JSON webhook (SPEC §3).
+"""The generic signed JSON webhook (SPEC §3): the body is the cart event itself.
 
 ``X-Cart-Timestamp``: Unix seconds. ``X-Cart-Signature``: ``sha256=<hex>`` (several,
 comma-separated, during a rotation): the hex HMAC-SHA256 of ``<timestamp>.<raw body>``.
@@ -10,36 +10,33 @@ import hashlib
 import hmac
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import msgspec
 
 from ...domain.model import CartEvent
+from .base import MAX_BODY, REPLAY_WINDOW_SECONDS, Parsed, RequestError, any_match, check_timestamp
+
+__all__ = [
+    "MAX_BODY",
+    "REPLAY_WINDOW_SECONDS",
+    "SIGNATURE_HEADER",
+    "TIMESTAMP_HEADER",
+    "GenericSource",
+    "RequestError",
+    "decode_event",
+    "sign",
+    "verify",
+]
 
 TIMESTAMP_HEADER = "x-cart-timestamp"
 SIGNATURE_HEADER = "x-cart-signature"
-REPLAY_WINDOW_SECONDS = 300
-MAX_BODY = 256 * 1024
+MAX_SIGNATURES = 4
 
 _decoder = msgspec.json.Decoder(CartEvent)
 _AT = re.compile(r"at `\$\.?(?P<path>[^`]*)`")
 _MISSING = re.compile(r"missing required field `(?P<name>[^`]+)`")
-
-
-class RequestError(Exception):
-    """A refused request: HTTP ``status``, a machine ``code``, the ``field`` at fault."""
-
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
-        self.status = status
-        self.code = code
-        self.field = field
-        super().__init__(message)
-
-    def body(self) -> dict[str, str]:
-        out = {"error": self.code, "message": str(self)}
-        if self.field is not None:
-            out["field"] = self.field
-        return out
 
 
 def sign(body: bytes, secret: str, timestamp: int) -> dict[str, str]:
@@ -58,30 +55,21 @@ def verify(headers: Mapping[str, str], body: bytes, secrets: Sequence[str], now:
         raise RequestError(401, "unsigned", "missing X-Cart-Timestamp header", TIMESTAMP_HEADER)
     if not sig_raw:
         raise RequestError(401, "unsigned", "missing X-Cart-Signature header", SIGNATURE_HEADER)
-    if not ts_raw.isdigit() or len(ts_raw) > 12:
-        raise RequestError(
-            401, "bad_timestamp", "X-Cart-Timestamp must be Unix seconds", TIMESTAMP_HEADER
-        )
-    ts = int(ts_raw)
-    if abs(now.timestamp() - ts) > REPLAY_WINDOW_SECONDS:
-        raise RequestError(
-            401,
-            "stale_timestamp",
-            "X-Cart-Timestamp is more than 5 minutes from now (replay refused)",
-            TIMESTAMP_HEADER,
-        )
-    offered = [p.strip()[7:] for p in sig_raw.split(",") if p.strip().lower().startswith("sha256=")]
+    check_timestamp(ts_raw, now, "X-Cart-Timestamp")
+    offered = [
+        p.strip()[7:].lower().encode("utf-8", "surrogateescape")
+        for p in sig_raw.split(",")
+        if p.strip().lower().startswith("sha256=")
+    ]
     if not offered:
         raise RequestError(
             401, "bad_signature", "X-Cart-Signature must be sha256=<hex>", SIGNATURE_HEADER
         )
     signed = f"{ts_raw}.".encode() + body
-    ok = False
-    for secret in secrets:
-        expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
-        for candidate in offered[:4]:
-            ok |= hmac.compare_digest(expected, candidate.lower())
-    if not ok:
+    expected = [
+        hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest().encode() for secret in secrets
+    ]
+    if not any_match(expected, offered[:MAX_SIGNATURES]):
         raise RequestError(
             401, "bad_signature", "signature does not match the body", SIGNATURE_HEADER
         )
@@ -92,12 +80,32 @@ def decode_event(body: bytes) -> CartEvent:
     try:
         return _decoder.decode(body)
     except msgspec.ValidationError as e:
-        text = str(e)
-        m = _AT.search(text)
-        field = m.group("path") if m else None
-        missing = _MISSING.search(text)
-        if missing:
-            field = f"{field}.{missing.group('name')}" if field else missing.group("name")
-        raise RequestError(400, "invalid_event", text, field or "$") from None
+        raise RequestError(400, "invalid_event", str(e), field_of(e)) from None
     except msgspec.DecodeError as e:
         raise RequestError(400, "invalid_json", f"body is not valid JSON: {e}", "$") from None
+
+
+def field_of(error: msgspec.ValidationError) -> str:
+    """The field a msgspec validation error is about, as ``items[0].quantity`` (``$``: the
+    whole body)."""
+    text = str(error)
+    m = _AT.search(text)
+    field = m.group("path") if m else None
+    missing = _MISSING.search(text)
+    if missing:
+        field = f"{field}.{missing.group('name')}" if field else missing.group("name")
+    return field or "$"
+
+
+@dataclass(frozen=True)
+class GenericSource:
+    """``POST /webhooks/cart``: the cart event as the body, signed with the webhook secret."""
+
+    secrets: Sequence[str]
+    name: str = "generic"
+
+    def verify(self, headers: Mapping[str, str], body: bytes, now: datetime) -> None:
+        verify(headers, body, self.secrets, now)
+
+    def parse(self, headers: Mapping[str, str], body: bytes, now: datetime) -> Parsed:
+        return Parsed((decode_event(body),))
