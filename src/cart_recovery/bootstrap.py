@@ -14,12 +14,17 @@ from starlette.applications import Starlette
 from .adapters.files import FileDocs
 from .adapters.mail import MailError, OutboxMailer, SmtpMailer, parse_smtp_url
 from .adapters.sqlite import SqliteStore
+from .adapters.storefronts.base import Source
+from .adapters.storefronts.generic import GenericSource
+from .adapters.storefronts.shopify import ShopifySource
+from .adapters.storefronts.standard_webhooks import StandardWebhooksSource
 from .clock import Clock, SystemClock
 from .domain.rules import DEFAULT_RULES_TEXT
 from .domain.voice import DEFAULT_VOICE_TEXT
 from .metrics import Metrics
 from .ports import LineWriter, Mailer
-from .runtime import TimerLoop
+from .reporting import Exporter, FileExporter, Reports
+from .runtime import ReportSchedule, TimerLoop
 from .service import MailFailure, NoLines, Service
 from .settings import CONFIG_NAME, Settings, new_config_text
 from .tokens import LinkMaker, Tokens
@@ -50,6 +55,34 @@ def init_data_dir(data_dir: Path) -> list[Path]:
     return created
 
 
+def make_reports(
+    settings: Settings, store: SqliteStore, docs: FileDocs, service: Service
+) -> Reports:
+    """The nightly export (files, plus Google Sheets when configured) and the summary."""
+    exporters: list[Exporter] = [FileExporter(settings.export_dir)]
+    return Reports(
+        store=store,
+        docs=docs,
+        exporters=exporters,
+        action_url=service.links.action_url,
+        mailer=service.mailer,
+        lines=service.lines,
+        owners=settings.owner_emails,
+        sender=settings.mail_from,
+        locale=settings.default_locale,
+    )
+
+
+def make_sources(settings: Settings) -> dict[str, Source]:
+    """The storefront sources the settings enable (each with its own secrets)."""
+    sources: dict[str, Source] = {"generic": GenericSource(settings.webhook_secrets)}
+    if settings.shopify_secrets:
+        sources["shopify"] = ShopifySource(settings.shopify_secrets)
+    if settings.standard_webhooks_secrets:
+        sources["standard"] = StandardWebhooksSource(settings.standard_webhooks_secrets)
+    return sources
+
+
 def make_mailer(settings: Settings) -> Mailer:
     if settings.smtp_url:
         return SmtpMailer(parse_smtp_url(settings.smtp_url))
@@ -67,6 +100,8 @@ class Embedded:
     tokens: Tokens
     app: Starlette
     metrics: Metrics
+    reports: Reports
+    report_schedule: ReportSchedule
 
     def close(self) -> None:
         close = getattr(self.service.mailer, "close", None)
@@ -105,18 +140,24 @@ def embedded(
     metrics = Metrics()
     service.on_happening = metrics.observe
     loop = TimerLoop(service, store, clock)
+    reports = make_reports(settings, store, docs, service)
+    report_schedule = ReportSchedule(reports, clock, settings.export_dir)
     loop.on_wakeup = metrics.wakeups.inc
     loop.on_error = metrics.errors.labels("wakeup").inc
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        task = asyncio.create_task(loop.run(stop)) if run_timers else None
+        tasks = (
+            [asyncio.create_task(loop.run(stop)), asyncio.create_task(report_schedule.run(stop))]
+            if run_timers
+            else []
+        )
         try:
             yield
         finally:
             stop.set()
-            if task is not None:
+            for task in tasks:
                 await task
 
     ctx = WebContext(
@@ -129,6 +170,9 @@ def embedded(
         on_ingest=loop.poke,
         schema_version=store.schema_version,
         metrics=metrics,
+        sources=make_sources(settings),
     )
     app = create_app(ctx, lifespan=lifespan)
-    return Embedded(settings, store, docs, service, loop, clock, tokens, app, metrics)
+    return Embedded(
+        settings, store, docs, service, loop, clock, tokens, app, metrics, reports, report_schedule
+    )

@@ -158,3 +158,13 @@ def simulate(
         )
     except SimulationError as e:
         raise click.ClickException(str(e)) from None
+
+
+def _register() -> None:
+    from .cli_reports import export, summary
+
+    main.add_command(export)
+    main.add_command(summary)
+
+
+_register()

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .adapters.storefronts.standard_webhooks import load_secret as load_standard_secret
+
 CONFIG_NAME = "config.toml"
 RULES_NAME = "rules.txt"
 VOICE_NAME = "voice.txt"
@@ -29,6 +31,8 @@ class Settings:
     port: int = 8080
     base_url: str = "http://127.0.0.1:8080"
     webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
+    shopify_secrets: tuple[str, ...] = field(default=(), repr=False)
+    standard_webhooks_secrets: tuple[str, ...] = field(default=(), repr=False)
     signing_key: str = field(default="", repr=False)
     admin_token: str = field(default="", repr=False)
     smtp_url: str | None = field(default=None, repr=False)
@@ -36,6 +40,18 @@ class Settings:
     default_locale: str = "en_US"
     sqlite_synchronous: str = "FULL"
     config_file: Path | None = None
+    # The line writer (README: "The line writer"): who may polish the opening line.
+    line_writer: str = "template"  # template | anthropic | bedrock
+    anthropic_model: str = "claude-haiku-4-5"
+    anthropic_base_url: str = "https://api.anthropic.com"
+    anthropic_api_key: str = field(default="", repr=False)
+    bedrock_model: str = "global.anthropic.claude-haiku-4-5-20251001-v1:0"
+    bedrock_region: str | None = None
+    bedrock_endpoint_url: str | None = None
+    llm_timeout_seconds: float = 3.0
+    owner_emails: tuple[str, ...] = ()
+    sheets_spreadsheet_id: str | None = None
+    sheets_service_account_file: Path | None = None
 
     @property
     def database(self) -> Path:
@@ -44,6 +60,10 @@ class Settings:
     @property
     def outbox(self) -> Path:
         return self.data_dir / "outbox"
+
+    @property
+    def export_dir(self) -> Path:
+        return self.data_dir / "exports"
 
     @property
     def rules_file(self) -> Path:
@@ -70,6 +90,110 @@ def _str(table: Mapping[str, Any], key: str, where: str, default: str | None) ->
     return value
 
 
+LINE_WRITERS = ("template", "anthropic", "bedrock")
+_LINE_WRITER_KEYS = {
+    "line_writer",
+    "anthropic_model",
+    "anthropic_base_url",
+    "anthropic_api_key",
+    "bedrock_model",
+    "bedrock_region",
+    "bedrock_endpoint_url",
+    "llm_timeout_seconds",
+}
+
+
+def _line_writer(
+    table: Mapping[str, Any], environ: Mapping[str, str], where: str
+) -> dict[str, Any]:
+    """The line writer's keys, each overridable by ``CART_RECOVERY_<KEY>``; the API key also by
+    the SDK's own ``ANTHROPIC_API_KEY``, the region by ``AWS_REGION``/``AWS_DEFAULT_REGION``."""
+
+    def pick(key: str, default: str | None) -> str | None:
+        return environ.get(f"CART_RECOVERY_{key.upper()}") or _str(table, key, where, default)
+
+    writer = (pick("line_writer", "template") or "template").strip().lower()
+    if writer not in LINE_WRITERS:
+        raise SettingsError(f"{where}: 'line_writer' must be one of {', '.join(LINE_WRITERS)}")
+    raw: Any = environ.get("CART_RECOVERY_LLM_TIMEOUT_SECONDS") or table.get(
+        "llm_timeout_seconds", Settings.llm_timeout_seconds
+    )
+    try:
+        if isinstance(raw, bool):
+            raise ValueError
+        timeout = float(raw)
+        if not 0 < timeout <= 60:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise SettingsError(
+            f"{where}: 'llm_timeout_seconds' must be above 0 and at most 60"
+        ) from None
+    base_url = pick("anthropic_base_url", Settings.anthropic_base_url) or ""
+    endpoint_url = pick("bedrock_endpoint_url", None) or None
+    for key, url in (("anthropic_base_url", base_url), ("bedrock_endpoint_url", endpoint_url)):
+        if url is not None and urlsplit(url).scheme not in {"http", "https"}:
+            raise SettingsError(f"{where}: '{key}' must be an http(s) URL")
+    api_key = (
+        environ.get("CART_RECOVERY_ANTHROPIC_API_KEY")
+        or environ.get("ANTHROPIC_API_KEY")
+        or _str(table, "anthropic_api_key", where, "")
+        or ""
+    )
+    region = (
+        pick("bedrock_region", None)
+        or environ.get("AWS_REGION")
+        or environ.get("AWS_DEFAULT_REGION")
+        or None
+    )
+    if writer == "anthropic" and not api_key:
+        raise SettingsError(
+            f"{where}: line_writer 'anthropic' needs an API key: set "
+            "CART_RECOVERY_ANTHROPIC_API_KEY (or ANTHROPIC_API_KEY)"
+        )
+    if writer == "bedrock" and not region:
+        raise SettingsError(
+            f"{where}: line_writer 'bedrock' needs a region: set 'bedrock_region' "
+            "(or CART_RECOVERY_BEDROCK_REGION, AWS_REGION)"
+        )
+    return {
+        "line_writer": writer,
+        "anthropic_model": pick("anthropic_model", Settings.anthropic_model),
+        "anthropic_base_url": base_url.rstrip("/"),
+        "anthropic_api_key": api_key,
+        "bedrock_model": pick("bedrock_model", Settings.bedrock_model),
+        "bedrock_region": region,
+        "bedrock_endpoint_url": endpoint_url,
+        "llm_timeout_seconds": timeout,
+    }
+
+
+SECRET_ENV = {
+    "shopify_secrets": "CART_RECOVERY_SHOPIFY_SECRET",
+    "standard_webhooks_secrets": "CART_RECOVERY_STANDARD_WEBHOOKS_SECRET",
+}
+
+
+def _secret_list(
+    table: Mapping[str, Any], environ: Mapping[str, str], key: str, where: str
+) -> tuple[str, ...]:
+    """A storefront source's secrets: one, or two during a rotation (the environment variable
+    in ``SECRET_ENV``, comma-separated, over the file)."""
+    raw: Any = table.get(key, [])
+    if isinstance(raw, str):
+        raw = [raw]
+    env = environ.get(SECRET_ENV[key])
+    if env:
+        raw = [s.strip() for s in env.split(",") if s.strip()]
+    if not isinstance(raw, list) or not all(isinstance(s, str) for s in raw):
+        raise SettingsError(f"{where}: '{key}' must be a list of strings")
+    if len(raw) > 2:
+        raise SettingsError(f"{where}: '{key}' takes at most two (during a rotation)")
+    for s in raw:
+        if len(s) < 16:
+            raise SettingsError(f"{where}: each of '{key}' must be at least 16 characters")
+    return tuple(raw)
+
+
 def load_settings(data_dir: Path, environ: Mapping[str, str]) -> Settings:
     """Read ``data_dir/config.toml`` (if present), then apply ``CART_RECOVERY_*`` variables."""
     env_dir = environ.get("CART_RECOVERY_DATA_DIR")
@@ -88,13 +212,19 @@ def load_settings(data_dir: Path, environ: Mapping[str, str]) -> Settings:
         "port",
         "base_url",
         "webhook_secrets",
+        "shopify_secrets",
+        "standard_webhooks_secrets",
         "signing_key",
         "admin_token",
         "smtp_url",
         "mail_from",
         "default_locale",
         "sqlite_synchronous",
+        "owner_emails",
+        "sheets_spreadsheet_id",
+        "sheets_service_account_file",
     }
+    known |= _LINE_WRITER_KEYS
     for key in table:
         if key not in known:
             raise SettingsError(f"{where}: unknown key '{key}' (known: {', '.join(sorted(known))})")
@@ -121,6 +251,13 @@ def load_settings(data_dir: Path, environ: Mapping[str, str]) -> Settings:
     for s in secrets_raw:
         if len(s) < 16:
             raise SettingsError(f"{where}: each webhook secret must be at least 16 characters")
+    shopify_secrets = _secret_list(table, environ, "shopify_secrets", where)
+    standard_secrets = _secret_list(table, environ, "standard_webhooks_secrets", where)
+    for s in standard_secrets:
+        try:
+            load_standard_secret(s)
+        except ValueError as e:
+            raise SettingsError(f"{where}: 'standard_webhooks_secrets': {e}") from None
 
     base_url = environ.get("CART_RECOVERY_BASE_URL") or _str(table, "base_url", where, None)
     if not base_url:
@@ -134,12 +271,34 @@ def load_settings(data_dir: Path, environ: Mapping[str, str]) -> Settings:
     synchronous = (_str(table, "sqlite_synchronous", where, "FULL") or "FULL").upper()
     if synchronous not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
         raise SettingsError(f"{where}: 'sqlite_synchronous' must be OFF, NORMAL, FULL or EXTRA")
+    owners_raw: Any = table.get("owner_emails", [])
+    if isinstance(owners_raw, str):
+        owners_raw = [owners_raw]
+    env_owners = environ.get("CART_RECOVERY_OWNER_EMAILS")
+    if env_owners:
+        owners_raw = [o.strip() for o in env_owners.split(",") if o.strip()]
+    if not isinstance(owners_raw, list) or not all(
+        isinstance(o, str) and "@" in o for o in owners_raw
+    ):
+        raise SettingsError(f"{where}: 'owner_emails' must be a list of email addresses")
+    sheet_id = _str(table, "sheets_spreadsheet_id", where, None)
+    sa_file = _str(table, "sheets_service_account_file", where, None)
+    if bool(sheet_id) != bool(sa_file):
+        raise SettingsError(
+            f"{where}: 'sheets_spreadsheet_id' and 'sheets_service_account_file' go together"
+        )
     return Settings(
+        **_line_writer(table, environ, where),
+        owner_emails=tuple(owners_raw),
+        sheets_spreadsheet_id=sheet_id or None,
+        sheets_service_account_file=Path(sa_file).expanduser() if sa_file else None,
         data_dir=data_dir,
         host=host,
         port=port,
         base_url=base_url.rstrip("/"),
         webhook_secrets=tuple(secrets_raw),
+        shopify_secrets=shopify_secrets,
+        standard_webhooks_secrets=standard_secrets,
         signing_key=signing_key,
         admin_token=_str(table, "admin_token", where, "") or "",
         smtp_url=smtp_url or None,
@@ -163,6 +322,12 @@ port = 8080
 # list the new and the old one: ["new...", "old..."].
 webhook_secrets = ["{secrets.token_urlsafe(32)}"]
 
+# Shopify: the app's client secret (Settings > Notifications > Webhooks shows it for webhooks
+# made in the admin); Shopify's deliveries then go to POST /webhooks/shopify.
+# shopify_secrets = ["..."]
+# Standard Webhooks senders: the whsec_... secret; deliveries to POST /webhooks/standard.
+# standard_webhooks_secrets = ["whsec_..."]
+
 # Signs unsubscribe and return links. Changing it breaks links in emails already sent.
 signing_key = "{secrets.token_urlsafe(32)}"
 
@@ -170,6 +335,13 @@ signing_key = "{secrets.token_urlsafe(32)}"
 admin_token = "{secrets.token_urlsafe(24)}"
 
 mail_from = "Your Store <shop@example.com>"
+# Who gets the monthly summary (first Monday, 9am store time).
+# owner_emails = ["you@your-store.com"]
 # Without smtp_url, emails are written as .eml files to the outbox folder.
 # smtp_url = "smtp://user:password@smtp.example.com:587?starttls=true"
+
+# The nightly export (2am store time) goes to exports/ as .xlsx and .csv; to also fill a
+# Google Sheet, share it with a service account and name both here:
+# sheets_spreadsheet_id = "1AbC..."
+# sheets_service_account_file = "/path/to/service-account.json"
 """

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 
 from .domain.compose import Links
 
@@ -17,12 +17,49 @@ class BadToken(ValueError):
     """A token that was not made by this service (or was altered)."""
 
 
+OWNER_ACTIONS = ("suppress", "unsubscribe", "write_off")
+ACTION_LINK_MAX_AGE = 14 * 86400  # an owner action link in an export works for two weeks
+
+
 class Tokens:
     def __init__(self, secret: str) -> None:
         if len(secret) < 16:
             raise ValueError("the signing key must be at least 16 characters")
         self._unsub = URLSafeSerializer(secret, salt="cart-recovery.unsubscribe")
         self._ret = URLSafeSerializer(secret, salt="cart-recovery.return")
+        self._action = URLSafeTimedSerializer(secret, salt="cart-recovery.owner-action")
+
+    def action(self, action: str, target: str) -> str:
+        """A signed, expiring owner action: ``target`` is a cart id, or an address for
+        ``unsubscribe``."""
+        if action not in OWNER_ACTIONS:
+            raise ValueError(f"unknown owner action {action!r}")
+        return str(self._action.dumps([action, target]))
+
+    def read_action(
+        self, token: str, *, max_age: int = ACTION_LINK_MAX_AGE, now: float | None = None
+    ) -> tuple[str, str]:
+        """``(action, target)``; BadToken when forged, altered or older than ``max_age``
+        seconds (``now``: Unix seconds, for a clock other than the system's)."""
+        try:
+            if now is None:
+                value = self._action.loads(token, max_age=max_age)
+            else:
+                value, signed_at = self._action.loads(token, return_timestamp=True)
+                if now - signed_at.timestamp() > max_age:
+                    raise SignatureExpired("expired")
+        except SignatureExpired:
+            raise BadToken("this action link has expired") from None
+        except BadSignature:
+            raise BadToken("action link not recognised") from None
+        if (
+            not isinstance(value, list)
+            or len(value) != 2
+            or value[0] not in OWNER_ACTIONS
+            or not isinstance(value[1], str)
+        ):
+            raise BadToken("action link not recognised")
+        return value[0], value[1]
 
     def unsubscribe(self, email: str) -> str:
         return str(self._unsub.dumps(email.strip().casefold()))
@@ -60,6 +97,9 @@ class LinkMaker:
 
     base_url: str
     tokens: Tokens
+
+    def action_url(self, action: str, target: str) -> str:
+        return f"{self.base_url.rstrip('/')}/a/{self.tokens.action(action, target)}"
 
     def for_step(self, cart_id: str, step: int, email: str) -> Links:
         base = self.base_url.rstrip("/")

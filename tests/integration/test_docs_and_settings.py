@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -113,3 +114,17 @@ def test_json_logs_redact_secret_fields() -> None:
     line = json.loads(JsonFormatter().format(record))
     assert line["msg"] == "hello" and line["cart_id"] == "c1"
     assert line["smtp_password"] == "[redacted]"
+
+
+def test_owner_action_links_are_signed_and_expire() -> None:
+    tokens = Tokens("a-signing-key-of-some-length")
+    t = tokens.action("suppress", "cart-42")
+    assert tokens.read_action(t) == ("suppress", "cart-42")
+    with pytest.raises(BadToken):
+        tokens.read_action(t[:-1] + ("A" if t[-1] != "A" else "B"))
+    with pytest.raises(BadToken):
+        tokens.read_unsubscribe(t)
+    with pytest.raises(BadToken, match="expired"):
+        tokens.read_action(t, max_age=60, now=time.time() + 3600)
+    with pytest.raises(ValueError, match="unknown owner action"):
+        tokens.action("delete_everything", "cart-42")
