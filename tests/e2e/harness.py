@@ -3,6 +3,7 @@ server (aiosmtpd), and a virtual clock the test moves."""
 
 from __future__ import annotations
 
+import base64
 import email
 import email.policy
 import json
@@ -26,6 +27,8 @@ from cart_recovery.settings import load_settings
 
 SECRET = "e2e-webhook-secret-0123456789abcdef"
 OLD_SECRET = "e2e-old-webhook-secret-0123456789ab"
+SHOPIFY_SECRET = "e2e-shopify-app-secret-0123456789abcd"
+STANDARD_SECRET = "whsec_" + base64.b64encode(b"e2e-standard-webhooks-secret-32b").decode()
 
 
 def free_port() -> int:
@@ -58,6 +61,8 @@ class LiveService:
             "CART_RECOVERY_WEBHOOK_SECRET": f"{SECRET},{OLD_SECRET}",
             "CART_RECOVERY_SMTP_URL": f"smtp://127.0.0.1:{self.smtp.port}",
             "CART_RECOVERY_PORT": str(self.port),
+            "CART_RECOVERY_SHOPIFY_SECRET": SHOPIFY_SECRET,
+            "CART_RECOVERY_STANDARD_WEBHOOKS_SECRET": STANDARD_SECRET,
         }
         self.settings = load_settings(data_dir, env)
         self.clock = VirtualClock(start)
@@ -84,6 +89,11 @@ class LiveService:
             "/webhooks/cart",
             content=body,
             headers={**signed, **(headers or {}), "Content-Type": "application/json"},
+        )
+
+    def post_raw(self, path: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
+        return self.http.post(
+            path, content=body, headers={"Content-Type": "application/json", **headers}
         )
 
     def advance(self, to: datetime) -> None:

@@ -11,7 +11,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from ..adapters.storefronts.generic import MAX_BODY, RequestError
+from ..adapters.storefronts.base import MAX_BODY, RequestError, Source
+from ..adapters.storefronts.generic import GenericSource
 from ..clock import Clock
 from ..metrics import Metrics
 from ..ports import WakeQueue
@@ -41,11 +42,17 @@ class WebContext:
     schema_version: int = 0
     metrics: Metrics | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # The storefront sources by name (generic, shopify, standard); the generic one is made
+    # from ``webhook_secrets`` unless given.
+    sources: dict[str, Source] = field(default_factory=dict)
     templates: Environment = field(
         default_factory=lambda: Environment(
             loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"])
         )
     )
+
+    def __post_init__(self) -> None:
+        self.sources.setdefault("generic", GenericSource(self.webhook_secrets))
 
     def page(self, name: str, status: int = 200, **values: Any) -> HTMLResponse:
         html = self.templates.get_template(name).render(store_name=self.store_name(), **values)

@@ -48,7 +48,9 @@ class Source(Protocol):
     """One storefront source. Both methods are pure (time comes in as ``now``) and raise only
     RequestError: 401 for a bad or missing signature, 400 (naming the field) for bad input."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The source's name: ``generic``, ``shopify``, ``standard``."""
 
     def verify(self, headers: Mapping[str, str], body: bytes, now: datetime) -> None:
         """Raises RequestError(401) unless a configured secret signed ``body`` (in constant
