@@ -150,7 +150,7 @@ class Service:
 
         Raises EventError (naming the field) for an invalid event; nothing is stored then.
         """
-        event = validate_event(event)
+        event = validate_event(event, now)
         for _ in range(RETRIES):
             cart, sends = self.store.load(event.cart_id)
             applied = apply_event(cart, event, now)

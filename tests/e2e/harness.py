@@ -51,7 +51,7 @@ class Inbox:
 
 
 class LiveService:
-    def __init__(self, data_dir: Path, start: datetime) -> None:
+    def __init__(self, data_dir: Path, start: datetime, *, run_timers: bool = True) -> None:
         self.inbox = Inbox()
         self.smtp = Controller(self.inbox, hostname="127.0.0.1", port=free_port())
         self.smtp.start()
@@ -66,7 +66,7 @@ class LiveService:
         }
         self.settings = load_settings(data_dir, env)
         self.clock = VirtualClock(start)
-        self.rt: Embedded = embedded(self.settings, clock=self.clock)
+        self.rt: Embedded = embedded(self.settings, clock=self.clock, run_timers=run_timers)
         config = uvicorn.Config(
             self.rt.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
         )
@@ -74,7 +74,7 @@ class LiveService:
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         deadline = time.monotonic() + 20
-        while not (self.server.started and self.rt.loop.idle):
+        while not (self.server.started and (self.rt.loop.idle or not run_timers)):
             if time.monotonic() > deadline:
                 raise RuntimeError("service did not start")
             time.sleep(0.01)

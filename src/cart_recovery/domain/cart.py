@@ -33,8 +33,14 @@ def _override(values: tuple[str, str]) -> tuple[timedelta, timedelta]:
         raise EventError("wait_override", str(e)) from None
 
 
-def validate_event(event: CartEvent) -> CartEvent:
-    """Checks what the schema cannot; returns the event with its times in UTC."""
+# A storefront's clock may run a little ahead; an event from further on is refused, since it
+# would hold the cart's timeline (and every older event) hostage until then.
+MAX_FUTURE = timedelta(days=1)
+
+
+def validate_event(event: CartEvent, now: datetime | None = None) -> CartEvent:
+    """Checks what the schema cannot; returns the event with its times in UTC. With ``now``,
+    an ``occurred_at`` more than MAX_FUTURE ahead of it is refused."""
     if event.total is not None and (not event.total.is_finite() or event.total < 0):
         raise EventError("total", "must be a number of zero or more")
     if event.total is not None and event.total > Decimal("1e12"):
@@ -58,6 +64,8 @@ def validate_event(event: CartEvent) -> CartEvent:
         _override(event.wait_override)
     if event.occurred_at.year < 2000:
         raise EventError("occurred_at", "is before the year 2000")
+    if now is not None and event.occurred_at > now + MAX_FUTURE:
+        raise EventError("occurred_at", "is more than a day in the future")
     return msgspec.structs.replace(event, occurred_at=utc(event.occurred_at))
 
 

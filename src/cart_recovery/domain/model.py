@@ -21,7 +21,7 @@ SAVED: EventType = "cart.saved"
 Id = Annotated[str, Meta(min_length=1, max_length=200)]
 Short = Annotated[str, Meta(max_length=500)]
 Url = Annotated[str, Meta(max_length=4096)]
-Currency = Annotated[str, Meta(pattern=r"^[A-Z]{3}$")]
+Currency = Annotated[str, Meta(pattern=r"^[A-Z]{3}\Z")]  # \Z: "USD\n" is no currency
 Money = Decimal  # non-negative: checked in validate_event
 AwareTime = Annotated[datetime, Meta(tz=True)]
 

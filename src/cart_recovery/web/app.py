@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from . import shopper, webhooks
+from . import contract, shopper, webhooks
 from .context import WebContext
 
 
@@ -41,5 +41,6 @@ def create_app(ctx: WebContext, *, lifespan: Any = None) -> Starlette:
         *operations(ctx),
         *webhooks.routes(ctx),
         *shopper.routes(ctx),
+        *contract.routes(ctx),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

@@ -9,10 +9,11 @@ event → answer 2xx only after the commit.
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from ...domain.model import CartEvent
 
@@ -86,3 +87,23 @@ def check_timestamp(raw: str | None, now: datetime, header: str) -> int:
             header.lower(),
         )
     return ts
+
+
+# A price written as a string must be a plain decimal (the JSON Schema's pattern), not whatever
+# Python's Decimal also reads ("1_000", " 5", "NaN", "١٢").
+MONEY_TEXT = re.compile(r"[0-9]{1,13}(\.[0-9]{1,6})?")
+
+
+def bad_money_text(event: Mapping[str, Any]) -> str | None:
+    """The first money field of a plain-JSON cart event (``total``, ``items[i].unit_price``)
+    that is a string but not a plain decimal, or None."""
+    total = event.get("total")
+    if isinstance(total, str) and not MONEY_TEXT.fullmatch(total):
+        return "total"
+    items = event.get("items")
+    if isinstance(items, list):
+        for i, item in enumerate(items):
+            price = item.get("unit_price") if isinstance(item, Mapping) else None
+            if isinstance(price, str) and not MONEY_TEXT.fullmatch(price):
+                return f"items[{i}].unit_price"
+    return None

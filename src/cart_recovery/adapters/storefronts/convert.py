@@ -11,7 +11,7 @@ import msgspec
 
 from ...domain.cart import EventError, validate_event
 from ...domain.model import CartEvent
-from .base import RequestError
+from .base import RequestError, bad_money_text
 from .generic import field_of
 
 json_decoder = msgspec.json.Decoder(float_hook=Decimal)  # prices keep every digit
@@ -42,6 +42,10 @@ def to_event(fields: dict[str, Any], names: Mapping[str, str], prefix: str = "")
     """Validate ``fields`` (plain values; None means absent) as a cart event, or raise
     RequestError(400) naming the field as the source calls it."""
     clean = {k: v for k, v in fields.items() if v is not None}
+    bad = bad_money_text(clean)
+    if bad is not None:
+        message = f"{bad}: a price is a number or a plain decimal string"
+        raise RequestError(400, "invalid_event", message, rename(bad, names, prefix))
     try:
         event = msgspec.convert(clean, CartEvent)
         return validate_event(event)

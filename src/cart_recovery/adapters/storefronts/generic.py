@@ -12,11 +12,20 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import msgspec
 
 from ...domain.model import CartEvent
-from .base import MAX_BODY, REPLAY_WINDOW_SECONDS, Parsed, RequestError, any_match, check_timestamp
+from .base import (
+    MAX_BODY,
+    REPLAY_WINDOW_SECONDS,
+    Parsed,
+    RequestError,
+    any_match,
+    bad_money_text,
+    check_timestamp,
+)
 
 __all__ = [
     "MAX_BODY",
@@ -35,6 +44,16 @@ SIGNATURE_HEADER = "x-cart-signature"
 MAX_SIGNATURES = 4
 
 _decoder = msgspec.json.Decoder(CartEvent)
+
+
+class _Money(msgspec.Struct):
+    """Only the money fields, as written (to hold string prices to the schema's pattern)."""
+
+    total: Any = None
+    items: Any = None
+
+
+_money = msgspec.json.Decoder(_Money)
 _AT = re.compile(r"at `\$\.?(?P<path>[^`]*)`")
 _MISSING = re.compile(r"missing required field `(?P<name>[^`]+)`")
 
@@ -78,11 +97,19 @@ def verify(headers: Mapping[str, str], body: bytes, secrets: Sequence[str], now:
 def decode_event(body: bytes) -> CartEvent:
     """The event in ``body``, or RequestError(400) naming the field at fault."""
     try:
-        return _decoder.decode(body)
+        event = _decoder.decode(body)
     except msgspec.ValidationError as e:
         raise RequestError(400, "invalid_event", str(e), field_of(e)) from None
     except msgspec.DecodeError as e:
         raise RequestError(400, "invalid_json", f"body is not valid JSON: {e}", "$") from None
+    if event.total is not None or event.items:
+        money = _money.decode(body)
+        bad = bad_money_text({"total": money.total, "items": money.items})
+        if bad is not None:
+            raise RequestError(
+                400, "invalid_event", f"{bad}: a price is a number or a plain decimal string", bad
+            )
+    return event
 
 
 def field_of(error: msgspec.ValidationError) -> str:
