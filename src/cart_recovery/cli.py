@@ -166,5 +166,10 @@ def _register() -> None:
     main.add_command(export)
     main.add_command(summary)
 
+    from .cli_integrate import import_carts, send_test_event
+
+    main.add_command(send_test_event)
+    main.add_command(import_carts)
+
 
 _register()
