@@ -12,13 +12,15 @@ parsers and the store and not only the signature gate. After each request:
 Finally the clock runs ten days on, so that everything the fuzz got accepted is reminded and
 closed by the real timer loop, without an error.
 
-The budget is a few thousand cases (``CART_RECOVERY_FUZZ_EXAMPLES`` per operation and mode,
-default 250) on a fixed seed (``CART_RECOVERY_FUZZ_SEED`` varies it)."""
+The budget is a few thousand cases (``CART_RECOVERY_FUZZ_EXAMPLES`` per webhook and mode,
+default 250, a quarter of that for each other operation) on a fixed seed
+(``CART_RECOVERY_FUZZ_SEED`` varies it)."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -33,6 +35,7 @@ import jsonschema_rs
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, seed, settings
+from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -49,6 +52,7 @@ pytestmark = pytest.mark.e2e
 
 START = datetime(2026, 5, 12, 10, 0, tzinfo=ZoneInfo("America/New_York"))
 EXAMPLES = int(os.environ.get("CART_RECOVERY_FUZZ_EXAMPLES", "250"))
+OTHER_EXAMPLES = max(EXAMPLES // 4, 20)  # the other endpoints have far less input to vary
 SEED = int(os.environ.get("CART_RECOVERY_FUZZ_SEED", "20260512"))
 TABLES = ("carts", "events", "audit", "sends", "timers", "unsubscribes")
 CHECKS = [
@@ -210,13 +214,30 @@ def check(live: LiveService, path: str, case: Any) -> None:
             return  # nothing to sign
 
 
-def run_operation(live: LiveService, method: str, path: str, mode: GenerationMode) -> int:
+def served(live: LiveService, method: str, path: str) -> bool:
+    """Whether this build of the app has a route for the operation (the owner's routes are
+    documented ahead of being wired in)."""
+    from starlette.routing import Match
+
+    concrete = re.sub(r"\{[^}]+\}", "x", path)
+    scope = {"type": "http", "path": concrete, "method": method, "root_path": ""}
+    return any(r.matches(scope)[0] is Match.FULL for r in live.rt.app.routes) or any(
+        r.matches(scope)[0] is not Match.NONE and getattr(r, "routes", None)
+        for r in live.rt.app.routes
+    )
+
+
+def run_operation(
+    live: LiveService, method: str, path: str, mode: GenerationMode, examples: int = EXAMPLES
+) -> int:
     op = OPERATIONS[(method, path)]
+    if not served(live, method, path):
+        pytest.skip(f"{method} {path} is documented but not served by this build")
     ran = 0
 
     @seed(SEED)
     @settings(
-        max_examples=EXAMPLES,
+        max_examples=examples,
         deadline=None,
         database=None,
         suppress_health_check=list(HealthCheck),
@@ -228,7 +249,13 @@ def run_operation(live: LiveService, method: str, path: str, mode: GenerationMod
         ran += 1
         check(live, path, case)
 
-    fuzz()
+    try:
+        fuzz()
+    except Unsatisfiable:
+        # Some operations leave no room for schema-violating input (e.g. a form whose fields
+        # are all optional strings): nothing negative to send there.
+        if mode is not GenerationMode.NEGATIVE:
+            raise
     return ran
 
 
@@ -249,10 +276,10 @@ def test_webhooks_under_fuzzing(
 
 @pytest.mark.parametrize(("method", "path"), OTHERS, ids=lambda v: v)
 def test_other_endpoints_under_fuzzing(live: LiveService, method: str, path: str) -> None:
-    run_operation(live, method, path, GenerationMode.POSITIVE)
+    run_operation(live, method, path, GenerationMode.POSITIVE, OTHER_EXAMPLES)
     op = OPERATIONS[(method, path)]
-    if op.path_parameters or op.body:
-        run_operation(live, method, path, GenerationMode.NEGATIVE)
+    if op.path_parameters or op.body or op.query:
+        run_operation(live, method, path, GenerationMode.NEGATIVE, OTHER_EXAMPLES)
 
 
 def test_what_the_fuzz_got_accepted_is_reminded_and_closed_without_error(
