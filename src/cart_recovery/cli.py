@@ -48,7 +48,12 @@ def serve(data_dir: Path, host: str | None, port: int | None) -> None:
     created = init_data_dir(data_dir)
     try:
         settings = load_settings(data_dir, environ)
-        runtime = embedded(settings)
+        clock = None
+        if environ.get("CART_RECOVERY_CLOCK"):  # accelerated time, for rehearsals and tests
+            from .clock import OffsetClock
+
+            clock = OffsetClock.parse(environ["CART_RECOVERY_CLOCK"])
+        runtime = embedded(settings, clock=clock)
     except (SettingsError, ValueError, RuntimeError) as e:
         raise click.ClickException(str(e)) from None
     where = settings.data_dir.resolve()

@@ -33,13 +33,40 @@ class VirtualClock:
 
 
 class OffsetClock:
-    """Real time, shifted and sped up: ``start + speed * (real elapsed)`` (accelerated runs)."""
+    """Real time, shifted and sped up: ``start + speed * (real now - origin)`` (accelerated
+    runs: several processes given the same start, origin and speed share one timeline)."""
 
-    def __init__(self, start: datetime, speed: float, real: Clock | None = None) -> None:
+    def __init__(
+        self,
+        start: datetime,
+        speed: float,
+        real: Clock | None = None,
+        origin: datetime | None = None,
+    ) -> None:
+        if speed <= 0:
+            raise ValueError("the clock speed must be above zero")
         self._real = real or SystemClock()
-        self._origin = self._real.now()
+        self._origin = origin or self._real.now()
         self._start = start.astimezone(UTC)
         self.speed = speed
+
+    @classmethod
+    def parse(cls, spec: str) -> OffsetClock:
+        """``START@ORIGIN*SPEED``: RFC 3339 start, Unix-seconds origin, a speed factor."""
+        try:
+            start_text, rest = spec.split("@", 1)
+            origin_text, speed_text = rest.split("*", 1)
+            start = datetime.fromisoformat(start_text.replace("Z", "+00:00"))
+            origin = datetime.fromtimestamp(float(origin_text), UTC)
+            speed = float(speed_text)
+        except ValueError:
+            raise ValueError(
+                f"clock {spec!r}: expected START@ORIGIN*SPEED, e.g. "
+                "2026-05-12T00:00:00Z@1770000000.0*600"
+            ) from None
+        if start.tzinfo is None:
+            raise ValueError(f"clock {spec!r}: the start needs a timezone")
+        return cls(start, speed, origin=origin)
 
     def now(self) -> datetime:
         return self._start + (self._real.now() - self._origin) * self.speed

@@ -1,0 +1,1 @@
+"""Reliability harnesses: crash (SIGKILL) and load runs against the real service process."""
