@@ -7,12 +7,14 @@ and the contract suites in ``tests/contract`` run against every adapter.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from typing import Protocol
 
 from .domain.model import AuditEntry, Cart, CartEvent, Outcome, SendRecord
+from .domain.privacy import Forgotten
 from .domain.rules import Rules
 from .domain.timers import Timer, TimerChange
 from .domain.voice import Voice
@@ -20,6 +22,14 @@ from .domain.voice import Voice
 
 class StaleCart(Exception):
     """A conditional write found the cart at another version than the caller read: retry."""
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """One cart event as the store keeps it, and when it was received."""
+
+    event: CartEvent
+    received_at: datetime
 
 
 class Claim(enum.StrEnum):
@@ -35,7 +45,9 @@ class CartStore(Protocol):
     Every write method is atomic: all of it happens or none of it does. Writes that carry a
     ``timer`` change apply it together with the rows (the embedded store in one transaction;
     a store whose timers live elsewhere applies it right after its own commit, idempotently).
-    Emails are compared case-insensitively (the store keys them by ``normalise_email``).
+    Emails are compared case-insensitively (the store keys them by ``normalise_email``). The
+    unsubscribe list keeps no address, only its keyed digest (``domain.privacy.EmailKey``,
+    given to the store when it is made).
     """
 
     def load(self, cart_id: str) -> tuple[Cart | None, list[SendRecord]]:
@@ -122,6 +134,43 @@ class CartStore(Protocol):
     def unsubscribes_between(self, start: datetime, end: datetime) -> int:
         """How many addresses went on the unsubscribe list in [start, end)."""
 
+    # ---- clicks and the owner's reads -------------------------------------------------------
+    def record_click(self, cart_id: str, step: int, at: datetime) -> None:
+        """Append one click on the return link of reminder ``step`` of ``cart_id``. Every click
+        is kept (a repeat is another row); no cart row, timer or audit row changes."""
+
+    def clicks_for(self, cart_ids: Iterable[str]) -> dict[str, list[tuple[int, datetime]]]:
+        """The clicks of the given carts: cart id → ``[(step, at), ...]`` ordered by ``at``
+        (then step). A cart with no clicks, or unknown, is absent. Any number of ids."""
+
+    def search(self, text: str, limit: int = 50) -> list[Cart]:
+        """Carts whose id, address or name contains ``text`` (stripped; compared casefolded),
+        at most ``limit``: a cart whose id is exactly ``text`` first, then newest
+        ``created_at`` first (ties by cart id). Blank text finds nothing."""
+
+    def events_of(self, cart_id: str) -> list[StoredEvent]:
+        """Every event recorded for the cart (applied or not), ordered by ``occurred_at``, then
+        when it was received, then event id."""
+
+    def linked_carts(self, email: str) -> list[str]:
+        """Ids of the carts linked to an address, sorted: its carts now, and carts with an event
+        or a send record naming it (an address changed since still links its cart)."""
+
+    def append_audit(self, entry: AuditEntry) -> None:
+        """Append an audit row that goes with no cart write (e.g. an owner's export of a
+        shopper's data)."""
+
+    # ---- privacy --------------------------------------------------------------------------
+    def forget(self, email: str, *, by: str, at: datetime) -> Forgotten:
+        """Erase an address's personal data, atomically. For every cart in
+        ``linked_carts(email)``: the cart row loses address, name, items and return URL (its
+        version goes up by one), its stored events lose the same fields, its send records
+        lose the recipient, and the before/after snapshots of its audit rows lose the same
+        fields; statuses, totals, times, steps and outcomes stay. The address goes on the
+        unsubscribe list if it was not there (the list keeps only keyed digests of addresses,
+        so ``is_unsubscribed`` and ``claim_send`` keep refusing it). One audit row
+        ``forgotten`` (by ``by``, anonymous snapshots) per cart."""
+
 
 class WakeQueue(Protocol):
     """Due wake-ups, for a runtime that fires its own timers (the embedded one).
@@ -149,11 +198,24 @@ class LineWriter(Protocol):
 
     Adapters validate what comes back (one sentence, a length cap, no links, no prices or
     numbers that are not in the input, no quotes or markup) and fall back to ``None``, logging
-    the reason, on any failure or timeout.
+    the reason, on any failure or timeout. A call returns within the adapter's timeout.
     """
 
-    def opening_line(self, *, plain: str, items: Sequence[str], saved_link: bool) -> str | None:
-        """A one-sentence opening line for a reminder, or None to keep ``plain``."""
+    def opening_line(
+        self,
+        *,
+        plain: str,
+        items: Sequence[str],
+        saved_link: bool,
+        store_name: str = "",
+        step: int = 1,
+        quantities: Sequence[int] = (),
+    ) -> str | None:
+        """A one-sentence opening line for a reminder, or None to keep ``plain``.
+
+        ``items`` are the cart's titles and ``quantities`` their quantities (the only numbers,
+        with those already in the titles, the store name and ``plain``, a line may contain);
+        ``step`` is the reminder (1 or 2)."""
 
     def summary_paragraph(self, *, plain: str, figures: Mapping[str, object]) -> str | None:
         """A short paragraph for the owner's monthly summary, or None to keep ``plain``."""
@@ -178,6 +240,7 @@ __all__ = [
     "LineWriter",
     "Mailer",
     "StaleCart",
+    "StoredEvent",
     "WakeQueue",
     "normalise_email",
 ]

@@ -10,12 +10,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 
 import msgspec
 
+from .adapters.llm.template import TemplateLines
 from .domain.cart import apply_event, validate_event
-from .domain.compose import ComposeError, compose
+from .domain.compose import ComposeError, compose, recipient_address
 from .domain.decide import FirstReminder, GiveUp, SecondReminder, StillShopping, decide, next_wake
 from .domain.gates import Defer, Skip, check_gates
 from .domain.model import (
@@ -29,8 +31,10 @@ from .domain.model import (
     Status,
     cart_snapshot,
 )
+from .domain.privacy import Forgotten, shopper_export
 from .domain.timers import CancelTimers, DeferSend, SetWake, TimerChange
 from .domain.voice import plain_opening
+from .outbox import erase_copies
 from .ports import CartStore, Claim, DocSource, LineWriter, Mailer, StaleCart
 from .tokens import LinkMaker
 
@@ -44,6 +48,25 @@ IN_FLIGHT_RECHECK = timedelta(minutes=1)
 
 class MailFailure(Exception):
     """Raised by a mailer when the message did not leave (adapters wrap their own errors)."""
+
+
+class ActionRefused(ValueError):
+    """An owner action that cannot be done. ``code``: ``not_found``, ``not_open`` or
+    ``bad_address``; the message tells the owner why. Nothing was changed."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+def check_address(email: str) -> str:
+    """The address an owner typed, stripped; ActionRefused when it is not one."""
+    address = email.strip()
+    try:
+        recipient_address(address)
+    except ComposeError:
+        raise ActionRefused("bad_address", f"{address[:80]!r} is not an email address") from None
+    return address
 
 
 # What the service did, as values: the runtime logs and counts them; simulate reports them.
@@ -118,14 +141,7 @@ H = TypeVar("H", Sent, Skipped, Deferred, Closed, Stopped, MailFailed, HandedOff
 HANDOFF_SAFETY = timedelta(hours=1)  # look again if a handed-off step was never finished
 
 
-class NoLines:
-    """The default line writer: the owner's plain opening line, always."""
-
-    def opening_line(self, *, plain: str, items: object, saved_link: bool) -> str | None:
-        return None
-
-    def summary_paragraph(self, *, plain: str, figures: object) -> str | None:
-        return None
+NoLines = TemplateLines  # the default line writer: the owner's plain opening line, always
 
 
 @dataclass
@@ -224,7 +240,9 @@ class Service:
             return [self._tell(HandedOff(cart_id, move.step, move.due, now))]
         return self._send(cart, sends, move.step, move.due, now)
 
-    def _close(self, cart: Cart, reason: CloseReason, now: datetime, by: str) -> Closed:
+    def _close(
+        self, cart: Cart, reason: CloseReason, now: datetime, by: str, detail: str | None = None
+    ) -> Closed:
         closed = msgspec.structs.replace(
             cart, status=Status.CLOSED, closed_at=now, close_reason=reason
         )
@@ -235,6 +253,7 @@ class Service:
             action=str(reason),
             before=cart_snapshot(cart),
             after=cart_snapshot(closed),
+            detail=detail,
         )
         self.store.save_cart(
             closed, expected_version=cart.version, audit=audit, timer=CancelTimers()
@@ -289,7 +308,12 @@ class Service:
         voice = self.docs.voice()
         plain = plain_opening(voice, step, cart.saved_link)
         opening = self.lines.opening_line(
-            plain=plain, items=[i.title for i in cart.items], saved_link=cart.saved_link
+            plain=plain,
+            items=[i.title for i in cart.items],
+            saved_link=cart.saved_link,
+            store_name=voice.store_name,
+            step=step,
+            quantities=[i.quantity for i in cart.items],
         )
         try:
             outgoing = compose(
@@ -387,6 +411,100 @@ class Service:
     def unsubscribe(self, email: str, now: datetime, *, source: str = "shopper") -> bool:
         """The one unsubscribe handler: footer link, RFC 8058 one-click, and the owner."""
         return self.store.unsubscribe(email, source=source, at=now)
+
+    def follow_return_link(self, cart_id: str, step: int, now: datetime) -> str | None:
+        """A shopper clicked the return link of reminder ``step``: record the click and give
+        the cart's stored return URL (None: no such cart, or it has none)."""
+        cart, _sends = self.store.load(cart_id)
+        if cart is None:
+            return None
+        self.store.record_click(cart_id, step, now)
+        return cart.return_url
+
+    # ---- owner actions: the dashboard, the signed action links and the CLI all come here ---
+    def suppress(
+        self, cart_id: str, now: datetime, *, by: str = "owner", via: str | None = None
+    ) -> Closed:
+        """Stop one cart: closed (reason ``suppressed``), its wake-up cancelled, audited.
+        ActionRefused when the cart is unknown or no longer open."""
+        return self._owner_close(cart_id, CloseReason.SUPPRESSED, now, by, via)
+
+    def write_off(
+        self, cart_id: str, now: datetime, *, by: str = "owner", via: str | None = None
+    ) -> Closed:
+        """One cart closed as ``written_off`` (counted apart in the summary), audited."""
+        return self._owner_close(cart_id, CloseReason.WRITTEN_OFF, now, by, via)
+
+    def _owner_close(
+        self, cart_id: str, reason: CloseReason, now: datetime, by: str, via: str | None
+    ) -> Closed:
+        verb = "suppress" if reason is CloseReason.SUPPRESSED else "write off"
+        for _ in range(RETRIES):
+            cart, _sends = self.store.load(cart_id)
+            if cart is None:
+                raise ActionRefused("not_found", f"there is no cart {cart_id!r}")
+            if not cart.is_open:
+                state = "bought" if cart.status is Status.BOUGHT else "closed"
+                if cart.close_reason is not None:
+                    state += f" ({cart.close_reason.replace('_', ' ')})"
+                raise ActionRefused(
+                    "not_open", f"cart {cart_id} is {state} already: nothing to {verb}"
+                )
+            try:
+                return self._close(cart, reason, now, by=by, detail=via)
+            except StaleCart:
+                continue
+        raise StaleCart(f"cart {cart_id} kept changing during {verb}")
+
+    def forget(
+        self, email: str, now: datetime, *, by: str = "owner", outbox: Path | None = None
+    ) -> Forgotten:
+        """Erase a shopper's personal data (SPEC §9) and keep them unsubscribed through a keyed
+        digest of the address. ``outbox``: the outbox folder, whose copies of their reminders
+        are deleted too."""
+        address = check_address(email)
+        forgotten = self.store.forget(address, by=by, at=now)
+        if outbox is not None:
+            erase_copies(outbox, forgotten.message_ids)
+        return forgotten
+
+    def export_shopper(
+        self, email: str, now: datetime, *, by: str = "owner", via: str | None = None
+    ) -> dict[str, Any]:
+        """Everything kept about a shopper, JSON-ready; each of their carts gets an audit row."""
+        address = check_address(email)
+        ids = self.store.linked_carts(address)
+        carts: list[tuple[str, Cart | None]] = []
+        sends: dict[str, list[SendRecord]] = {}
+        events: dict[str, list[tuple[CartEvent, datetime]]] = {}
+        audit: dict[str, list[AuditEntry]] = {}
+        for cart_id in ids:
+            cart, records = self.store.load(cart_id)
+            carts.append((cart_id, cart))
+            sends[cart_id] = records
+            events[cart_id] = [(e.event, e.received_at) for e in self.store.events_of(cart_id)]
+            audit[cart_id] = self.store.audit(cart_id)
+        data = shopper_export(
+            address,
+            unsubscribed=self.store.is_unsubscribed(address),
+            carts=carts,
+            events=events,
+            sends=sends,
+            clicks=self.store.clicks_for(ids),
+            audit=audit,
+            now=now,
+        )
+        for cart_id in ids:
+            self.store.append_audit(
+                AuditEntry(
+                    cart_id=cart_id,
+                    at=now,
+                    by=by,
+                    action="exported",
+                    detail="the shopper's data was exported" + (f" ({via})" if via else ""),
+                )
+            )
+        return data
 
     def recover(self, now: datetime) -> list[SendRecord]:
         """At start-up: a claim left by a crash becomes ``uncertain`` (never resent)."""

@@ -4,26 +4,41 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 import msgspec
 
 from ..domain.model import AuditEntry, Cart, CartEvent, Outcome, SendRecord, cart_snapshot
+from ..domain.privacy import (
+    UNKEYED,
+    EmailKey,
+    Forgotten,
+    anonymise_audit,
+    anonymise_cart,
+    anonymise_event,
+    anonymise_send,
+    anonymise_snapshot,
+    names_address,
+)
 from ..domain.rules import Rules
 from ..domain.timers import Timer, TimerChange, timer_for
 from ..domain.voice import Voice
-from ..ports import Claim, StaleCart, normalise_email
+from ..ports import Claim, StaleCart, StoredEvent, normalise_email
 
 
 class MemoryStore:
     """CartStore and WakeQueue in dictionaries, with a heap of timers (lazy deletion)."""
 
-    def __init__(self, *, keep_audit: bool = True) -> None:
+    def __init__(self, *, keep_audit: bool = True, email_key: EmailKey | None = None) -> None:
         self.carts: dict[str, Cart] = {}
         self.sends: dict[str, dict[int, SendRecord]] = {}
         self.events: set[tuple[str, str]] = set()
-        self.unsubs: dict[str, tuple[datetime, str]] = {}
+        self.unsubs: dict[str, tuple[datetime, str]] = {}  # keyed digest → (at, source)
+        self.email_key = email_key or UNKEYED
+        self.clicks: dict[str, list[tuple[int, datetime]]] = {}
+        self.event_log: dict[str, list[StoredEvent]] = {}  # kept only with keep_audit
         self.audits: dict[str, list[AuditEntry]] = {}
         self.by_email: dict[str, set[str]] = {}
         self.sent_by_recipient: dict[str, list[SendRecord]] = {}
@@ -43,7 +58,7 @@ class MemoryStore:
         return [s for s in self.sent_by_recipient.get(normalise_email(email), []) if s.at >= since]
 
     def is_unsubscribed(self, email: str) -> bool:
-        return normalise_email(email) in self.unsubs
+        return self.email_key.digest(email) in self.unsubs
 
     def _check(self, cart_id: str, expected_version: int | None) -> None:
         current = self.carts.get(cart_id)
@@ -97,6 +112,8 @@ class MemoryStore:
             self._check(event.cart_id, expected_version)
             self._put(cart, expected_version)
         self.events.add(key)
+        if self.keep_audit:
+            self.event_log.setdefault(event.cart_id, []).append(StoredEvent(event, now))
         self.touches.append((now, event.cart_id))
         self._audit(audit)
         self._timer(event.cart_id, timer)
@@ -196,9 +213,10 @@ class MemoryStore:
 
     def unsubscribe(self, email: str, *, source: str, at: datetime) -> bool:
         key = normalise_email(email)
-        if key in self.unsubs:
+        digest = self.email_key.digest(email)
+        if digest in self.unsubs:
             return False
-        self.unsubs[key] = (at, source)
+        self.unsubs[digest] = (at, source)
         for cart_id in sorted(self.by_email.get(key, ())):
             snap = cart_snapshot(self.carts[cart_id])
             self._audit(
@@ -230,6 +248,108 @@ class MemoryStore:
 
     def carts_of(self, email: str) -> list[Cart]:
         return [self.carts[c] for c in sorted(self.by_email.get(normalise_email(email), ()))]
+
+    # ---- clicks and the owner's reads -------------------------------------------------------
+    def record_click(self, cart_id: str, step: int, at: datetime) -> None:
+        self.clicks.setdefault(cart_id, []).append((step, at))
+
+    def clicks_for(self, cart_ids: Iterable[str]) -> dict[str, list[tuple[int, datetime]]]:
+        return {
+            c: sorted(self.clicks[c], key=lambda click: (click[1], click[0]))
+            for c in set(cart_ids)
+            if self.clicks.get(c)
+        }
+
+    def search(self, text: str, limit: int = 50) -> list[Cart]:
+        exact = text.strip()
+        needle = exact.casefold()
+        if not needle:
+            return []
+        found = [
+            c
+            for c in self.carts.values()
+            if needle in c.cart_id.casefold()
+            or (c.email is not None and needle in normalise_email(c.email))
+            or (c.name is not None and needle in c.name.casefold())
+        ]
+        found.sort(key=lambda c: c.cart_id)
+        found.sort(key=lambda c: c.created_at, reverse=True)  # stable: ties stay by id
+        found.sort(key=lambda c: c.cart_id != exact)
+        return found[: max(limit, 0)]
+
+    def events_of(self, cart_id: str) -> list[StoredEvent]:
+        return sorted(
+            self.event_log.get(cart_id, ()),
+            key=lambda e: (e.event.occurred_at, e.received_at, e.event.event_id),
+        )
+
+    def linked_carts(self, email: str) -> list[str]:
+        address = normalise_email(email)
+        ids = set(self.by_email.get(address, ()))
+        for cart_id, log in self.event_log.items():
+            if any(names_address(e.event.email, address) for e in log):
+                ids.add(cart_id)
+        for cart_id, steps in self.sends.items():
+            if any(names_address(r.recipient, address) for r in steps.values()):
+                ids.add(cart_id)
+        return sorted(ids)
+
+    def append_audit(self, entry: AuditEntry) -> None:
+        self._audit(entry)
+
+    def forget(self, email: str, *, by: str, at: datetime) -> Forgotten:
+        ids = self.linked_carts(email)
+        linked = set(ids)
+        events = sends = rows = 0
+        message_ids: list[str] = []
+        for cart_id in ids:
+            log = self.event_log.get(cart_id, [])
+            self.event_log[cart_id] = [
+                StoredEvent(anonymise_event(e.event), e.received_at) for e in log
+            ]
+            events += len(log)
+            steps = self.sends.get(cart_id, {})
+            for step, record in steps.items():
+                if record.message_id:
+                    message_ids.append(record.message_id)
+                if record.recipient is not None:
+                    steps[step] = anonymise_send(record)
+                    sends += 1
+            entries = self.audits.get(cart_id, [])
+            self.audits[cart_id] = [anonymise_audit(a) for a in entries]
+            rows += len(entries)
+            cart = self.carts.get(cart_id)
+            if cart is not None:
+                stored = self._put(anonymise_cart(cart), cart.version)
+                self._audit(
+                    AuditEntry(
+                        cart_id=cart_id,
+                        at=at,
+                        by=by,
+                        action="forgotten",
+                        before=anonymise_snapshot(cart_snapshot(cart)),
+                        after=cart_snapshot(stored),
+                        detail="the shopper's personal data was erased",
+                    )
+                )
+        for key, records in list(self.sent_by_recipient.items()):
+            kept = [r for r in records if r.cart_id not in linked]
+            if kept:
+                self.sent_by_recipient[key] = kept
+            else:
+                del self.sent_by_recipient[key]
+        digest = self.email_key.digest(email)
+        newly = digest not in self.unsubs
+        if newly:
+            self.unsubs[digest] = (at, by)
+        return Forgotten(
+            cart_ids=tuple(ids),
+            events=events,
+            sends=sends,
+            audit_rows=rows,
+            newly_unsubscribed=newly,
+            message_ids=tuple(message_ids),
+        )
 
     # ---- WakeQueue ------------------------------------------------------------------------
     def _clean_top(self) -> None:

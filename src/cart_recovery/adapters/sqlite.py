@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,14 +24,23 @@ from ..domain.model import (
     SendRecord,
     cart_snapshot,
 )
+from ..domain.privacy import (
+    UNKEYED,
+    EmailKey,
+    Forgotten,
+    anonymise_cart,
+    anonymise_event,
+    anonymise_snapshot,
+)
 from ..domain.timers import Timer, TimerChange, TimerKind, timer_for
-from ..ports import Claim, StaleCart, normalise_email
+from ..ports import Claim, StaleCart, StoredEvent, normalise_email
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 _cart_encoder = msgspec.json.Encoder(decimal_format="string")
 _cart_decoder = msgspec.json.Decoder(Cart)
 _event_encoder = msgspec.json.Encoder(decimal_format="number")
+_event_decoder = msgspec.json.Decoder(CartEvent)
 _json = msgspec.json.Encoder()
 
 
@@ -110,7 +119,40 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX timers_due ON timers (due, cart_id);
     """,
+    # 2: clicks on the return links; the unsubscribe list keeps keyed digests, not addresses
+    # (cr_email_key is the store's EmailKey.digest, registered on the connection).
+    """
+    CREATE TABLE clicks (
+        id INTEGER PRIMARY KEY,
+        cart_id TEXT NOT NULL,
+        step INTEGER NOT NULL,
+        at INTEGER NOT NULL
+    );
+    CREATE INDEX clicks_cart ON clicks (cart_id, at);
+
+    CREATE TABLE meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID;
+
+    UPDATE unsubscribes SET email_key = cr_email_key(email_key)
+        WHERE substr(email_key, 1, 3) != 'h1:';
+    """,
 ]
+
+
+def _fold(value: object) -> str | None:
+    return value.casefold() if isinstance(value, str) else None
+
+
+def _address(value: object) -> str | None:
+    return normalise_email(value) if isinstance(value, str) else None
+
+
+def _anonymous_json(blob: bytes | None) -> bytes | None:
+    if blob is None:
+        return None
+    return _json.encode(anonymise_snapshot(msgspec.json.decode(blob)))
 
 
 def migrate(conn: sqlite3.Connection) -> int:
@@ -160,8 +202,14 @@ _SENT_TO = (
 class SqliteStore:
     """CartStore + WakeQueue on one SQLite file (WAL). Safe to share between threads."""
 
-    def __init__(self, path: Path | str, *, synchronous: str = "FULL") -> None:
+    def __init__(
+        self, path: Path | str, *, synchronous: str = "FULL", email_key: EmailKey | None = None
+    ) -> None:
+        """``email_key`` keys the unsubscribe list (``EmailKey.from_signing_key`` for real
+        data). A database whose list was written under another key refuses to open, rather
+        than silently forget who unsubscribed."""
         self.path = str(path)
+        self.email_key = email_key or UNKEYED
         self._conn = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False, timeout=30.0
         )
@@ -176,7 +224,29 @@ class SqliteStore:
         c.execute(f"PRAGMA synchronous = {synchronous.upper()}")
         c.execute("PRAGMA foreign_keys = ON")
         c.execute("PRAGMA busy_timeout = 30000")
+        c.create_function("cr_email_key", 1, self.email_key.digest, deterministic=True)
+        c.create_function("cr_fold", 1, _fold, deterministic=True)
+        c.create_function("cr_address", 1, _address, deterministic=True)
         self.schema_version = migrate(c)
+        self._check_email_key()
+
+    def _check_email_key(self) -> None:
+        if self.schema_version < 2:
+            return
+        with self._write() as c:
+            row = c.execute("SELECT value FROM meta WHERE key = 'email_key_check'").fetchone()
+            if row is not None and row[0] == self.email_key.check:
+                return
+            if row is not None and c.execute("SELECT 1 FROM unsubscribes LIMIT 1").fetchone():
+                raise RuntimeError(
+                    f"{self.path}: the unsubscribe list was written under another signing_key "
+                    "(it keeps keyed digests of addresses): put the previous signing_key back"
+                )
+            c.execute(
+                "INSERT INTO meta (key, value) VALUES ('email_key_check', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (self.email_key.check,),
+            )
 
     def close(self) -> None:
         with self._lock:
@@ -217,7 +287,7 @@ class SqliteStore:
     def is_unsubscribed(self, email: str) -> bool:
         with self._lock:
             row = self._conn.execute(
-                "SELECT 1 FROM unsubscribes WHERE email_key = ?", (normalise_email(email),)
+                "SELECT 1 FROM unsubscribes WHERE email_key = ?", (self.email_key.digest(email),)
             ).fetchone()
         return row is not None
 
@@ -277,16 +347,72 @@ class SqliteStore:
             ).fetchone()
         return int(row[0])
 
-    def events_of(self, cart_id: str) -> list[dict[str, Any]]:
+    def events_of(self, cart_id: str) -> list[StoredEvent]:
         with self._lock:
             rows = self._conn.execute(
-                "SELECT data, received_at FROM events WHERE cart_id = ? ORDER BY occurred_at",
+                "SELECT data, received_at FROM events WHERE cart_id = ? "
+                "ORDER BY occurred_at, received_at, event_id",
                 (cart_id,),
             ).fetchall()
-        return [{**msgspec.json.decode(d), "received_at": from_us(r)} for d, r in rows]
+        return [StoredEvent(_event_decoder.decode(d), from_us(r)) for d, r in rows]
+
+    def clicks_for(self, cart_ids: Iterable[str]) -> dict[str, list[tuple[int, datetime]]]:
+        ids = sorted(set(cart_ids))
+        out: dict[str, list[tuple[int, datetime]]] = {}
+        with self._lock:
+            for i in range(0, len(ids), 500):
+                chunk = ids[i : i + 500]
+                marks = ", ".join("?" * len(chunk))
+                for cart_id, step, at in self._conn.execute(
+                    f"SELECT cart_id, step, at FROM clicks WHERE cart_id IN ({marks}) "  # noqa: S608
+                    "ORDER BY cart_id, at, step",
+                    chunk,
+                ):
+                    out.setdefault(cart_id, []).append((step, from_us(at)))
+        return out
+
+    def search(self, text: str, limit: int = 50) -> list[Cart]:
+        exact = text.strip()
+        needle = exact.casefold()
+        if not needle:
+            return []
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT data, version FROM carts WHERE instr(cr_fold(cart_id), ?1) > 0 "
+                "OR instr(coalesce(email_key, ''), ?1) > 0 "
+                "OR instr(coalesce(cr_fold(json_extract(CAST(data AS TEXT), '$.name')), ''), ?1)"
+                " > 0 ORDER BY cart_id = ?2 DESC, created_at DESC, cart_id LIMIT ?3",
+                (needle, exact, max(limit, 0)),
+            ).fetchall()
+        return [msgspec.structs.replace(_cart_decoder.decode(d), version=v) for d, v in rows]
+
+    @staticmethod
+    def _linked(c: sqlite3.Connection, address: str) -> list[str]:
+        rows = c.execute(
+            "SELECT cart_id FROM carts WHERE email_key = ?1 "
+            "UNION SELECT cart_id FROM sends WHERE recipient_key = ?1 "
+            "UNION SELECT cart_id FROM events "
+            "WHERE cr_address(json_extract(CAST(data AS TEXT), '$.email')) = ?1 "
+            "ORDER BY cart_id",
+            (address,),
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def linked_carts(self, email: str) -> list[str]:
+        with self._lock:
+            return self._linked(self._conn, normalise_email(email))
 
     def count(self, table: str) -> int:
-        if table not in {"carts", "sends", "audit", "unsubscribes", "events", "timers"}:
+        if table not in {
+            "carts",
+            "sends",
+            "audit",
+            "unsubscribes",
+            "events",
+            "timers",
+            "clicks",
+            "meta",
+        }:
             raise ValueError(table)
         with self._lock:
             return int(self._conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608
@@ -440,7 +566,8 @@ class SqliteStore:
             if row is None or row[0] != "open":
                 return Claim.STOPPED
             if c.execute(
-                "SELECT 1 FROM unsubscribes WHERE email_key = ?", (normalise_email(recipient),)
+                "SELECT 1 FROM unsubscribes WHERE email_key = ?",
+                (self.email_key.digest(recipient),),
             ).fetchone():
                 return Claim.UNSUBSCRIBED
             cur = c.execute(
@@ -510,7 +637,7 @@ class SqliteStore:
             cur = c.execute(
                 "INSERT INTO unsubscribes (email_key, at, source) VALUES (?, ?, ?) "
                 "ON CONFLICT DO NOTHING",
-                (key, to_us(at), source),
+                (self.email_key.digest(email), to_us(at), source),
             )
             if cur.rowcount == 0:
                 return False
@@ -532,6 +659,98 @@ class SqliteStore:
                     ),
                 )
             return True
+
+    def record_click(self, cart_id: str, step: int, at: datetime) -> None:
+        with self._write() as c:
+            c.execute(
+                "INSERT INTO clicks (cart_id, step, at) VALUES (?, ?, ?)",
+                (cart_id, step, to_us(at)),
+            )
+
+    def append_audit(self, entry: AuditEntry) -> None:
+        with self._write() as c:
+            self._audit(c, entry)
+
+    def forget(self, email: str, *, by: str, at: datetime) -> Forgotten:
+        with self._lock:
+            # Overwrite what is erased instead of leaving it in free pages, and fold the WAL
+            # back into the file afterwards, so the address is gone from the disk too.
+            self._conn.execute("PRAGMA secure_delete = ON")
+            try:
+                forgotten = self._forget(email, by=by, at=at)
+            finally:
+                self._conn.execute("PRAGMA secure_delete = OFF")
+            if self.path != ":memory:":
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            return forgotten
+
+    def _forget(self, email: str, *, by: str, at: datetime) -> Forgotten:
+        with self._write() as c:
+            ids = self._linked(c, normalise_email(email))
+            events = sends = rows = 0
+            message_ids: list[str] = []
+            for cart_id in ids:
+                for event_id, data in c.execute(
+                    "SELECT event_id, data FROM events WHERE cart_id = ?", (cart_id,)
+                ).fetchall():
+                    anonymous = anonymise_event(_event_decoder.decode(data))
+                    c.execute(
+                        "UPDATE events SET data = ? WHERE cart_id = ? AND event_id = ?",
+                        (_event_encoder.encode(anonymous), cart_id, event_id),
+                    )
+                    events += 1
+                message_ids.extend(
+                    r[0]
+                    for r in c.execute(
+                        "SELECT message_id FROM sends WHERE cart_id = ? AND message_id IS NOT NULL "
+                        "ORDER BY step",
+                        (cart_id,),
+                    )
+                )
+                sends += c.execute(
+                    "UPDATE sends SET recipient = NULL, recipient_key = NULL WHERE cart_id = ? "
+                    "AND (recipient IS NOT NULL OR recipient_key IS NOT NULL)",
+                    (cart_id,),
+                ).rowcount
+                for audit_id, before, after in c.execute(
+                    "SELECT id, before, after FROM audit WHERE cart_id = ?", (cart_id,)
+                ).fetchall():
+                    c.execute(
+                        "UPDATE audit SET before = ?, after = ? WHERE id = ?",
+                        (_anonymous_json(before), _anonymous_json(after), audit_id),
+                    )
+                    rows += 1
+                row = c.execute(
+                    "SELECT data, version FROM carts WHERE cart_id = ?", (cart_id,)
+                ).fetchone()
+                if row is not None:
+                    cart = msgspec.structs.replace(_cart_decoder.decode(row[0]), version=row[1])
+                    stored = self._put(c, anonymise_cart(cart), cart.version)
+                    self._audit(
+                        c,
+                        AuditEntry(
+                            cart_id=cart_id,
+                            at=at,
+                            by=by,
+                            action="forgotten",
+                            before=anonymise_snapshot(cart_snapshot(cart)),
+                            after=cart_snapshot(stored),
+                            detail="the shopper's personal data was erased",
+                        ),
+                    )
+            cur = c.execute(
+                "INSERT INTO unsubscribes (email_key, at, source) VALUES (?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                (self.email_key.digest(email), to_us(at), by),
+            )
+            return Forgotten(
+                cart_ids=tuple(ids),
+                events=events,
+                sends=sends,
+                audit_rows=rows,
+                newly_unsubscribed=cur.rowcount == 1,
+                message_ids=tuple(message_ids),
+            )
 
     # ---- WakeQueue ------------------------------------------------------------------------
     def due(self, now: datetime, limit: int) -> list[Timer]:

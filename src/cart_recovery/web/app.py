@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from . import contract, shopper, webhooks
+from . import contract, dashboard, shopper, webhooks
 from .context import WebContext
 
 
@@ -42,5 +42,6 @@ def create_app(ctx: WebContext, *, lifespan: Any = None) -> Starlette:
         *webhooks.routes(ctx),
         *shopper.routes(ctx),
         *contract.routes(ctx),
+        *dashboard.routes(ctx),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

@@ -30,6 +30,18 @@ PAGE_HEADERS = {
 }
 
 
+@dataclass(frozen=True)
+class OwnerAccess:
+    """The dashboard's keys: the admin token it logs in with (empty: the dashboard is off),
+    the key its session cookie is signed with, whether that cookie is for HTTPS only, and the
+    outbox folder (when mail goes there) whose copies the dashboard shows."""
+
+    admin_token: str = field(repr=False)
+    session_key: str = field(repr=False)
+    https_only: bool = False
+    outbox: Path | None = None
+
+
 @dataclass
 class WebContext:
     service: Service
@@ -45,6 +57,7 @@ class WebContext:
     # The storefront sources by name (generic, shopify, standard); the generic one is made
     # from ``webhook_secrets`` unless given.
     sources: dict[str, Source] = field(default_factory=dict)
+    owner: OwnerAccess | None = None  # None: no dashboard (the action links still work)
     templates: Environment = field(
         default_factory=lambda: Environment(
             loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"])

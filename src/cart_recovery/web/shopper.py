@@ -48,15 +48,21 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         return ctx.page("unsubscribe.html", state="done")
 
     async def return_link(request: Request) -> Response:
-        """Redirects only to the cart's stored return URL, never to one from the request."""
+        """Records the click (GET only: a HEAD is a link checker), then redirects only to the
+        cart's stored return URL, never to one from the request."""
         try:
-            cart_id, _step = ctx.tokens.read_return_link(request.path_params["token"])
+            cart_id, step = ctx.tokens.read_return_link(request.path_params["token"])
         except BadToken:
             return ctx.page("unsubscribe.html", 404, state="invalid_link")
-        cart, _ = await anyio.to_thread.run_sync(ctx.service.store.load, cart_id)
-        if cart is None or not cart.return_url:
+        if request.method == "GET":
+            now = ctx.clock.now()
+            url = await anyio.to_thread.run_sync(ctx.service.follow_return_link, cart_id, step, now)
+        else:
+            cart, _ = await anyio.to_thread.run_sync(ctx.service.store.load, cart_id)
+            url = None if cart is None else cart.return_url
+        if not url:
             return ctx.page("unsubscribe.html", 404, state="invalid_link")
-        return RedirectResponse(cart.return_url, status_code=303)
+        return RedirectResponse(url, status_code=303)
 
     return [
         Route("/u/{token}", unsubscribe_page, methods=["GET"]),

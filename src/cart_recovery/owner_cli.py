@@ -1,0 +1,142 @@
+"""The owner's commands: ``suppress``, ``write-off``, ``unsubscribe``, ``forget`` and
+``export-shopper``, on the data folder's store. Each is a parse and one service call, the same
+call the dashboard and the signed action links make, audited as the owner's."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from .bootstrap import Embedded
+
+DEFAULT_DATA_DIR = "cart-recovery-data"
+OWNER = "owner"
+VIA = "command line"
+
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_DATA_DIR,
+    show_default=True,
+    help="The service's data folder (env CART_RECOVERY_DATA_DIR).",
+)
+
+
+@contextlib.contextmanager
+def opened(data_dir: Path) -> Iterator[Embedded]:
+    """The wired service over an existing data folder (never creates one)."""
+    from .bootstrap import embedded
+    from .settings import CONFIG_NAME, SettingsError, load_settings
+
+    environ = dict(os.environ)
+    folder = Path(environ.get("CART_RECOVERY_DATA_DIR") or data_dir)
+    if not (folder / CONFIG_NAME).is_file():
+        raise click.ClickException(
+            f"{folder}: no {CONFIG_NAME} here. Point --data-dir at the service's data folder "
+            "(`cart-recovery serve` sets one up)."
+        )
+    try:
+        runtime = embedded(load_settings(folder, environ), run_timers=False)
+    except (SettingsError, ValueError, RuntimeError) as e:
+        raise click.ClickException(str(e)) from None
+    try:
+        yield runtime
+    finally:
+        runtime.close()
+
+
+def _refused(e: Exception) -> click.ClickException:
+    return click.ClickException(str(e))
+
+
+@click.command()
+@click.argument("cart_id")
+@data_dir_option
+def suppress(cart_id: str, data_dir: Path) -> None:
+    """Stop reminding one cart (closed as suppressed)."""
+    from .service import ActionRefused
+
+    with opened(data_dir) as rt:
+        try:
+            rt.service.suppress(cart_id, rt.clock.now(), by=OWNER, via=VIA)
+        except ActionRefused as e:
+            raise _refused(e) from None
+    click.echo(f"Cart {cart_id} is suppressed: no more reminders for it.")
+
+
+@click.command("write-off")
+@click.argument("cart_id")
+@data_dir_option
+def write_off(cart_id: str, data_dir: Path) -> None:
+    """Close one cart as written off (counted apart in the summary)."""
+    from .service import ActionRefused
+
+    with opened(data_dir) as rt:
+        try:
+            rt.service.write_off(cart_id, rt.clock.now(), by=OWNER, via=VIA)
+        except ActionRefused as e:
+            raise _refused(e) from None
+    click.echo(f"Cart {cart_id} is written off.")
+
+
+@click.command()
+@click.argument("email")
+@data_dir_option
+def unsubscribe(email: str, data_dir: Path) -> None:
+    """Never remind this address again, for any cart."""
+    from .service import ActionRefused, check_address
+
+    with opened(data_dir) as rt:
+        try:
+            address = check_address(email)
+        except ActionRefused as e:
+            raise _refused(e) from None
+        done = rt.service.unsubscribe(address, rt.clock.now(), source=OWNER)
+    click.echo(f"{address} is unsubscribed." if done else f"{address} was unsubscribed already.")
+
+
+@click.command()
+@click.argument("email")
+@data_dir_option
+def forget(email: str, data_dir: Path) -> None:
+    """Erase a shopper's personal data; they stay unsubscribed."""
+    from .adapters.mail import OutboxMailer
+    from .service import ActionRefused
+
+    with opened(data_dir) as rt:
+        outbox = rt.settings.outbox if isinstance(rt.service.mailer, OutboxMailer) else None
+        try:
+            done = rt.service.forget(email, rt.clock.now(), by=OWNER, outbox=outbox)
+        except ActionRefused as e:
+            raise _refused(e) from None
+    n = len(done.cart_ids)
+    click.echo(
+        f"Forgotten: personal data erased from {n} cart{'s' if n != 1 else ''} "
+        f"({done.events} events, {done.sends} reminders, {done.audit_rows} history rows). "
+        "The address stays unsubscribed."
+    )
+
+
+@click.command("export-shopper")
+@click.argument("email")
+@data_dir_option
+def export_shopper(email: str, data_dir: Path) -> None:
+    """Print everything kept about a shopper, as JSON."""
+    from .service import ActionRefused
+
+    with opened(data_dir) as rt:
+        try:
+            data = rt.service.export_shopper(email, rt.clock.now(), by=OWNER, via=VIA)
+        except ActionRefused as e:
+            raise _refused(e) from None
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+COMMANDS = (suppress, write_off, unsubscribe, forget, export_shopper)
