@@ -12,6 +12,7 @@ from pathlib import Path
 from starlette.applications import Starlette
 
 from .adapters.files import FileDocs
+from .adapters.llm import make_line_writer
 from .adapters.mail import MailError, OutboxMailer, SmtpMailer, parse_smtp_url
 from .adapters.sqlite import SqliteStore
 from .adapters.storefronts.base import Source
@@ -19,17 +20,19 @@ from .adapters.storefronts.generic import GenericSource
 from .adapters.storefronts.shopify import ShopifySource
 from .adapters.storefronts.standard_webhooks import StandardWebhooksSource
 from .clock import Clock, SystemClock
+from .domain.privacy import EmailKey
 from .domain.rules import DEFAULT_RULES_TEXT
 from .domain.voice import DEFAULT_VOICE_TEXT
 from .metrics import Metrics
 from .ports import LineWriter, Mailer
 from .reporting import Exporter, FileExporter, Reports
 from .runtime import ReportSchedule, TimerLoop
-from .service import MailFailure, NoLines, Service
+from .service import MailFailure, Service
 from .settings import CONFIG_NAME, Settings, new_config_text
 from .tokens import LinkMaker, Tokens
 from .web.app import create_app
-from .web.context import WebContext
+from .web.context import OwnerAccess, WebContext
+from .web.dashboard import session_key
 
 
 def init_data_dir(data_dir: Path) -> list[Path]:
@@ -60,6 +63,12 @@ def make_reports(
 ) -> Reports:
     """The nightly export (files, plus Google Sheets when configured) and the summary."""
     exporters: list[Exporter] = [FileExporter(settings.export_dir)]
+    if settings.sheets_spreadsheet_id:
+        from .adapters.sheets import sheets_exporter
+
+        sheets = sheets_exporter(settings)
+        if sheets is not None:
+            exporters.append(sheets)
     return Reports(
         store=store,
         docs=docs,
@@ -83,6 +92,27 @@ def make_sources(settings: Settings) -> dict[str, Source]:
     return sources
 
 
+def open_store(settings: Settings) -> SqliteStore:
+    """The data folder's database, its unsubscribe list keyed with the signing key. Anything
+    that opens the embedded store (the service, the CLI, reports) opens it through here."""
+    if not settings.signing_key:
+        raise ValueError(f"{settings.data_dir / CONFIG_NAME}: 'signing_key' is not set")
+    return SqliteStore(
+        settings.database,
+        synchronous=settings.sqlite_synchronous,
+        email_key=EmailKey.from_signing_key(settings.signing_key),
+    )
+
+
+def owner_access(settings: Settings, service: Service) -> OwnerAccess:
+    return OwnerAccess(
+        admin_token=settings.admin_token,
+        session_key=session_key(settings.signing_key),
+        https_only=settings.base_url.startswith("https://"),
+        outbox=settings.outbox if isinstance(service.mailer, OutboxMailer) else None,
+    )
+
+
 def make_mailer(settings: Settings) -> Mailer:
     if settings.smtp_url:
         return SmtpMailer(parse_smtp_url(settings.smtp_url))
@@ -104,9 +134,10 @@ class Embedded:
     report_schedule: ReportSchedule
 
     def close(self) -> None:
-        close = getattr(self.service.mailer, "close", None)
-        if callable(close):
-            close()
+        for part in (self.service.mailer, self.service.lines):
+            close = getattr(part, "close", None)
+            if callable(close):
+                close()
         self.store.close()
 
 
@@ -121,7 +152,7 @@ def embedded(
     clock = clock or SystemClock()
     if not settings.signing_key:
         raise ValueError(f"{settings.data_dir / CONFIG_NAME}: 'signing_key' is not set")
-    store = SqliteStore(settings.database, synchronous=settings.sqlite_synchronous)
+    store = open_store(settings)
     docs = FileDocs(settings.rules_file, settings.voice_file)
     docs.rules()  # fail fast at start-up when neither the doc nor a last good copy parses
     docs.voice()
@@ -133,7 +164,7 @@ def embedded(
         links=LinkMaker(settings.base_url, tokens),
         sender=settings.mail_from,
         message_id_domain=settings.message_id_domain,
-        lines=lines or NoLines(),
+        lines=lines or make_line_writer(settings),
         default_locale=settings.default_locale,
         mail_errors=(MailError, MailFailure),
     )
@@ -171,6 +202,7 @@ def embedded(
         schema_version=store.schema_version,
         metrics=metrics,
         sources=make_sources(settings),
+        owner=owner_access(settings, service),
     )
     app = create_app(ctx, lifespan=lifespan)
     return Embedded(

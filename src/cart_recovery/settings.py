@@ -328,7 +328,9 @@ webhook_secrets = ["{secrets.token_urlsafe(32)}"]
 # Standard Webhooks senders: the whsec_... secret; deliveries to POST /webhooks/standard.
 # standard_webhooks_secrets = ["whsec_..."]
 
-# Signs unsubscribe and return links. Changing it breaks links in emails already sent.
+# Signs unsubscribe, return and owner action links, and keys the unsubscribe list (kept as
+# keyed hashes of addresses). Keep it: changing it breaks links in emails already sent, and
+# the service refuses to start on an unsubscribe list written under another key.
 signing_key = "{secrets.token_urlsafe(32)}"
 
 # The owner's dashboard login.
