@@ -1,0 +1,399 @@
+"""Least privilege: each function's role grants exactly the actions of the engineering
+reference's IAM list (Part 7 of the design series), on exact ARNs, plus a short, documented
+list of what AWS or the service's own writes require (docs/deploy-aws.md, "IAM")."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from .cfn import arn_name, load_template
+
+# What Part 7 lists per function ("IAM (least privilege per Lambda)"), action by action.
+PART7: dict[str, set[str]] = {
+    "IngestWebhookRole": {"sqs:SendMessage", "secretsmanager:GetSecretValue"},
+    "IntakeRole": {
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "scheduler:CreateSchedule",
+        "scheduler:DeleteSchedule",
+        "iam:PassRole",
+    },
+    "WaiterRole": {
+        "s3:GetObject",
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "scheduler:CreateSchedule",
+        "events:PutEvents",
+    },
+    "SenderRole": {
+        "scheduler:CreateSchedule",
+        "secretsmanager:GetSecretValue",
+        "bedrock:InvokeModel",
+        "ses:SendRawEmail",
+        "dynamodb:PutItem",
+        "dynamodb:Query",
+    },
+    "UnsubHandlerRole": {"dynamodb:PutItem", "dynamodb:UpdateItem", "scheduler:DeleteSchedule"},
+    "NightlyExportRole": {"dynamodb:Scan", "dynamodb:Query", "secretsmanager:GetSecretValue"},
+    "SummaryRole": {
+        "dynamodb:Scan",
+        "dynamodb:Query",
+        "secretsmanager:GetSecretValue",
+        "ses:SendRawEmail",
+        "bedrock:InvokeModel",
+    },
+}
+
+# Part 7 lists the Google service-account secret for "nightly-export and summary" together;
+# only the export talks to Google, so the summary does not get it.
+NOT_GRANTED: dict[str, set[str]] = {"SummaryRole": {"secretsmanager:GetSecretValue"}}
+
+LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}  # "CloudWatch Logs: all Lambdas"
+# "The configured timezone, quiet-hours window ... live in Parameter Store under /cr/config/.
+# Lambdas fetch config on cold start": every function reads that path.
+CONFIG = {"ssm:GetParametersByPath"}
+READS_CONFIG = set(PART7) - {"IngestWebhookRole"}  # the webhook reads its secret, no config
+
+# Why a role holds an action that Part 7's sketch does not list for it: AWS requires it for
+# the wiring Part 7 describes, or the service's own reads and writes do (the CartStore,
+# DocSource and timer contracts in ports.py, as the DynamoDB, S3 and Scheduler adapters
+# carry them out).
+WHY = {
+    "sqs:GetQueueAttributes": "AWS: the Lambda SQS event source reads the queue's attributes",
+    "iam:PassRole": "AWS: CreateSchedule passes the Scheduler target role",
+    "scheduler:UpdateSchedule": "a redelivered write finds its schedule already there",
+    "scheduler:DeleteSchedule": "a new wake-up replaces the cart's previous one",
+    "s3:GetObject": "the docs: the waits, quiet hours, store timezone; templates, store name",
+    "s3:GetObjectVersion": "a bad edit is rejected: the last good version keeps serving",
+    "s3:ListBucketVersions": "finding that last good version",
+    "dynamodb:GetItem": "load the cart (and, for the sender, the unsubscribe list entry)",
+    "dynamodb:Query": "the cart's send history; the carts of an address",
+    "dynamodb:UpdateItem": "cart rows: close, re-time, defer; claimed -> sent",
+    "dynamodb:PutItem": "the audit row of every write",
+    "dynamodb:ConditionCheckItem": "the claim checks atomically: cart open, not unsubscribed",
+    "secretsmanager:GetSecretValue": "the link-signing key: unsubscribe and owner tokens",
+}
+
+DOC_ACTIONS = {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucketVersions"}
+
+BEYOND_PART7: dict[str, set[str]] = {
+    "IngestWebhookRole": set(),
+    "IntakeRole": {
+        "sqs:GetQueueAttributes",
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+        "s3:ListBucketVersions",
+        "scheduler:UpdateSchedule",
+    },
+    "WaiterRole": {
+        "iam:PassRole",
+        "scheduler:UpdateSchedule",
+        "scheduler:DeleteSchedule",
+        "dynamodb:UpdateItem",
+        "dynamodb:PutItem",
+        "s3:GetObjectVersion",
+        "s3:ListBucketVersions",
+    },
+    "SenderRole": {
+        "iam:PassRole",
+        "scheduler:UpdateSchedule",
+        "scheduler:DeleteSchedule",
+        "dynamodb:GetItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:ConditionCheckItem",
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+        "s3:ListBucketVersions",
+    },
+    "UnsubHandlerRole": {
+        "secretsmanager:GetSecretValue",
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        *DOC_ACTIONS,
+    },
+    "NightlyExportRole": {"dynamodb:GetItem", *DOC_ACTIONS},
+    "SummaryRole": {"dynamodb:GetItem", *DOC_ACTIONS},
+}
+
+# The exact grants: role -> action -> the resources it is allowed on (see cfn.arn_name).
+SCHEDULES = "scheduler:schedule/${WakeupScheduleGroup}/*"
+WEBHOOK_SECRET = "secretsmanager:secret:${WebhookSecretName}-??????"
+SIGNING_KEY = "secretsmanager:secret:${SigningSecretName}-??????"
+SHEETS_SECRET = "secretsmanager:secret:${SheetsSecretName}-??????"
+HAIKU = {
+    "bedrock:inference-profile/${BedrockModel}",
+    "bedrock:*::foundation-model/${Model}",
+    "bedrock:::foundation-model/${Model}",
+}
+MAIL_FROM = {
+    "ses:identity/${MailFrom}",
+    "ses:identity/${Domain}",
+    "ses:configuration-set/${SendsConfigurationSet}",
+}
+RULES = {"RulesBucket/rules.txt"}
+DOCS = {"RulesBucket/rules.txt", "RulesBucket/voice.txt"}
+CONFIG_PATH = {"ssm:parameter/cr/config", "ssm:parameter/cr/config/*"}
+READ_DOCS = {
+    "s3:GetObject": DOCS,
+    "s3:GetObjectVersion": DOCS,
+    "s3:ListBucketVersions": {"RulesBucket"},
+}
+
+GRANTS: dict[str, dict[str, set[str]]] = {
+    "IngestWebhookRole": {
+        "sqs:SendMessage": {"EventsQueue"},
+        "secretsmanager:GetSecretValue": {WEBHOOK_SECRET},
+    },
+    "IntakeRole": {
+        "ssm:GetParametersByPath": CONFIG_PATH,
+        "sqs:ReceiveMessage": {"EventsQueue"},
+        "sqs:DeleteMessage": {"EventsQueue"},
+        "sqs:GetQueueAttributes": {"EventsQueue"},
+        "dynamodb:GetItem": {"StateTable"},
+        "dynamodb:UpdateItem": {"StateTable"},
+        "dynamodb:PutItem": {"EventIdsTable", "AuditTable"},
+        "dynamodb:Query": {"SendsTable"},
+        "s3:GetObject": RULES,
+        "s3:GetObjectVersion": RULES,
+        "s3:ListBucketVersions": {"RulesBucket"},
+        "scheduler:CreateSchedule": {SCHEDULES},
+        "scheduler:UpdateSchedule": {SCHEDULES},
+        "scheduler:DeleteSchedule": {SCHEDULES},
+        "iam:PassRole": {"SchedulerTargetRole"},
+    },
+    "WaiterRole": {
+        "ssm:GetParametersByPath": CONFIG_PATH,
+        "s3:GetObject": DOCS,
+        "s3:GetObjectVersion": DOCS,
+        "s3:ListBucketVersions": {"RulesBucket"},
+        "dynamodb:GetItem": {"StateTable"},
+        "dynamodb:Query": {"SendsTable"},
+        "dynamodb:UpdateItem": {"StateTable"},
+        "dynamodb:PutItem": {"AuditTable"},
+        "scheduler:CreateSchedule": {SCHEDULES},
+        "scheduler:UpdateSchedule": {SCHEDULES},
+        "scheduler:DeleteSchedule": {SCHEDULES},
+        "iam:PassRole": {"SchedulerTargetRole"},
+        "events:PutEvents": {"events:event-bus/default"},
+    },
+    "SenderRole": {
+        "ssm:GetParametersByPath": CONFIG_PATH,
+        "scheduler:CreateSchedule": {SCHEDULES},
+        "scheduler:UpdateSchedule": {SCHEDULES},
+        "scheduler:DeleteSchedule": {SCHEDULES},
+        "iam:PassRole": {"SchedulerTargetRole"},
+        "secretsmanager:GetSecretValue": {SIGNING_KEY},
+        "bedrock:InvokeModel": HAIKU,
+        "ses:SendRawEmail": MAIL_FROM,
+        "dynamodb:GetItem": {"StateTable", "UnsubTable"},
+        "dynamodb:Query": {"SendsTable", "SendsTable/index/by-recipient"},
+        "dynamodb:PutItem": {"SendsTable", "AuditTable"},
+        "dynamodb:UpdateItem": {"SendsTable", "StateTable"},
+        "dynamodb:ConditionCheckItem": {"StateTable", "UnsubTable"},
+        "s3:GetObject": DOCS,
+        "s3:GetObjectVersion": DOCS,
+        "s3:ListBucketVersions": {"RulesBucket"},
+    },
+    "UnsubHandlerRole": {
+        "ssm:GetParametersByPath": CONFIG_PATH,
+        "dynamodb:PutItem": {"UnsubTable", "AuditTable"},
+        "dynamodb:GetItem": {"StateTable"},
+        "dynamodb:UpdateItem": {"StateTable"},
+        "dynamodb:Query": {"StateTable/index/by-email", "SendsTable"},
+        "scheduler:DeleteSchedule": {SCHEDULES},
+        "secretsmanager:GetSecretValue": {SIGNING_KEY},
+        **READ_DOCS,
+    },
+    "NightlyExportRole": {
+        "ssm:GetParametersByPath": CONFIG_PATH,
+        "dynamodb:Scan": {"StateTable", "SendsTable", "AuditTable", "EventIdsTable"},
+        "dynamodb:Query": {"StateTable", "SendsTable", "AuditTable", "EventIdsTable"},
+        "dynamodb:GetItem": {"StateTable"},
+        "secretsmanager:GetSecretValue": {SHEETS_SECRET, SIGNING_KEY},
+        **READ_DOCS,
+    },
+    "SummaryRole": {
+        "ssm:GetParametersByPath": CONFIG_PATH,
+        "dynamodb:Scan": {
+            "StateTable",
+            "SendsTable",
+            "AuditTable",
+            "UnsubTable",
+            "EventIdsTable",
+        },
+        "dynamodb:Query": {
+            "StateTable",
+            "SendsTable",
+            "AuditTable",
+            "UnsubTable",
+            "EventIdsTable",
+        },
+        "dynamodb:GetItem": {"StateTable"},
+        "bedrock:InvokeModel": HAIKU,
+        "ses:SendRawEmail": MAIL_FROM,
+        **READ_DOCS,
+    },
+    # EventBridge Scheduler's roles: invoke the waiter and the sender / the two jobs, nothing else
+    "SchedulerTargetRole": {
+        "lambda:InvokeFunction": {
+            "lambda:function:cr-waiter",
+            "lambda:function:cr-sender",
+        }
+    },
+    "JobsSchedulerRole": {
+        "lambda:InvokeFunction": {"NightlyExportFunction", "SummaryFunction"},
+    },
+}
+
+# Where AWS accepts nothing narrower than Resource "*". This system needs none.
+RESOURCE_STAR_ALLOWED: set[str] = set()
+
+# Wildcards allowed inside an ARN, and why.
+ARN_WILDCARDS = [
+    re.compile(r"-\?{6}$"),  # Secrets Manager's random six-character suffix of one secret
+    re.compile(r"^ssm:parameter/cr/config/\*$"),  # the parameters under the config path
+    re.compile(r"^scheduler:schedule/\$\{WakeupScheduleGroup\}/\*$"),  # the wake-ups' group
+    re.compile(r"^bedrock:\*::foundation-model/"),  # the Regions the inference profile routes to
+]
+
+FUNCTION_ROLES = sorted(PART7)
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template()
+
+
+def statements(template: dict[str, Any], role: str) -> list[dict[str, Any]]:
+    props = template["Resources"][role]["Properties"]
+    assert "ManagedPolicyArns" not in props, "no managed policies: they grant on '*'"
+    out: list[dict[str, Any]] = []
+    for policy in props["Policies"]:
+        out.extend(policy["PolicyDocument"]["Statement"])
+    return out
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def grants(template: dict[str, Any], role: str) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for st in statements(template, role):
+        for action in as_list(st["Action"]):
+            out.setdefault(action, set()).update(arn_name(r) for r in as_list(st["Resource"]))
+    return out
+
+
+def test_every_function_has_its_own_role(template: dict[str, Any]) -> None:
+    roles = {
+        logical_id: res["Properties"]["Role"]["Fn::GetAtt"][0]
+        for logical_id, res in template["Resources"].items()
+        if res["Type"] == "AWS::Serverless::Function"
+    }
+    assert sorted(roles.values()) == FUNCTION_ROLES
+    roles_in_template = {
+        k for k, v in template["Resources"].items() if v["Type"] == "AWS::IAM::Role"
+    }
+    assert roles_in_template == set(GRANTS)
+
+
+@pytest.mark.parametrize("role", FUNCTION_ROLES)
+def test_role_names_only_the_actions_part7_lists(template: dict[str, Any], role: str) -> None:
+    # Given the actions Part 7 lists for the function, and the documented additions
+    config = CONFIG if role in READS_CONFIG else set()
+    expected = (PART7[role] - NOT_GRANTED.get(role, set())) | BEYOND_PART7[role] | LOGS | config
+    # When the role's policy is read
+    granted = set(grants(template, role))
+    # Then it names exactly those actions
+    assert granted == expected, (
+        f"not granted: {sorted(expected - granted)}; unlisted: {sorted(granted - expected)}"
+    )
+    # and what goes beyond Part 7 is only what AWS or the service's own reads and writes need
+    assert not BEYOND_PART7[role] & PART7[role]
+    assert BEYOND_PART7[role] <= set(WHY)
+
+
+@pytest.mark.parametrize("role", sorted(GRANTS))
+def test_role_grants_on_exact_resources(template: dict[str, Any], role: str) -> None:
+    granted = grants(template, role)
+    if role in PART7:  # every function may write its own log group, and only that one
+        group = role.replace("Role", "LogGroup")
+        for action in LOGS:
+            assert granted.pop(action) == {group}
+    assert granted == GRANTS[role]
+
+
+@pytest.mark.parametrize("role", sorted(GRANTS))
+def test_no_wildcard_actions_or_resources(template: dict[str, Any], role: str) -> None:
+    for st in statements(template, role):
+        assert st["Effect"] == "Allow"
+        assert not {"NotAction", "NotResource", "NotPrincipal"} & set(st)
+        for action in as_list(st["Action"]):
+            assert "*" not in action, action
+        for resource in as_list(st["Resource"]):
+            name = arn_name(resource)
+            if name == "*":
+                assert role in RESOURCE_STAR_ALLOWED
+            elif "*" in name or "?" in name:
+                assert any(p.search(name) for p in ARN_WILDCARDS), name
+
+
+def test_pass_role_is_for_scheduler_only(template: dict[str, Any]) -> None:
+    for role in ("IntakeRole", "WaiterRole", "SenderRole"):
+        (st,) = [s for s in statements(template, role) if s["Action"] == ["iam:PassRole"]]
+        assert st["Condition"] == {
+            "StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}
+        }
+
+
+def test_send_mail_only_from_the_verified_sender(template: dict[str, Any]) -> None:
+    for role in ("SenderRole", "SummaryRole"):
+        (st,) = [s for s in statements(template, role) if s["Action"] == ["ses:SendRawEmail"]]
+        assert st["Condition"] == {"StringEquals": {"ses:FromAddress": {"Ref": "MailFrom"}}}
+
+
+def test_model_access_only_through_the_inference_profile(template: dict[str, Any]) -> None:
+    for role in ("SenderRole", "SummaryRole"):
+        model_statements = [
+            s
+            for s in statements(template, role)
+            if any("foundation-model" in arn_name(r) for r in as_list(s["Resource"]))
+        ]
+        assert model_statements
+        for st in model_statements:
+            assert "bedrock:InferenceProfileArn" in st["Condition"]["StringEquals"]
+
+
+def test_doc_versions_are_listed_only_for_the_two_docs(template: dict[str, Any]) -> None:
+    for role in ("IntakeRole", "WaiterRole", "SenderRole"):
+        (st,) = [s for s in statements(template, role) if s["Action"] == ["s3:ListBucketVersions"]]
+        assert set(st["Condition"]["StringEquals"]["s3:prefix"]) <= {"rules.txt", "voice.txt"}
+
+
+def test_waiter_emits_only_the_reminder_events(template: dict[str, Any]) -> None:
+    (st,) = [s for s in statements(template, "WaiterRole") if s["Action"] == ["events:PutEvents"]]
+    assert st["Condition"]["StringEquals"] == {
+        "events:source": "cart-recovery",
+        "events:detail-type": ["first_reminder", "second_reminder"],
+    }
+
+
+def test_trust_policies(template: dict[str, Any]) -> None:
+    for role in GRANTS:
+        doc = template["Resources"][role]["Properties"]["AssumeRolePolicyDocument"]
+        (st,) = doc["Statement"]
+        service = "lambda.amazonaws.com" if role in PART7 else "scheduler.amazonaws.com"
+        assert st["Principal"] == {"Service": service}
+        assert st["Action"] == "sts:AssumeRole"
+        if service.startswith("scheduler"):
+            assert st["Condition"] == {
+                "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+            }

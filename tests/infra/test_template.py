@@ -1,0 +1,437 @@
+"""infra/template.yaml: it lints, the SAM translator accepts it, and it holds every resource of
+the engineering reference (functions, tables, queues, schedules, alarms, the budget)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tomllib
+from typing import Any
+
+import pytest
+
+from .cfn import ROOT, TEMPLATE, load_template, references, tool
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template()
+
+
+@pytest.fixture(scope="module")
+def resources(template: dict[str, Any]) -> dict[str, Any]:
+    return dict(template["Resources"])
+
+
+def of_type(resources: dict[str, Any], kind: str) -> dict[str, Any]:
+    return {k: v for k, v in resources.items() if v["Type"] == kind}
+
+
+# ------------------------------------------------------------------ the tools
+
+
+def test_cfn_lint_passes() -> None:
+    # Given the pinned cfn-lint from the tools venv
+    cfn_lint = tool("cfn-lint")
+    # When it lints the template
+    run = subprocess.run(
+        [str(cfn_lint), str(TEMPLATE)], capture_output=True, text=True, timeout=120, check=False
+    )
+    # Then it finds nothing: no error, no warning, no informational finding
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_sam_validate_passes(tmp_path: Any) -> None:
+    # Given the SAM CLI, offline: no telemetry, a region and dummy credentials
+    sam = tool("sam")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        SAM_CLI_TELEMETRY="0",
+        AWS_DEFAULT_REGION="ap-southeast-1",
+        AWS_REGION="ap-southeast-1",
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",  # a dummy: sam validate needs some credentials
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+    )
+    # When it runs the SAM translator over the template
+    run = subprocess.run(
+        [str(sam), "validate", "--template", str(TEMPLATE), "--region", "ap-southeast-1"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        env=env,
+        cwd=tmp_path,
+    )
+    # Then the template is a valid SAM template
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "is a valid SAM Template" in run.stdout + run.stderr
+
+
+# ------------------------------------------------------------------ functions
+
+FUNCTIONS = {
+    # logical id: (name, handler module, memory MB, timeout s) -- Part 7's inventory
+    "IngestWebhookFunction": ("cr-ingest-webhook", "ingest_webhook", 256, 10),
+    "IntakeFunction": ("cr-intake", "intake", 256, 30),
+    "WaiterFunction": ("cr-waiter", "waiter", 256, 30),
+    "SenderFunction": ("cr-sender", "sender", 512, 30),
+    "UnsubHandlerFunction": ("cr-unsub-handler", "unsub_handler", 256, 15),
+    "NightlyExportFunction": ("cr-nightly-export", "nightly_export", 256, 60),
+    "SummaryFunction": ("cr-summary", "summary", 512, 60),
+}
+
+ENVIRONMENT = {
+    "CR_STATE_TABLE",
+    "CR_SENDS_TABLE",
+    "CR_AUDIT_TABLE",
+    "CR_UNSUB_TABLE",
+    "CR_EVENT_IDS_TABLE",
+    "CR_EVENTS_QUEUE_URL",
+    "CR_RULES_BUCKET",
+    "CR_CONFIG_PATH",
+    "CR_WEBHOOK_SECRET_ID",
+    "CR_SIGNING_SECRET_ID",
+    "CR_SCHEDULER_GROUP",
+    "CR_WAITER_ARN",
+    "CR_SENDER_ARN",
+    "CR_SCHEDULER_ROLE_ARN",
+    "CR_SES_CONFIGURATION_SET",
+    "CR_MAIL_FROM",
+    "CR_BASE_URL",
+    "CR_STORE_TIMEZONE",
+    "CR_BEDROCK_MODEL",
+}
+
+
+def test_every_function_of_the_inventory_is_there(resources: dict[str, Any]) -> None:
+    functions = of_type(resources, "AWS::Serverless::Function")
+    assert set(functions) == set(FUNCTIONS)
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
+def test_function_shape(template: dict[str, Any], logical_id: str) -> None:
+    name, module, memory, timeout = FUNCTIONS[logical_id]
+    glob = template["Globals"]["Function"]
+    props = {**glob, **template["Resources"][logical_id]["Properties"]}
+    assert props["FunctionName"] == name
+    assert props["Handler"] == f"cart_recovery.lambdas.{module}.handler"
+    assert props["MemorySize"] == memory
+    assert props["Timeout"] == timeout
+    assert props["Architectures"] == ["arm64"]
+    assert props["Runtime"] == "python3.14"
+    assert props["CodeUri"] == "../src"
+    # its own role, and its own log group kept 7 days
+    assert props["Role"] == {"Fn::GetAtt": [logical_id.replace("Function", "Role"), "Arn"]}
+    group_id = props["LoggingConfig"]["LogGroup"]["Ref"]
+    group = template["Resources"][group_id]
+    assert group["Type"] == "AWS::Logs::LogGroup"
+    assert group["Properties"]["LogGroupName"] == f"/aws/lambda/{name}"
+    assert group["Properties"]["RetentionInDays"] == 7
+
+
+def test_handler_modules_live_in_the_package_the_code_uri_points_at() -> None:
+    code = ROOT / "infra" / "../src"
+    assert (code / "cart_recovery" / "__init__.py").exists()
+
+
+def test_only_the_webhook_and_the_unsubscribe_handler_are_public(
+    resources: dict[str, Any],
+) -> None:
+    public = {
+        k
+        for k, v in of_type(resources, "AWS::Serverless::Function").items()
+        if "FunctionUrlConfig" in v["Properties"]
+    }
+    assert public == {"IngestWebhookFunction", "UnsubHandlerFunction"}
+    for logical_id in public:
+        assert resources[logical_id]["Properties"]["FunctionUrlConfig"] == {"AuthType": "NONE"}
+
+
+def test_environment_is_the_agreed_set(template: dict[str, Any]) -> None:
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert set(variables) == ENVIRONMENT
+    assert variables["CR_CONFIG_PATH"] == "/cr/config/"
+    assert variables["CR_WAITER_ARN"]["Fn::Sub"].endswith(":function:cr-waiter")
+    assert variables["CR_SENDER_ARN"]["Fn::Sub"].endswith(":function:cr-sender")
+    params = template["Parameters"]
+    assert params["WebhookSecretName"]["Default"] == "cr/webhook/secret"
+    assert params["SigningSecretName"]["Default"] == "cr/signing/key"
+    assert params["BedrockModel"]["Default"] == "global.anthropic.claude-haiku-4-5-20251001-v1:0"
+    assert params["StoreTimezone"]["Default"] == "America/New_York"
+    assert params["BudgetAmount"]["Default"] == 15
+    for name in ("MailFrom", "BaseUrl", "AlertEmail"):
+        assert name in params
+
+
+def test_links_point_at_the_unsubscribe_url_unless_a_base_url_is_given(
+    resources: dict[str, Any],
+) -> None:
+    for logical_id in ("SenderFunction", "SummaryFunction", "NightlyExportFunction"):
+        env = resources[logical_id]["Properties"]["Environment"]["Variables"]
+        assert env["CR_BASE_URL"] == {
+            "Fn::If": [
+                "HasBaseUrl",
+                {"Ref": "BaseUrl"},
+                {"Fn::GetAtt": ["UnsubHandlerFunctionUrl", "FunctionUrl"]},
+            ]
+        }
+
+
+def test_the_summary_goes_to_the_owners_or_else_the_alert_address(
+    resources: dict[str, Any],
+) -> None:
+    env = resources["SummaryFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["CR_OWNER_EMAILS"] == {
+        "Fn::If": ["HasOwnerEmails", {"Ref": "OwnerEmails"}, {"Ref": "AlertEmail"}]
+    }
+    export = resources["NightlyExportFunction"]["Properties"]["Environment"]["Variables"]
+    assert export["CR_SHEETS_SECRET_ID"] == {"Ref": "SheetsSecretName"}
+
+
+def test_intake_consumes_the_queue_in_batches_of_ten(resources: dict[str, Any]) -> None:
+    event = resources["IntakeFunction"]["Properties"]["Events"]["CartEvents"]
+    assert event["Type"] == "SQS"
+    assert event["Properties"]["Queue"] == {"Fn::GetAtt": ["EventsQueue", "Arn"]}
+    assert event["Properties"]["BatchSize"] == 10
+    assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_sender_listens_to_the_two_reminder_events(resources: dict[str, Any]) -> None:
+    event = resources["SenderFunction"]["Properties"]["Events"]["Reminders"]
+    assert event["Type"] == "EventBridgeRule"
+    assert "EventBusName" not in event["Properties"]  # the default bus
+    assert event["Properties"]["Pattern"] == {
+        "source": ["cart-recovery"],
+        "detail-type": ["first_reminder", "second_reminder"],
+    }
+
+
+# ------------------------------------------------------------------ storage
+
+
+def _keys(props: dict[str, Any]) -> list[tuple[str, str]]:
+    types = {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]}
+    return [(k["AttributeName"], types[k["AttributeName"]]) for k in props["KeySchema"]]
+
+
+def test_tables(resources: dict[str, Any]) -> None:
+    tables = {
+        v["Properties"]["TableName"]: v["Properties"]
+        for v in of_type(resources, "AWS::DynamoDB::Table").values()
+    }
+    assert set(tables) == {"cr-state", "cr-sends", "cr-audit", "cr-unsub", "cr-event-ids"}
+    for props in tables.values():
+        assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert _keys(tables["cr-state"]) == [("cart_id", "S")]
+    assert _keys(tables["cr-sends"]) == [("cart_id", "S"), ("step", "N")]
+    assert _keys(tables["cr-audit"]) == [("cart_id", "S"), ("ts", "S")]
+    assert _keys(tables["cr-unsub"]) == [("email", "S")]
+    assert _keys(tables["cr-event-ids"]) == [("cart_id", "S"), ("event_id", "S")]
+    (email_index,) = tables["cr-state"]["GlobalSecondaryIndexes"]
+    assert email_index["IndexName"] == "by-email"
+    assert [k["AttributeName"] for k in email_index["KeySchema"]] == ["email"]
+    (recipient_index,) = tables["cr-sends"]["GlobalSecondaryIndexes"]
+    assert recipient_index["IndexName"] == "by-recipient"
+    assert [k["AttributeName"] for k in recipient_index["KeySchema"]] == ["recipient", "sent_at"]
+    assert tables["cr-event-ids"]["TimeToLiveSpecification"] == {
+        "AttributeName": "expires_at",
+        "Enabled": True,
+    }
+    # audit and unsubscribes are kept for good: no TTL
+    assert "TimeToLiveSpecification" not in tables["cr-audit"]
+    assert "TimeToLiveSpecification" not in tables["cr-unsub"]
+
+
+def test_tables_match_the_dynamodb_adapter(resources: dict[str, Any]) -> None:
+    # Given the CreateTable requests the DynamoDB adapter uses for local runs and tests
+    schema = pytest.importorskip("cart_recovery.adapters.aws.schema")
+    dynamo = pytest.importorskip("cart_recovery.adapters.aws.dynamo")
+    wanted = {r["TableName"]: r for r in schema.table_requests(dynamo.Tables())}
+    # When the template's tables are read
+    declared = {
+        v["Properties"]["TableName"]: v["Properties"]
+        for v in of_type(resources, "AWS::DynamoDB::Table").values()
+    }
+    # Then keys, attribute types and indexes are the same
+    assert set(declared) == set(wanted)
+
+    def shape(props: dict[str, Any]) -> tuple[Any, ...]:
+        attrs = sorted(
+            (a["AttributeName"], a["AttributeType"]) for a in props["AttributeDefinitions"]
+        )
+        keys = [(k["AttributeName"], k["KeyType"]) for k in props["KeySchema"]]
+        indexes = sorted(
+            (
+                i["IndexName"],
+                tuple((k["AttributeName"], k["KeyType"]) for k in i["KeySchema"]),
+                i["Projection"]["ProjectionType"],
+            )
+            for i in props.get("GlobalSecondaryIndexes", [])
+        )
+        return attrs, keys, indexes, props["BillingMode"]
+
+    for name, props in declared.items():
+        assert shape(props) == shape(wanted[name]), name
+    ttl = declared["cr-event-ids"]["TimeToLiveSpecification"]["AttributeName"]
+    assert ttl == schema.TTL_ATTRIBUTE
+
+
+def test_queue_redrives_to_the_dead_letter_queue(resources: dict[str, Any]) -> None:
+    queue = resources["EventsQueue"]["Properties"]
+    dlq = resources["EventsDeadLetterQueue"]["Properties"]
+    assert queue["QueueName"] == "cr-events"
+    assert dlq["QueueName"] == "cr-events-dlq"
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["EventsDeadLetterQueue", "Arn"]},
+        "maxReceiveCount": 5,
+    }
+    intake_timeout = FUNCTIONS["IntakeFunction"][3]
+    assert queue["VisibilityTimeout"] >= 6 * intake_timeout
+
+
+def test_rules_bucket_is_versioned_private_and_encrypted(resources: dict[str, Any]) -> None:
+    bucket = resources["RulesBucket"]["Properties"]
+    assert bucket["BucketName"]["Fn::Sub"].startswith("cr-rules-source-")
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert len(bucket["PublicAccessBlockConfiguration"]) == 4
+    (rule,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+
+
+# ------------------------------------------------------------------ schedules, mail, alarms
+
+
+def test_scheduler_group_and_the_two_fixed_schedules(resources: dict[str, Any]) -> None:
+    assert resources["WakeupScheduleGroup"]["Properties"]["Name"] == "cr-wakeups"
+    schedules = {
+        v["Properties"]["Name"]: v["Properties"]
+        for v in of_type(resources, "AWS::Scheduler::Schedule").values()
+    }
+    assert set(schedules) == {"cr-nightly-export", "cr-monthly-summary"}
+    nightly, monthly = schedules["cr-nightly-export"], schedules["cr-monthly-summary"]
+    assert nightly["ScheduleExpression"] == "cron(0 2 * * ? *)"
+    assert monthly["ScheduleExpression"] == "cron(0 9 ? * 2#1 *)"
+    for props in (nightly, monthly):
+        assert props["ScheduleExpressionTimezone"] == {"Ref": "StoreTimezone"}
+        assert props["Target"]["RoleArn"] == {"Fn::GetAtt": ["JobsSchedulerRole", "Arn"]}
+    assert nightly["Target"]["Arn"] == {"Fn::GetAtt": ["NightlyExportFunction", "Arn"]}
+    assert monthly["Target"]["Arn"] == {"Fn::GetAtt": ["SummaryFunction", "Arn"]}
+
+
+def test_ses_configuration_set_reports_to_cloudwatch(resources: dict[str, Any]) -> None:
+    assert resources["SendsConfigurationSet"]["Properties"]["Name"] == "cr-sends-config"
+    destination = resources["SendsCloudWatchDestination"]["Properties"]["EventDestination"]
+    assert {"bounce", "complaint"} <= set(destination["MatchingEventTypes"])
+    assert "CloudWatchDestination" in destination
+
+
+def test_alarms(resources: dict[str, Any]) -> None:
+    alarms = {
+        v["Properties"]["AlarmName"]: v["Properties"]
+        for v in of_type(resources, "AWS::CloudWatch::Alarm").values()
+    }
+    assert set(alarms) == {
+        "cr-events-dlq-not-empty",
+        "cr-sender-failure-rate",
+        "cr-waiter-errors",
+        "cr-ses-complaint-rate",
+        "cr-log-errors",
+    }
+    dlq = alarms["cr-events-dlq-not-empty"]
+    assert (dlq["MetricName"], dlq["Threshold"]) == ("ApproximateNumberOfMessagesVisible", 0)
+    assert dlq["ComparisonOperator"] == "GreaterThanThreshold"
+    waiter = alarms["cr-waiter-errors"]
+    assert (waiter["MetricName"], waiter["Period"], waiter["Threshold"]) == ("Errors", 3600, 0)
+    sender = alarms["cr-sender-failure-rate"]
+    assert sender["Threshold"] == 1  # percent, over one day
+    assert {m["Id"] for m in sender["Metrics"]} == {"errors", "invocations", "rate"}
+    assert alarms["cr-ses-complaint-rate"]["MetricName"] == "Reputation.ComplaintRate"
+    for props in alarms.values():
+        assert props["AlarmActions"] == [{"Ref": "AlertsTopic"}]
+
+
+def test_budget_alerts_at_80_and_100_percent(resources: dict[str, Any]) -> None:
+    (budget,) = of_type(resources, "AWS::Budgets::Budget").values()
+    props = budget["Properties"]
+    assert props["Budget"]["BudgetLimit"] == {"Amount": {"Ref": "BudgetAmount"}, "Unit": "USD"}
+    assert props["Budget"]["TimeUnit"] == "MONTHLY"
+    thresholds = sorted(
+        n["Notification"]["Threshold"] for n in props["NotificationsWithSubscribers"]
+    )
+    assert thresholds == [80, 100]
+    for n in props["NotificationsWithSubscribers"]:
+        assert n["Subscribers"] == [
+            {"SubscriptionType": "SNS", "Address": {"Ref": "CostAlarmTopic"}}
+        ]
+    assert resources["CostAlarmTopic"]["Properties"]["TopicName"] == "cr-cost-alarm"
+
+
+def test_no_secret_value_is_in_the_template() -> None:
+    text = TEMPLATE.read_text(encoding="utf-8")
+    for marker in ("SecretString", "whsec_", "AKIA", "aws_secret_access_key", "NoEcho"):
+        assert marker not in text
+
+
+# ------------------------------------------------------------------ dependencies
+
+
+def test_no_circular_dependencies(template: dict[str, Any]) -> None:
+    # Given the references between resources, with the function Globals applied to every
+    # function and SAM's generated `<Function>Url` resources mapped back to their function
+    resources = template["Resources"]
+    glob = template["Globals"]["Function"]
+
+    def owner(name: str) -> str | None:
+        if name in resources:
+            return name
+        if name.endswith("Url") and name[:-3] in resources:
+            return name[:-3]
+        return None  # a parameter or a pseudo parameter
+
+    graph: dict[str, set[str]] = {}
+    for logical_id, resource in resources.items():
+        node: list[Any] = [resource.get("Properties", {}), resource.get("DependsOn", [])]
+        if resource["Type"] == "AWS::Serverless::Function":
+            node.append(glob)
+        depends = resource.get("DependsOn", [])
+        names = list(references(node)) + ([depends] if isinstance(depends, str) else depends)
+        graph[logical_id] = {o for n in names if (o := owner(n)) is not None}
+
+    # Then following them never leads back to where it started (self-references included)
+    def cycle_from(start: str) -> list[str] | None:
+        stack: list[tuple[str, list[str]]] = [(start, [start])]
+        seen: set[str] = set()
+        while stack:
+            node_id, path = stack.pop()
+            for nxt in graph[node_id]:
+                if nxt == start:
+                    return [*path, nxt]
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append((nxt, [*path, nxt]))
+        return None
+
+    cycles = [c for r in graph if (c := cycle_from(r))]
+    assert not cycles, cycles
+
+
+def test_layer_pins_match_the_project() -> None:
+    # Given pyproject.toml's runtime dependencies (+ the sheets extra; without the server)
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    wanted = {
+        d.split("[")[0].split("==")[0].lower(): d.split("==")[1]
+        for d in [*project["dependencies"], *project["optional-dependencies"]["sheets"]]
+        if not d.startswith("uvicorn")
+    }
+    # When the layer's requirements are read
+    lines = (ROOT / "infra" / "layer" / "requirements.txt").read_text(encoding="utf-8")
+    pinned = {
+        line.split("==")[0].lower(): line.split("==")[1]
+        for line in lines.splitlines()
+        if line and not line.startswith("#")
+    }
+    # Then they are the same packages at the same versions
+    assert pinned == wanted
