@@ -1,4 +1,4 @@
-"""The CartStore + WakeQueue contract, run against every adapter (memory, SQLite)."""
+"""The CartStore + WakeQueue contract, run against every adapter (memory, SQLite, DynamoDB)."""
 
 from __future__ import annotations
 
@@ -11,17 +11,21 @@ import msgspec
 import pytest
 
 from cart_recovery.adapters.memory import MemoryStore
-from cart_recovery.adapters.sqlite import SqliteStore
+from cart_recovery.adapters.sqlite import MIGRATIONS, SqliteStore
 from cart_recovery.domain.model import AuditEntry, Outcome, SendRecord, Status
 from cart_recovery.domain.timers import CancelTimers, DeferSend, SetWake, TimerKind
 from cart_recovery.ports import Claim, StaleCart
+from tests.aws.services import contract_store
 from tests.conftest import T0, at, make_cart, make_event
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", pytest.param("dynamodb", marks=pytest.mark.aws)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     if request.param == "memory":
         yield MemoryStore()
+    elif request.param == "dynamodb":
+        with contract_store(request.getfixturevalue("dynamodb_local")) as s:
+            yield s
     else:
         s = SqliteStore(tmp_path / "db.sqlite3")
         yield s
@@ -241,7 +245,7 @@ def test_sqlite_survives_reopen_with_timers(tmp_path: Path) -> None:
     s.close()
     again = SqliteStore(tmp_path / "db.sqlite3")
     assert again.next_due() == at(hours=2)
-    assert again.schema_version == 1
+    assert again.schema_version == len(MIGRATIONS)
     again.close()
 
 

@@ -1,0 +1,97 @@
+"""The DynamoDB tables as CreateTable requests: the same shapes the SAM template declares, for
+DynamoDB Local, tests and a store's first local run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .dynamo import EMAIL_INDEX, RECIPIENT_INDEX, Tables
+
+TTL_ATTRIBUTE = "expires_at"
+
+
+def table_requests(tables: Tables) -> list[dict[str, Any]]:
+    """CreateTable parameters for the five tables (on-demand)."""
+
+    def attrs(*pairs: tuple[str, str]) -> list[dict[str, str]]:
+        return [{"AttributeName": n, "AttributeType": t} for n, t in pairs]
+
+    everything = {"ProjectionType": "ALL"}
+    return [
+        {
+            "TableName": tables.state,
+            "KeySchema": [{"AttributeName": "cart_id", "KeyType": "HASH"}],
+            "AttributeDefinitions": attrs(("cart_id", "S"), ("email", "S")),
+            "GlobalSecondaryIndexes": [
+                {
+                    "IndexName": EMAIL_INDEX,
+                    "KeySchema": [{"AttributeName": "email", "KeyType": "HASH"}],
+                    "Projection": everything,
+                }
+            ],
+            "BillingMode": "PAY_PER_REQUEST",
+        },
+        {
+            "TableName": tables.sends,
+            "KeySchema": [
+                {"AttributeName": "cart_id", "KeyType": "HASH"},
+                {"AttributeName": "step", "KeyType": "RANGE"},
+            ],
+            "AttributeDefinitions": attrs(
+                ("cart_id", "S"), ("step", "N"), ("recipient", "S"), ("sent_at", "S")
+            ),
+            "GlobalSecondaryIndexes": [
+                {
+                    "IndexName": RECIPIENT_INDEX,
+                    "KeySchema": [
+                        {"AttributeName": "recipient", "KeyType": "HASH"},
+                        {"AttributeName": "sent_at", "KeyType": "RANGE"},
+                    ],
+                    "Projection": everything,
+                }
+            ],
+            "BillingMode": "PAY_PER_REQUEST",
+        },
+        {
+            "TableName": tables.audit,
+            "KeySchema": [
+                {"AttributeName": "cart_id", "KeyType": "HASH"},
+                {"AttributeName": "ts", "KeyType": "RANGE"},
+            ],
+            "AttributeDefinitions": attrs(("cart_id", "S"), ("ts", "S")),
+            "BillingMode": "PAY_PER_REQUEST",
+        },
+        {
+            "TableName": tables.unsub,
+            "KeySchema": [{"AttributeName": "email", "KeyType": "HASH"}],
+            "AttributeDefinitions": attrs(("email", "S")),
+            "BillingMode": "PAY_PER_REQUEST",
+        },
+        {
+            "TableName": tables.event_ids,
+            "KeySchema": [
+                {"AttributeName": "cart_id", "KeyType": "HASH"},
+                {"AttributeName": "event_id", "KeyType": "RANGE"},
+            ],
+            "AttributeDefinitions": attrs(("cart_id", "S"), ("event_id", "S")),
+            "BillingMode": "PAY_PER_REQUEST",
+        },
+    ]
+
+
+def create_tables(client: Any, tables: Tables) -> None:
+    """Create the five tables (and the event ids' TTL) and wait until they are active."""
+    for request in table_requests(tables):
+        client.create_table(**request)
+    waiter = client.get_waiter("table_exists")
+    for request in table_requests(tables):
+        waiter.wait(TableName=request["TableName"], WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    client.update_time_to_live(
+        TableName=tables.event_ids,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
+    )
+
+
+def delete_tables(client: Any, tables: Tables) -> None:
+    for request in table_requests(tables):
+        client.delete_table(TableName=request["TableName"])

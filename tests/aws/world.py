@@ -1,0 +1,386 @@
+"""A deployment of the AWS runtime on the stand-ins, driven through the real Lambda handlers.
+
+``World`` makes what the SAM template would (tables on DynamoDB Local; the queue and its DLQ,
+the docs bucket, config parameters, secrets, the SES identity and a Scheduler group on moto)
+and plays the parts of AWS that the stand-ins do not: Lambda invocations (handlers are called
+in-process with events shaped like the real ones, from ``infra/events/``), the SQS event source
+mapping, and Scheduler firing. Schedules fire on a virtual clock: ``run_until`` reads the
+schedules, moves the clock to the earliest one's ``at()`` time, deletes it as Scheduler does
+after a one-off, and invokes its target; reminder events captured from the default bus (a rule
+targeting an SQS queue) go to the sender.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import copy
+import json
+import secrets
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from cart_recovery import aws_bootstrap
+from cart_recovery.adapters.aws.scheduler import parse_at
+from cart_recovery.adapters.storefronts.generic import sign
+from cart_recovery.aws_bootstrap import AwsApp
+from cart_recovery.clock import VirtualClock
+from cart_recovery.domain.rules import DEFAULT_RULES_TEXT
+from cart_recovery.domain.voice import DEFAULT_VOICE_TEXT
+from cart_recovery.lambdas import ingest_webhook, intake, sender, waiter
+from tests.aws.services import CREDENTIALS, REGION, client, dynamo_tables, unique
+
+EVENTS = Path(__file__).resolve().parents[2] / "infra" / "events"
+ACCOUNT = "123456789012"
+WAITER_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:cr-waiter"
+SENDER_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:cr-sender"
+SCHEDULER_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/cr-scheduler"
+MAIL_FROM = "Linen & Co <shop@example.com>"
+BASE_URL = "https://abcdefghijklmnopqrstuvwxyz234567.lambda-url.ap-southeast-1.on.aws"
+
+
+def sample(name: str) -> dict[str, Any]:
+    """A sample event from ``infra/events/`` (a fresh copy)."""
+    loaded: dict[str, Any] = json.loads((EVENTS / name).read_text(encoding="utf-8"))
+    return copy.deepcopy(loaded)
+
+
+@dataclass
+class Schedule:
+    name: str
+    at: datetime
+    expression: str
+    timezone: str
+    target_arn: str
+    input: dict[str, Any]
+    raw: dict[str, Any] = field(repr=False)
+
+
+@dataclass
+class World:
+    moto: str
+    dynamodb: str
+    clock: VirtualClock
+    app: AwsApp
+    environ: dict[str, str]
+    queue_url: str
+    dlq_url: str
+    capture_url: str
+    group: str
+    webhook_secret: str
+    invocations: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    mail_before: int = 0  # SES messages from earlier worlds in this moto server
+
+    # ---- the storefront and the shopper ----------------------------------------------------
+    def webhook_event(self, body: Mapping[str, Any], *, secret: str | None = None) -> dict:
+        """A Function URL event carrying ``body``, signed now (virtual time)."""
+        raw = json.dumps(body, separators=(",", ":")).encode()
+        headers = sign(raw, secret or self.webhook_secret, int(self.clock.now().timestamp()))
+        event = sample("function-url-webhook.json")
+        event["headers"].update({k.lower(): v for k, v in headers.items()})
+        event["body"] = raw.decode()
+        return event
+
+    def post_webhook(self, body: Mapping[str, Any], **kw: Any) -> dict[str, Any]:
+        response: dict[str, Any] = ingest_webhook.handler(self.webhook_event(body, **kw), None)
+        return response
+
+    def unsubscribe_event(self, token: str, *, one_click: bool = True) -> dict[str, Any]:
+        event = sample("function-url-unsubscribe-one-click.json")
+        event["rawPath"] = event["requestContext"]["http"]["path"] = f"/u/{token}"
+        if not one_click:
+            event["body"] = ""
+        return event
+
+    def page_event(self, path: str) -> dict[str, Any]:
+        event = sample("function-url-unsubscribe-page.json")
+        event["rawPath"] = event["requestContext"]["http"]["path"] = path
+        return event
+
+    # ---- the SQS event source mapping ------------------------------------------------------
+    def queued(self) -> list[dict[str, Any]]:
+        """Receive what is on ``cr-events`` as the records of one SQS batch event."""
+        sqs = client("sqs", self.moto)
+        answer = sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=10,
+            MessageAttributeNames=["All"],
+            AttributeNames=["All"],
+        )
+        template = sample("sqs-intake-batch.json")["Records"][0]
+        records = []
+        for m in answer.get("Messages", []):
+            record = copy.deepcopy(template)
+            record.update(
+                messageId=m["MessageId"],
+                receiptHandle=m["ReceiptHandle"],
+                body=m["Body"],
+                md5OfBody=m["MD5OfBody"],
+                eventSourceARN=self.queue_arn(),
+            )
+            record["messageAttributes"] = {
+                k: {
+                    "stringValue": v.get("StringValue"),
+                    "stringListValues": [],
+                    "binaryListValues": [],
+                    "dataType": v["DataType"],
+                }
+                for k, v in m.get("MessageAttributes", {}).items()
+            }
+            records.append(record)
+        return records
+
+    def queue_arn(self) -> str:
+        return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{self.queue_url.rsplit('/', 1)[1]}"
+
+    def deliver(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+        """Invoke the intake with one batch; delete what it did not report as failed."""
+        result: dict[str, Any] = intake.handler({"Records": records}, None)
+        failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+        sqs = client("sqs", self.moto)
+        for r in records:
+            if r["messageId"] not in failed:
+                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=r["receiptHandle"])
+        return result
+
+    def intake_all(self) -> list[dict[str, Any]]:
+        """Deliver everything queued; returns the records delivered."""
+        delivered = []
+        while records := self.queued():
+            self.deliver(records)
+            delivered.extend(records)
+        return delivered
+
+    # ---- EventBridge Scheduler ------------------------------------------------------------
+    def schedules(self) -> list[Schedule]:
+        sch = client("scheduler", self.moto)
+        out = []
+        token = None
+        while True:
+            page = sch.list_schedules(
+                GroupName=self.group, **({"NextToken": token} if token else {})
+            )
+            for s in page.get("Schedules", []):
+                full = sch.get_schedule(Name=s["Name"], GroupName=self.group)
+                out.append(
+                    Schedule(
+                        name=full["Name"],
+                        at=parse_at(full["ScheduleExpression"], full["ScheduleExpressionTimezone"]),
+                        expression=full["ScheduleExpression"],
+                        timezone=full["ScheduleExpressionTimezone"],
+                        target_arn=full["Target"]["Arn"],
+                        input=json.loads(full["Target"]["Input"]),
+                        raw=full,
+                    )
+                )
+            token = page.get("NextToken")
+            if not token:
+                return sorted(out, key=lambda s: (s.at, s.name))
+
+    def schedules_of(self, cart_id: str) -> list[Schedule]:
+        def cart_of(s: Schedule) -> str | None:
+            return s.input.get("cart_id") or s.input.get("detail", {}).get("cart_id")
+
+        return [s for s in self.schedules() if cart_of(s) == cart_id]
+
+    def fire(self, schedule: Schedule) -> None:
+        """What Scheduler does at the time: invoke the target, and delete the one-off."""
+        self.clock.set(max(self.clock.now(), schedule.at))
+        client("scheduler", self.moto).delete_schedule(Name=schedule.name, GroupName=self.group)
+        if schedule.target_arn == WAITER_ARN:
+            self.invocations.append(("waiter", schedule.input))
+            waiter.handler(schedule.input, None)
+        elif schedule.target_arn == SENDER_ARN:
+            self.invocations.append(("sender", schedule.input))
+            sender.handler(schedule.input, None)
+        else:
+            raise AssertionError(f"schedule {schedule.name} targets {schedule.target_arn}")
+        self.send_captured()
+
+    def send_captured(self) -> None:
+        """Feed reminder events from the default bus to the sender (the EventBridge rule)."""
+        sqs = client("sqs", self.moto)
+        while True:
+            answer = sqs.receive_message(QueueUrl=self.capture_url, MaxNumberOfMessages=10)
+            messages = answer.get("Messages", [])
+            if not messages:
+                return
+            for m in messages:
+                event = json.loads(m["Body"])
+                self.invocations.append(("sender", event))
+                sender.handler(event, None)
+                sqs.delete_message(QueueUrl=self.capture_url, ReceiptHandle=m["ReceiptHandle"])
+
+    def run_until(self, until: datetime) -> None:
+        """Fire every schedule due by ``until``, in time order, then move the clock there."""
+        while True:
+            due = [s for s in self.schedules() if s.at <= until]
+            if not due:
+                break
+            self.fire(due[0])
+        self.clock.set(max(self.clock.now(), until))
+
+    # ---- SES ------------------------------------------------------------------------------
+    def mail_to(self, address: str) -> list[EmailMessage]:
+        """Raw messages SES accepted for ``address`` in this world, parsed."""
+        out = []
+        for m in raw_messages(self.moto)[self.mail_before :]:
+            if address in m.get("destinations", []):
+                raw = m["raw_data"].encode("utf-8", "surrogateescape")
+                out.append(message_from_bytes(raw, policy=policy.default))
+        return out  # type: ignore[return-value]
+
+
+def raw_messages(moto: str) -> list[dict[str, Any]]:
+    """What SES accepted through SendRawEmail, oldest first (moto's own record)."""
+    with urllib.request.urlopen(f"{moto}/moto-api/data.json", timeout=10) as r:
+        data = json.load(r)
+    messages: list[dict[str, Any]] = data.get("ses", {}).get("RawMessage", [])
+    return messages
+
+
+def _bootstrap_resources(moto: str, prefix: str) -> dict[str, str]:
+    sqs = client("sqs", moto)
+    dlq_url = sqs.create_queue(QueueName=f"{prefix}-cr-events-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    queue_url = sqs.create_queue(
+        QueueName=f"{prefix}-cr-events",
+        Attributes={
+            "VisibilityTimeout": "0",  # a redelivery is visible at once (the test plays SQS)
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}),
+        },
+    )["QueueUrl"]
+    capture_url = sqs.create_queue(QueueName=f"{prefix}-reminders")["QueueUrl"]
+    capture_arn = sqs.get_queue_attributes(QueueUrl=capture_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    events = client("events", moto)
+    events.put_rule(
+        Name=f"{prefix}-reminders",
+        EventPattern=json.dumps(
+            {"source": ["cart-recovery"], "detail-type": ["first_reminder", "second_reminder"]}
+        ),
+    )
+    events.put_targets(Rule=f"{prefix}-reminders", Targets=[{"Id": "sender", "Arn": capture_arn}])
+    s3 = client("s3", moto)
+    bucket = f"{prefix}-cr-rules-source"
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket=bucket, Key="rules.txt", Body=DEFAULT_RULES_TEXT.encode())
+    s3.put_object(
+        Bucket=bucket,
+        Key="voice.txt",
+        Body=DEFAULT_VOICE_TEXT.encode(),
+    )
+    ssm = client("ssm", moto)
+    for name, value in (("mail_from", MAIL_FROM), ("base_url", BASE_URL)):
+        ssm.put_parameter(Name=f"/{prefix}/config/{name}", Value=value, Type="String")
+    ssm.put_parameter(
+        Name=f"/{prefix}/config/owner_emails", Value="owner@example.com", Type="SecureString"
+    )
+    webhook_secret = secrets.token_urlsafe(32)
+    sm = client("secretsmanager", moto)
+    sm.create_secret(Name=f"{prefix}/webhook/secret", SecretString=webhook_secret)
+    sm.create_secret(Name=f"{prefix}/signing/key", SecretString=secrets.token_urlsafe(32))
+    ses = client("ses", moto)
+    ses.verify_email_identity(EmailAddress="shop@example.com")
+    with contextlib.suppress(ses.exceptions.ConfigurationSetAlreadyExistsException):
+        ses.create_configuration_set(ConfigurationSet={"Name": "cr-sends-config"})
+    group = f"{prefix}-group"
+    client("scheduler", moto).create_schedule_group(Name=group)
+    return {
+        "queue_url": queue_url,
+        "dlq_url": dlq_url,
+        "capture_url": capture_url,
+        "bucket": bucket,
+        "group": group,
+        "webhook_secret": webhook_secret,
+        "rule": f"{prefix}-reminders",
+    }
+
+
+@contextmanager
+def world(
+    moto: str, dynamodb: str, start: datetime, extra_env: Mapping[str, str] | None = None
+) -> Iterator[World]:
+    """A fresh deployment (its own tables, queues, bucket, parameters, secrets and schedule
+    group) with the handlers wired to it on a virtual clock starting at ``start``."""
+    prefix = unique("w")
+    made = _bootstrap_resources(moto, prefix)
+    with dynamo_tables(dynamodb) as (_db, tables):
+        environ = {
+            "AWS_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
+            "AWS_ENDPOINT_URL": moto,
+            "AWS_ENDPOINT_URL_DYNAMODB": dynamodb,
+            "CR_STATE_TABLE": tables.state,
+            "CR_SENDS_TABLE": tables.sends,
+            "CR_AUDIT_TABLE": tables.audit,
+            "CR_UNSUB_TABLE": tables.unsub,
+            "CR_EVENT_IDS_TABLE": tables.event_ids,
+            "CR_EVENTS_QUEUE_URL": made["queue_url"],
+            "CR_RULES_BUCKET": made["bucket"],
+            "CR_CONFIG_PATH": f"/{prefix}/config/",
+            "CR_WEBHOOK_SECRET_ID": f"{prefix}/webhook/secret",
+            "CR_SIGNING_SECRET_ID": f"{prefix}/signing/key",
+            "CR_SCHEDULER_GROUP": made["group"],
+            "CR_WAITER_ARN": WAITER_ARN,
+            "CR_SENDER_ARN": SENDER_ARN,
+            "CR_SCHEDULER_ROLE_ARN": SCHEDULER_ROLE_ARN,
+            "CR_SES_CONFIGURATION_SET": "cr-sends-config",
+            "CR_STORE_TIMEZONE": "America/New_York",
+            **(extra_env or {}),
+        }
+        clock = VirtualClock(start)
+        app = aws_bootstrap.aws(environ, clock=clock)
+        aws_bootstrap.use_app(app)
+        try:
+            yield World(
+                moto=moto,
+                dynamodb=dynamodb,
+                clock=clock,
+                app=app,
+                environ=environ,
+                queue_url=made["queue_url"],
+                dlq_url=made["dlq_url"],
+                capture_url=made["capture_url"],
+                group=made["group"],
+                webhook_secret=made["webhook_secret"],
+                mail_before=len(raw_messages(moto)),
+            )
+        finally:
+            aws_bootstrap.use_app(None)
+            events = client("events", moto)
+            events.remove_targets(Rule=made["rule"], Ids=["sender"])
+            events.delete_rule(Name=made["rule"])
+
+
+def one_click_token(message: EmailMessage) -> str:
+    """The unsubscribe token in a reminder's ``List-Unsubscribe`` header."""
+    header = str(message["List-Unsubscribe"])
+    url = header.strip().strip("<>").split(">")[0]
+    assert url.startswith(f"{BASE_URL}/u/"), header
+    return url.rsplit("/u/", 1)[1]
+
+
+def body_text(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    assert part is not None
+    return str(part.get_content())
+
+
+def decode_body(response: Mapping[str, Any]) -> str:
+    body = str(response.get("body", ""))
+    if response.get("isBase64Encoded"):
+        return base64.b64decode(body).decode()
+    return body
