@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from .adapters.storefronts.base import RequestError
 from .adapters.storefronts.convert import decode_json, to_event
@@ -316,8 +318,20 @@ def read_backfill(path: Path, fmt: str, now: datetime) -> list[Row]:
     is_flag=True,
     help="Import the good records even if some are bad (default: import nothing then).",
 )
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show a progress bar (default: when stderr is a terminal).",
+)
 @DATA_DIR_OPTION
-def import_carts(fmt: str, file: Path, dry_run: bool, skip_invalid: bool, data_dir: Path) -> None:
+def import_carts(
+    fmt: str,
+    file: Path,
+    dry_run: bool,
+    skip_invalid: bool,
+    progress: bool | None,
+    data_dir: Path,
+) -> None:
     """Backfill carts from a CSV or JSON-lines FILE of cart events (the webhook's fields, one
     record each; in CSV, ``items`` is a JSON array).
 
@@ -347,21 +361,35 @@ def import_carts(fmt: str, file: Path, dry_run: bool, skip_invalid: bool, data_d
     from .cli_reports import _open
 
     rt = _open(data_dir)
+    show = sys.stderr.isatty() if progress is None else progress
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=not show,
+    )
     try:
         accepted = duplicates = too_old = 0
         rules = rt.docs.rules()
         seen: set[str] = set()
-        for event in sorted(good, key=lambda e: e.occurred_at):  # oldest first, as they happened
-            if rt.service.ingest(event, now):
-                accepted += 1
-            else:
-                duplicates += 1
-            seen.add(event.cart_id)
-        for cart_id in sorted(seen):
-            cart, _ = rt.store.load(cart_id)
-            if cart is not None and cart.is_open and now - cart.abandoned_at > rules.max_age:
-                rt.service.wake(cart_id, now)  # decides "too old": closed, never reminded
-                too_old += 1
+        with bar:
+            task = bar.add_task("importing", total=len(good))
+            for event in sorted(good, key=lambda e: e.occurred_at):  # oldest first, as they were
+                if rt.service.ingest(event, now):
+                    accepted += 1
+                else:
+                    duplicates += 1
+                seen.add(event.cart_id)
+                bar.advance(task)
+            task = bar.add_task("checking ages", total=len(seen))
+            for cart_id in sorted(seen):
+                cart, _ = rt.store.load(cart_id)
+                if cart is not None and cart.is_open and now - cart.abandoned_at > rules.max_age:
+                    rt.service.wake(cart_id, now)  # decides "too old": closed, never reminded
+                    too_old += 1
+                bar.advance(task)
     finally:
         rt.close()
     click.echo(
