@@ -48,8 +48,9 @@ class Driver:
         self.client = httpx.Client(timeout=10, limits=httpx.Limits(max_connections=workers * 2))
         self.lock = threading.Lock()
         self.accepted: dict[tuple[str, str], str] = {}  # (cart, event_id) → status
-        self.stop_real: dict[str, float] = {}  # cart → monotonic time its checkout got a 2xx
-        self.unsub_real: dict[str, float] = {}  # address → monotonic time of the 2xx
+        # when a checkout (by cart) or an unsubscribe (by address) got its 2xx: (real, virtual)
+        self.stop_at: dict[str, tuple[float, datetime]] = {}
+        self.unsub_at: dict[str, tuple[float, datetime]] = {}
         self.retries = 0
         self.refused: list[str] = []
         self.paused = threading.Event()
@@ -66,11 +67,11 @@ class Driver:
                 time.sleep(0.02)
                 continue
             if r.status_code == 200:
-                now = time.monotonic()
+                now = (time.monotonic(), self.clock.now())
                 with self.lock:
                     self.accepted[(d.cart_id, d.body["event_id"])] = r.json()["status"]
                     if d.kind == "cart.checked_out":
-                        self.stop_real.setdefault(d.cart_id, now)
+                        self.stop_at.setdefault(d.cart_id, now)
                 return
             if r.status_code == 401 and r.json().get("error") == "stale_timestamp":
                 self.retries += 1  # queued longer than the replay window: sign afresh
@@ -100,7 +101,7 @@ class Driver:
                 continue
             if r.status_code == 200:
                 with self.lock:
-                    self.unsub_real.setdefault(address.lower(), time.monotonic())
+                    self.unsub_at.setdefault(address.lower(), (time.monotonic(), self.clock.now()))
                 return
             time.sleep(0.02)
 
@@ -174,12 +175,19 @@ def check(
         (c, s): (o, r)
         for c, s, o, r in con.execute("SELECT cart_id, step, outcome, reason FROM sends")
     }
+    sent_at = {  # the clock reading the sender took just before it claimed the step
+        (c, s): datetime.fromtimestamp(at / 1e6, UTC)
+        for c, s, at in con.execute("SELECT cart_id, step, at FROM sends")
+    }
     stored_events = {(c, e) for c, e in con.execute("SELECT cart_id, event_id FROM events")}
+    timers = {
+        c: (due, kind) for c, due, kind in con.execute("SELECT cart_id, due, kind FROM timers")
+    }
     con.close()
 
     received = Counter()
     problems: list[str] = []
-    after_stop = quiet = 0
+    after_stop = quiet = in_flight = 0
     for rec in inbox.got:
         mid = str(rec.message["Message-ID"])
         h, step = _digest_step(mid)
@@ -188,16 +196,25 @@ def check(
             problems.append(f"email for an unknown cart: {mid}")
             continue
         received[(cart_id, step)] += 1
-        stop = driver.stop_real.get(cart_id)
         to = str(rec.message["To"]).lower()
-        unsub = driver.unsub_real.get(to)
-        for when, what in ((stop, "checkout"), (unsub, "unsubscribe")):
-            if when is not None and rec.real > when:
-                after_stop += 1
-                problems.append(f"{cart_id} step {step} received after its {what} was accepted")
-        sent_at = rec.message["Date"].datetime
+        claimed = sent_at.get((cart_id, step))
+        for mark, what in (
+            (driver.stop_at.get(cart_id), "checkout"),
+            (driver.unsub_at.get(to), "unsubscribe"),
+        ):
+            if mark is None or rec.real <= mark[0]:
+                continue
+            if claimed is not None and claimed < mark[1]:
+                in_flight += 1  # claimed before the stop was committed, delivered just after
+                continue
+            after_stop += 1
+            problems.append(
+                f"{cart_id} step {step} claimed at {claimed} after its {what} was accepted at "
+                f"{mark[1]} (received {1000 * (rec.real - mark[0]):.1f} ms after the 2xx)"
+            )
+        dated = rec.message["Date"].datetime
         zone = ZoneInfo(carts[cart_id].get("timezone") or "America/New_York")
-        local = sent_at.astimezone(zone).time()
+        local = dated.astimezone(zone).time()
         if local >= QUIET_START or local < QUIET_END:
             quiet += 1
             problems.append(f"{cart_id} step {step} sent at {local} local: quiet hours")
@@ -210,7 +227,10 @@ def check(
         problems.append(f"{k} received but not recorded as sent or uncertain")
     still_open = [c for c, row in carts.items() if row["status"] == "open"]
     for c in still_open:
-        problems.append(f"{c} still open at the end")
+        timer = timers.get(c)
+        due = datetime.fromtimestamp(timer[0] / 1e6, UTC).isoformat() if timer else None
+        steps = {s: sends[(c, s)] for s in (1, 2) if (c, s) in sends}
+        problems.append(f"{c} still open at the end: timer {due} {timer and timer[1]}, {steps}")
     for c, row in carts.items():
         if row["status"] == "closed" and row.get("close_reason") == "gave_up":
             for step in (1, 2):
@@ -229,6 +249,7 @@ def check(
         "emails_received": sum(received.values()),
         "duplicates": duplicates,
         "sends_after_stop": after_stop,
+        "in_flight_at_stop": in_flight,
         "quiet_hours_sends": quiet,
         "uncertain": len(uncertain),
         "uncertain_received": len(uncertain & set(received)),
@@ -255,10 +276,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--workers", type=int, default=16)
     p.add_argument("--json", type=Path, default=None, help="write the figures here too")
+    p.add_argument("--keep", type=Path, default=None, help="keep the data folder here")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="cart-recovery-crash-") as tmp:
+        work = args.keep or Path(tmp)
         result = run(
-            args.carts, args.kills, args.speed, args.span_hours, args.seed, args.workers, Path(tmp)
+            args.carts, args.kills, args.speed, args.span_hours, args.seed, args.workers, work
         )
     text = json.dumps(result, indent=2, default=str)
     print(text)

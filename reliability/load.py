@@ -52,6 +52,8 @@ async def drive(
                     "email": f"load{i % 50_000}@example.com",
                     "items": [{"title": "Candle", "quantity": 2, "unit_price": "18.00"}],
                     "currency": "USD",
+                    # reminders fall due while the load runs (1 virtual minute = 1 s here)
+                    "wait_override": ["2 minutes", "10 minutes"],
                 }
                 raw, headers = signed(body, clock)
                 try:

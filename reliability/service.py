@@ -81,8 +81,8 @@ class ServiceProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
         self.kills = 0
-        self.log = (data_dir.parent / "service.log").open("ab")
         data_dir.mkdir(parents=True, exist_ok=True)
+        self.log = (data_dir.parent / "service.log").open("ab")
         (data_dir / "config.toml").write_text(
             f'webhook_secrets = ["{SECRET}"]\nsigning_key = "reliability-signing-key-0123456789"\n'
             f'admin_token = "reliability-admin-token"\nsqlite_synchronous = "{synchronous}"\n'

@@ -66,8 +66,10 @@ class TimerLoop:
             if not timers:
                 return out
             for timer in timers:
+                # each wake-up sees the time it actually runs at (a batch can take a while)
+                at = max(now, self.clock.now())
                 try:
-                    out.extend(self.service.wake(timer.cart_id, now))
+                    out.extend(self.service.wake(timer.cart_id, at))
                 except Exception:
                     log.exception("wake-up failed", extra={"cart_id": timer.cart_id})
                     if self.on_error is not None:
