@@ -176,5 +176,14 @@ def _register() -> None:
     main.add_command(send_test_event)
     main.add_command(import_carts)
 
+    from .cost_command import cost
+
+    main.add_command(cost)
+
+    from .owner_cli import COMMANDS
+
+    for command in COMMANDS:
+        main.add_command(command)
+
 
 _register()
