@@ -26,7 +26,7 @@ from .domain.voice import DEFAULT_VOICE_TEXT
 from .metrics import Metrics
 from .ports import LineWriter, Mailer
 from .reporting import Exporter, FileExporter, Reports
-from .runtime import ReportSchedule, TimerLoop
+from .runtime import IngestQueue, ReportSchedule, TimerLoop
 from .service import MailFailure, Service
 from .settings import CONFIG_NAME, Settings, new_config_text
 from .tokens import LinkMaker, Tokens
@@ -173,12 +173,14 @@ def embedded(
     loop = TimerLoop(service, store, clock)
     reports = make_reports(settings, store, docs, service)
     report_schedule = ReportSchedule(reports, clock, settings.export_dir)
+    ingest_queue = IngestQueue(service, store)
     loop.on_wakeup = metrics.wakeups.inc
     loop.on_error = metrics.errors.labels("wakeup").inc
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         stop = asyncio.Event()
+        ingest_queue.start()
         tasks = (
             [asyncio.create_task(loop.run(stop)), asyncio.create_task(report_schedule.run(stop))]
             if run_timers
@@ -190,6 +192,7 @@ def embedded(
             stop.set()
             for task in tasks:
                 await task
+            ingest_queue.stop()
 
     ctx = WebContext(
         service=service,
@@ -203,6 +206,7 @@ def embedded(
         metrics=metrics,
         sources=make_sources(settings),
         owner=owner_access(settings, service),
+        ingester=ingest_queue.ingest,
     )
     app = create_app(ctx, lifespan=lifespan)
     return Embedded(

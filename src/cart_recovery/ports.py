@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -170,6 +171,15 @@ class CartStore(Protocol):
         unsubscribe list if it was not there (the list keeps only keyed digests of addresses,
         so ``is_unsubscribed`` and ``claim_send`` keep refusing it). One audit row
         ``forgotten`` (by ``by``, anonymous snapshots) per cart."""
+
+
+class GroupCommit(Protocol):
+    """A store that can make many writes durable with one commit (the embedded runtime's
+    webhook batches concurrent requests this way; each still answers only after the commit)."""
+
+    def group(self) -> AbstractContextManager[None]:
+        """Inside the block each write is atomic on its own (one that raises is rolled back
+        alone); on leaving it, all of them are committed together, or none on an error."""
 
 
 class WakeQueue(Protocol):

@@ -7,7 +7,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import queue
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -16,7 +19,8 @@ from anyio import CapacityLimiter
 
 from .clock import Clock
 from .domain.calendar import next_monthly, next_nightly
-from .ports import WakeQueue
+from .domain.model import CartEvent
+from .ports import GroupCommit, WakeQueue
 from .reporting import Reports
 from .service import Happening, Service
 
@@ -178,3 +182,86 @@ class ReportSchedule:
                     )
             except Exception:
                 log.exception("report failed", extra={"at": target.isoformat()})
+
+
+class IngestQueue:
+    """Group commit for the webhook: concurrent requests' events are applied by one writer
+    thread in batches, each batch one transaction; every request is answered after the commit
+    that holds its event. A failing event fails only its own request."""
+
+    def __init__(self, service: Service, store: GroupCommit, *, max_batch: int = 256) -> None:
+        self.service = service
+        self.store = store
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._starting = threading.Lock()
+        self.batches = 0
+        self.events = 0
+
+    def start(self) -> None:
+        with self._starting:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="ingest", daemon=True)
+                self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
+    async def ingest(self, event: CartEvent, now: datetime) -> bool:
+        self.start()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
+        self._queue.put(_Item(event, now, loop, future))
+        return await future
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self.max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._queue.put(None)
+                    break
+                batch.append(item)
+            results: list[tuple[_Item, bool | BaseException]] = []
+            try:
+                with self.store.group():
+                    for item in batch:
+                        try:
+                            results.append((item, self.service.ingest(item.event, item.now)))
+                        except Exception as e:  # this event only: its writes were rolled back
+                            results.append((item, e))
+            except Exception as e:  # the commit itself failed: nobody was accepted
+                log.exception("group commit failed")
+                results = [(item, e) for item in batch]
+            self.batches += 1
+            self.events += len(batch)
+            for item, result in results:
+                item.loop.call_soon_threadsafe(_resolve, item.future, result)
+
+
+@dataclass
+class _Item:
+    event: CartEvent
+    now: datetime
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[bool]
+
+
+def _resolve(future: asyncio.Future[bool], result: bool | BaseException) -> None:
+    if future.done():
+        return
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+    else:
+        future.set_result(result)

@@ -265,3 +265,28 @@ def test_report_queries_by_time(store: Any) -> None:
     store.unsubscribe("a@example.com", source="shopper", at=at(hours=3))
     store.unsubscribe("b@example.com", source="shopper", at=at(hours=30))
     assert store.unsubscribes_between(at(hours=0), at(hours=24)) == 1
+
+
+def test_group_commit_keeps_each_write_atomic_on_its_own(store: Any) -> None:
+    if not hasattr(store, "group"):
+        pytest.skip("group commit is an optional capability (GroupCommit); this store has none")
+    # Given a group with a good write, a refused (stale) write, and another good write
+    with store.group():
+        put(store, cart_id="g1")
+        with pytest.raises(StaleCart):
+            store.apply_event(make_event(cart_id="g1", event_id="late"), cart=make_cart(
+                cart_id="g1", name="Z"), expected_version=9, audit=None, timer=None, now=T0)
+        put(store, cart_id="g2")
+    # Then the good writes are durable and the refused one left no trace
+    assert store.load("g1")[0].name == "Maya" and store.load("g2")[0] is not None
+    assert store.apply_event(make_event(cart_id="g1", event_id="late"), cart=make_cart(
+        cart_id="g1", name="Z"), expected_version=0, audit=None, timer=None, now=T0)
+
+
+def test_a_failed_group_commits_nothing(tmp_path: Path) -> None:
+    s = SqliteStore(tmp_path / "db.sqlite3")
+    with pytest.raises(RuntimeError), s.group():
+        put(s, cart_id="g1")
+        raise RuntimeError("the writer died")
+    assert s.load("g1")[0] is None
+    s.close()

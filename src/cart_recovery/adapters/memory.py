@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -48,6 +49,11 @@ class MemoryStore:
         self._timer_seq: dict[str, int] = {}
         self.keep_audit = keep_audit
         self.touches: list[tuple[datetime, str]] = []
+
+    @contextlib.contextmanager
+    def group(self) -> Iterator[None]:
+        """Nothing to group in memory: every write is already immediate."""
+        yield
 
     # ---- CartStore ------------------------------------------------------------------------
     def load(self, cart_id: str) -> tuple[Cart | None, list[SendRecord]]:

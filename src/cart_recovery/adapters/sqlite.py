@@ -214,6 +214,7 @@ class SqliteStore:
             self.path, isolation_level=None, check_same_thread=False, timeout=30.0
         )
         self._lock = threading.RLock()
+        self._grouped = False
         c = self._conn
         if self.path != ":memory:":
             c.execute("PRAGMA journal_mode = WAL")
@@ -254,14 +255,46 @@ class SqliteStore:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
+        """One atomic write: its own transaction, or a savepoint inside a ``group()``."""
         with self._lock:
             c = self._conn
+            if self._grouped:
+                c.execute("SAVEPOINT one")
+                try:
+                    yield c
+                except BaseException:
+                    c.execute("ROLLBACK TO one")
+                    c.execute("RELEASE one")
+                    raise
+                c.execute("RELEASE one")
+                return
             c.execute("BEGIN IMMEDIATE")
             try:
                 yield c
             except BaseException:
                 c.execute("ROLLBACK")
                 raise
+            c.execute("COMMIT")
+
+    @contextmanager
+    def group(self) -> Iterator[None]:
+        """Group commit: every write inside is atomic on its own (a write that raises is rolled
+        back alone) and all of them become durable together, with one commit and one sync. The
+        caller answers for none of them until this returns."""
+        with self._lock:
+            if self._grouped:
+                yield
+                return
+            c = self._conn
+            c.execute("BEGIN IMMEDIATE")
+            self._grouped = True
+            try:
+                yield
+            except BaseException:
+                self._grouped = False
+                c.execute("ROLLBACK")
+                raise
+            self._grouped = False
             c.execute("COMMIT")
 
     # ---- reads ----------------------------------------------------------------------------

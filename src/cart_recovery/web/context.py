@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -14,6 +16,7 @@ from starlette.responses import HTMLResponse
 from ..adapters.storefronts.base import MAX_BODY, RequestError, Source
 from ..adapters.storefronts.generic import GenericSource
 from ..clock import Clock
+from ..domain.model import CartEvent
 from ..metrics import Metrics
 from ..ports import WakeQueue
 from ..service import Service
@@ -58,6 +61,9 @@ class WebContext:
     # from ``webhook_secrets`` unless given.
     sources: dict[str, Source] = field(default_factory=dict)
     owner: OwnerAccess | None = None  # None: no dashboard (the action links still work)
+    # How an accepted event is applied: by default in a worker thread, one transaction per
+    # event; the embedded runtime passes its group-commit queue.
+    ingester: Callable[[CartEvent, datetime], Awaitable[bool]] | None = None
     templates: Environment = field(
         default_factory=lambda: Environment(
             loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"])
@@ -66,6 +72,12 @@ class WebContext:
 
     def __post_init__(self) -> None:
         self.sources.setdefault("generic", GenericSource(self.webhook_secrets))
+
+    async def ingest(self, event: CartEvent, now: datetime) -> bool:
+        """Apply one event; returns only after it is durable (False: a redelivery)."""
+        if self.ingester is not None:
+            return await self.ingester(event, now)
+        return await anyio.to_thread.run_sync(self.service.ingest, event, now)
 
     def page(self, name: str, status: int = 200, **values: Any) -> HTMLResponse:
         html = self.templates.get_template(name).render(store_name=self.store_name(), **values)

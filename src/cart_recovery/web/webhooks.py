@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -47,7 +46,7 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
                 parsed = source.parse(request.headers, body, now)
                 results = []
                 for event in parsed.events:
-                    accepted = await anyio.to_thread.run_sync(ctx.service.ingest, event, now)
+                    accepted = await ctx.ingest(event, now)
                     results.append((event, accepted))
             except RequestError as e:
                 ctx.count_event(e.code)
