@@ -274,13 +274,25 @@ def test_group_commit_keeps_each_write_atomic_on_its_own(store: Any) -> None:
     with store.group():
         put(store, cart_id="g1")
         with pytest.raises(StaleCart):
-            store.apply_event(make_event(cart_id="g1", event_id="late"), cart=make_cart(
-                cart_id="g1", name="Z"), expected_version=9, audit=None, timer=None, now=T0)
+            store.apply_event(
+                make_event(cart_id="g1", event_id="late"),
+                cart=make_cart(cart_id="g1", name="Z"),
+                expected_version=9,
+                audit=None,
+                timer=None,
+                now=T0,
+            )
         put(store, cart_id="g2")
     # Then the good writes are durable and the refused one left no trace
     assert store.load("g1")[0].name == "Maya" and store.load("g2")[0] is not None
-    assert store.apply_event(make_event(cart_id="g1", event_id="late"), cart=make_cart(
-        cart_id="g1", name="Z"), expected_version=0, audit=None, timer=None, now=T0)
+    assert store.apply_event(
+        make_event(cart_id="g1", event_id="late"),
+        cart=make_cart(cart_id="g1", name="Z"),
+        expected_version=0,
+        audit=None,
+        timer=None,
+        now=T0,
+    )
 
 
 def test_a_failed_group_commits_nothing(tmp_path: Path) -> None:
