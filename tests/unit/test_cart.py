@@ -91,3 +91,11 @@ def test_wait_override_is_parsed_onto_the_cart() -> None:
     cart = apply_event(None, event, now=T0).cart
     assert cart is not None and cart.wait_override is not None
     assert [w.total_seconds() for w in cart.wait_override] == [1800, 18000]
+
+
+@pytest.mark.parametrize("name", ["url", "image_url"])
+def test_item_links_must_be_http(name: str) -> None:
+    item = Item(title="Shirt", **{name: "javascript:alert(document.cookie)"})  # type: ignore[arg-type]
+    with pytest.raises(EventError) as e:
+        validate_event(msgspec.structs.replace(make_event(), items=(item,)))
+    assert e.value.field == f"items[0].{name}"

@@ -48,6 +48,10 @@ def validate_event(event: CartEvent, now: datetime | None = None) -> CartEvent:
     for i, item in enumerate(event.items or ()):
         if not item.unit_price.is_finite() or item.unit_price < 0 or item.unit_price > 10**12:
             raise EventError(f"items[{i}].unit_price", "must be a number of zero or more")
+        for name in ("url", "image_url"):
+            link = getattr(item, name)
+            if link is not None and not link.lower().startswith(("https://", "http://")):
+                raise EventError(f"items[{i}].{name}", "must be an http(s) URL")
     if event.timezone is not None:
         try:
             ZoneInfo(event.timezone)
