@@ -1,0 +1,1 @@
+"""Benchmarks, each run next to its baseline in the same process run: ``python -m bench.run``."""
