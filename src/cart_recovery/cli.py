@@ -67,6 +67,7 @@ def serve(data_dir: Path, host: str | None, port: int | None) -> None:
     click.echo(f"Mail goes to:  {mail}")
     click.echo(f"Webhook URL:   POST {settings.webhook_url}  (secret: webhook_secrets in config)")
     click.echo(f"Health:        {settings.base_url}/healthz")
+    click.echo(f"Dashboard:     {settings.base_url}/admin  (sign in with admin_token in config)")
     sys.stdout.flush()
     setup_logging()
     try:
