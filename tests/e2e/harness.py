@@ -4,12 +4,18 @@ server (aiosmtpd), and a virtual clock the test moves."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import email
 import email.policy
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
@@ -118,3 +124,44 @@ class LiveService:
         self.thread.join(timeout=20)
         self.rt.close()
         self.smtp.stop()
+
+
+@dataclass
+class Served:
+    """``cart-recovery serve`` run as a user runs it; after the block: its exit and stderr."""
+
+    folder: Path
+    port: int
+    returncode: int | None = None
+    stderr: str = ""
+
+
+@contextlib.contextmanager
+def serve_in(folder: Path) -> Iterator[Served]:
+    """Start ``serve`` in ``folder`` on a free port, wait for /healthz, SIGTERM it after."""
+    served = Served(folder, free_port())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CART_RECOVERY_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cart_recovery", "serve", "--port", str(served.port)],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{served.port}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"serve did not start: {proc.communicate()}")
+            time.sleep(0.05)
+        yield served
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, served.stderr = proc.communicate(timeout=20)
+        served.returncode = proc.returncode

@@ -5,20 +5,18 @@ from __future__ import annotations
 import email
 import email.policy
 import json
-import os
 import re
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.e2e.harness import free_port
+from tests.e2e.harness import serve_in
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,35 +29,12 @@ def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[Path, int]]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CART_RECOVERY_")}
-    proc = subprocess.Popen(
-        [*CLI, "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"serve did not start: {proc.communicate()}")
-            time.sleep(0.05)
-        yield tmp_path, port
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        _out, err = proc.communicate(timeout=20)
-        # uvicorn shuts down gracefully, then re-raises the signal it got
-        assert proc.returncode in (0, -signal.SIGTERM), err
-        assert "Application shutdown complete" in err
-        assert "webhook_secrets = [" not in err  # the secret never reaches the log
+    with serve_in(tmp_path) as run:
+        yield tmp_path, run.port
+    # uvicorn shuts down gracefully, then re-raises the signal it got
+    assert run.returncode in (0, -signal.SIGTERM), run.stderr
+    assert "Application shutdown complete" in run.stderr
+    assert "webhook_secrets = [" not in run.stderr  # the secret never reaches the log
 
 
 def test_serve_first_run_creates_the_data_folder_and_answers_health(

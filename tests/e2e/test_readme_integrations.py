@@ -6,21 +6,16 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import shutil
-import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from cart_recovery.bootstrap import init_data_dir
-from tests.e2e.harness import free_port
+from tests.e2e.harness import serve_in
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,30 +43,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, int
     with (data / "config.toml").open("a") as f:  # what the README tells the owner to set
         f.write(f'shopify_secrets = ["{SHOPIFY_SECRET}"]\n')
         f.write(f'standard_webhooks_secrets = ["{STANDARD_SECRET}"]\n')
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CART_RECOVERY_")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cart_recovery", "serve", "--port", str(port)],
-        cwd=folder,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"serve did not start: {proc.communicate()}")
-            time.sleep(0.05)
-        yield folder, port
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=20)
+    with serve_in(folder) as run:
+        yield folder, run.port
 
 
 def run_bash(script: str, folder: Path, port: int) -> Any:
