@@ -14,6 +14,7 @@ from datetime import datetime
 from email.message import EmailMessage
 from typing import Protocol
 
+from .domain.compose import WireMessage
 from .domain.model import AuditEntry, Cart, CartEvent, Outcome, SendRecord
 from .domain.privacy import Forgotten
 from .domain.rules import Rules
@@ -198,9 +199,10 @@ class WakeQueue(Protocol):
 
 
 class Mailer(Protocol):
-    def send(self, message: EmailMessage) -> None:
-        """Deliver one message (From, To and Message-ID set). Raises MailError on failure;
-        returning means the next hop accepted it."""
+    def send(self, message: EmailMessage | WireMessage) -> None:
+        """Deliver one message (From, To and Message-ID set; a ``WireMessage`` carries its
+        envelope and its bytes as they go on the wire). Raises MailError on failure; returning
+        means the next hop accepted it."""
 
 
 class LineWriter(Protocol):

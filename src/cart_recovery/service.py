@@ -357,7 +357,7 @@ class Service:
             self._reschedule(cart.cart_id)
             return [self._tell(Stopped(cart.cart_id, step, str(claim), now))]
         try:
-            self.mailer.send(outgoing.to_message())
+            self.mailer.send(outgoing.to_wire())
         except self.mail_errors as e:
             return [self._mail_failed(cart, step, now, e)]
         self.store.finish_send(

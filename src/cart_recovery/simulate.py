@@ -8,7 +8,6 @@ import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +36,7 @@ class DiscardMailer:
 
     count = 0
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: object) -> None:
         self.count += 1
 
 

@@ -23,7 +23,7 @@ class Collect:
     def __init__(self) -> None:
         self.sent: list[EmailMessage] = []
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: object) -> None:
         self.sent.append(message)
 
 

@@ -1,6 +1,7 @@
 """Mail adapters: the ``Mailer`` port over SMTP, a folder of ``.eml`` files, and memory.
 
-All three take an ``email.message.EmailMessage`` whose From, To and Message-ID are set, raise
+All three take an ``email.message.EmailMessage`` whose From, To and Message-ID are set, or a
+``WireMessage`` (a composed reminder, already written for the wire, with its envelope), raise
 ``MailError`` when the message was not accepted, and return once it was.  ``close()`` releases
 whatever they hold; they are also context managers.
 
@@ -36,6 +37,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal, Self
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+from ..domain.compose import WireMessage
 
 __all__ = [
     "MailError",
@@ -198,8 +201,15 @@ def parse_smtp_url(url: str) -> SmtpSettings:
 # --------------------------------------------------------------------------- shared helpers
 
 
-def _envelope(message: EmailMessage) -> tuple[str, list[str]]:
+Message = EmailMessage | WireMessage
+
+
+def _envelope(message: Message) -> tuple[str, list[str]]:
     """Envelope sender (From) and recipients (To) of ``message``; MailError if missing."""
+    if isinstance(message, WireMessage):
+        if not message.sender or not message.recipients:
+            raise MailError("message has no From or no To address")
+        return message.sender, list(message.recipients)
     senders = [addr for _, addr in email.utils.getaddresses(_header_values(message, "From"))]
     senders = [addr for addr in senders if addr]
     if not senders:
@@ -221,8 +231,10 @@ def _header_values(message: EmailMessage, name: str) -> list[str]:
 _WIRE_POLICY = email.policy.SMTP.clone(max_line_length=998)
 
 
-def _wire_bytes(message: EmailMessage, *, utf8: bool = False) -> bytes:
+def _wire_bytes(message: Message, *, utf8: bool = False) -> bytes:
     """The message as it goes over SMTP: CRLF line ends, no Bcc headers."""
+    if isinstance(message, WireMessage):
+        return message.data  # written for the wire already (``OutgoingEmail.to_bytes``)
     if "Bcc" in message or "Resent-Bcc" in message:
         message = copy.copy(message)  # shallow: ``del`` rebinds the header list
         del message["Bcc"]
@@ -396,7 +408,7 @@ class SmtpMailer:
     def __repr__(self) -> str:
         return f"SmtpMailer({self.settings!r})"
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         sender, recipients = _envelope(message)
         international = not all(addr.isascii() for addr in (sender, *recipients))
         data = _wire_bytes(message, utf8=international)
@@ -520,8 +532,11 @@ _unique_ns = _UniqueClock()
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def _safe_message_id(message: EmailMessage) -> str:
-    raw = str(message.get("Message-ID", "")).strip().strip("<>")
+def _safe_message_id(message: Message) -> str:
+    if isinstance(message, WireMessage):
+        raw = message.message_id.strip().strip("<>")
+    else:
+        raw = str(message.get("Message-ID", "")).strip().strip("<>")
     safe = _UNSAFE.sub("_", raw.replace("@", "_at_")).strip("._-")
     return safe[:100] or "no-id"
 
@@ -545,7 +560,7 @@ class OutboxMailer:
     def __repr__(self) -> str:
         return f"OutboxMailer({str(self.folder)!r})"
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         sender, recipients = _envelope(message)  # same contract as SmtpMailer
         international = not all(addr.isascii() for addr in (sender, *recipients))
         data = _wire_bytes(message, utf8=international)
@@ -578,7 +593,7 @@ class OutboxMailer:
     ) -> None:
         self.close()
 
-    def _file_name(self, message: EmailMessage) -> str:
+    def _file_name(self, message: Message) -> str:
         ns = _unique_ns()
         seconds, fraction = divmod(ns, 1_000_000_000)
         stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y%m%dT%H%M%S")
@@ -633,14 +648,17 @@ class MemoryMailer:
     def __repr__(self) -> str:
         return f"MemoryMailer(sent={len(self.sent)}, fail_next={self.fail_next})"
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         with self._lock:
             self.attempts += 1
             _envelope(message)
             if self.fail_next > 0:
                 self.fail_next -= 1
                 raise MailError("simulated mail failure (MemoryMailer.fail_next)", code=451)
-            self.sent.append(copy.deepcopy(message))
+            if isinstance(message, WireMessage):
+                self.sent.append(message.parsed())  # what a mail client would read
+            else:
+                self.sent.append(copy.deepcopy(message))
 
     def clear(self) -> None:
         with self._lock:

@@ -150,12 +150,26 @@ def plain_opening(voice: Voice, step: int, saved_link: bool) -> str:
     """The owner's opening line for ``step``, as sent when no polished line is supplied."""
     templates = voice.step(step)
     source = templates.saved_opening if saved_link else templates.opening
-    return one_line(render_text(source, {"store_name": voice.store_name}))
+    if "random" in source:  # a line that may differ each time is never remembered
+        return _store_line(source, voice.store_name)
+    return _remembered_store_line(source, voice.store_name)
+
+
+def _store_line(source: str, store_name: str) -> str:
+    return one_line(render_text(source, {"store_name": store_name}))
+
+
+_remembered_store_line = functools.lru_cache(maxsize=256)(_store_line)
+
+
+_ASCII_CONTROLS = {code: " " for code in (*range(0x20), 0x7F)}
 
 
 def one_line(value: str) -> str:
     """``value`` on one line: control characters and line breaks become spaces, runs of
     whitespace collapse to one space, lone surrogates go. Safe for a header or a greeting."""
+    if value.isascii():  # the usual case: ASCII's control characters are its only Cc
+        return " ".join(value.translate(_ASCII_CONTROLS).split())
     kept = []
     for ch in value:
         category = unicodedata.category(ch)

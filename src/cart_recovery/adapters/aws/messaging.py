@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from ...domain.compose import WireMessage
 from ...domain.model import CartEvent
 from ...service import MailFailure
 from .errors import client_error_type, error_code, transport_error_types
@@ -101,7 +102,7 @@ class SesMailer:
         self._client = client
         self.configuration_set = configuration_set
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: EmailMessage | WireMessage) -> None:
         request: dict[str, Any] = {"RawMessage": {"Data": message.as_bytes()}}
         if self.configuration_set:
             request["ConfigurationSetName"] = self.configuration_set
