@@ -63,25 +63,36 @@ class TimerLoop:
             loop.call_soon_threadsafe(self._poke.set)
 
     def run_due(self, now: datetime) -> list[Happening]:
-        """Fire everything due at ``now`` (synchronous; also used by demo and tests)."""
+        """Fire everything due at ``now`` (synchronous; also used by demo and tests), a batch
+        at a time through ``Service.wake_many``: two commits per batch, every claim durable
+        before its email leaves. A batch whose wake-ups raised is finished, then the first
+        error is raised (the loop logs it and backs off)."""
         out: list[Happening] = []
+        group = getattr(self.queue, "group", None) or contextlib.nullcontext
         while True:
             timers = self.queue.due(now, self.batch)
             if not timers:
                 return out
-            for timer in timers:
-                # each wake-up sees the time it actually runs at (a batch can take a while)
-                at = max(now, self.clock.now())
-                try:
-                    out.extend(self.service.wake(timer.cart_id, at))
-                except Exception:
-                    log.exception("wake-up failed", extra={"cart_id": timer.cart_id})
-                    if self.on_error is not None:
-                        self.on_error()
-                    raise
-                self.fired += 1
-                if self.on_wakeup is not None:
+            # each batch sees the time it actually runs at (the one before can take a while)
+            at = max(now, self.clock.now())
+            result = self.service.wake_many([t.cart_id for t in timers], at, group)
+            out.extend(result.happenings)
+            self.fired += len(result.fired)
+            if self.on_wakeup is not None:
+                for _ in result.fired:
                     self.on_wakeup()
+            for cart_id, error in result.errors:
+                log.error(
+                    "wake-up failed",
+                    extra={"cart_id": cart_id},
+                    exc_info=(type(error), error, error.__traceback__),
+                )
+                if self.on_error is not None:
+                    self.on_error()
+            if result.errors:
+                raise result.errors[0][1]
+            if not result.fired:  # cannot happen (a batch always fires its first cart)
+                return out
 
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()

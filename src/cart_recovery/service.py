@@ -7,17 +7,18 @@ Time always comes in as ``now``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import msgspec
 
 from .adapters.llm.template import TemplateLines
 from .domain.cart import apply_event, validate_event
-from .domain.compose import ComposeError, compose, recipient_address
+from .domain.compose import ComposeError, OutgoingEmail, compose, recipient_address
 from .domain.decide import FirstReminder, GiveUp, SecondReminder, StillShopping, decide, next_wake
 from .domain.gates import Defer, Skip, check_gates
 from .domain.model import (
@@ -35,7 +36,15 @@ from .domain.privacy import Forgotten, shopper_export
 from .domain.timers import CancelTimers, DeferSend, SetWake, TimerChange
 from .domain.voice import plain_opening
 from .outbox import erase_copies
-from .ports import CartStore, Claim, DocSource, LineWriter, Mailer, StaleCart
+from .ports import (
+    CartStore,
+    Claim,
+    DocSource,
+    LineWriter,
+    Mailer,
+    StaleCart,
+    normalise_email,
+)
 from .tokens import LinkMaker
 
 log = logging.getLogger("cart_recovery.service")
@@ -141,6 +150,28 @@ H = TypeVar("H", Sent, Skipped, Deferred, Closed, Stopped, MailFailed, HandedOff
 HANDOFF_SAFETY = timedelta(hours=1)  # look again if a handed-off step was never finished
 
 
+@dataclass(frozen=True)
+class _Ready:
+    """A claimed step whose message is composed and not yet handed to the mailer."""
+
+    cart: Cart
+    sends: list[SendRecord]
+    step: int
+    outgoing: OutgoingEmail
+    tier: str
+
+
+@dataclass
+class WakeBatch:
+    """What ``Service.wake_many`` did: happenings, the carts it fired, the carts it left for
+    the next batch, and the wake-ups that raised."""
+
+    happenings: list[Happening] = field(default_factory=list)
+    fired: list[str] = field(default_factory=list)
+    later: list[str] = field(default_factory=list)
+    errors: list[tuple[str, Exception]] = field(default_factory=list)
+
+
 NoLines = TemplateLines  # the default line writer: the owner's plain opening line, always
 
 
@@ -219,6 +250,96 @@ class Service:
         raise StaleCart(f"cart {cart_id} kept changing during a wake-up")
 
     def _wake_once(self, cart_id: str, now: datetime, sender: bool) -> list[Happening]:
+        step = self._wake_step(cart_id, now, sender)
+        if isinstance(step, _Ready):
+            return [self._record(step, self._transmit(step), now)]
+        return step
+
+    # ---- many wake-ups at once (the embedded timer loop) -----------------------------------
+    def wake_many(
+        self,
+        cart_ids: Sequence[str],
+        now: datetime,
+        group: Callable[[], AbstractContextManager[None]],
+    ) -> WakeBatch:
+        """Fire many due wake-ups with two commits instead of several per wake-up.
+
+        1. In one ``group()``: load, decide and run the gates for every cart; write what needs
+           no email (a new wake time, a close, a skip, a deferral) and claim every step that
+           is to be sent. The commit makes every claim durable before any email leaves.
+        2. Outside any transaction: hand each claimed message to the mailer.
+        3. In one ``group()``: record each step as sent (or failed) and set the next wake.
+
+        A crash between 1 and 3 leaves claims that start-up turns into ``uncertain``: never
+        sent twice. Within a batch an address is mailed at most once: a second cart of an
+        address that is being mailed is left for the next batch (``later``), so the
+        do-not-disturb gate sees the first send. ``errors``: wake-ups that raised; the rest of
+        the batch still went through.
+        """
+        batch = WakeBatch()
+        if self.hand_off is not None:  # a separate sender does the mailing: nothing to batch
+            for cart_id in cart_ids:
+                try:
+                    batch.happenings.extend(self.wake(cart_id, now))
+                    batch.fired.append(cart_id)
+                except Exception as e:
+                    batch.errors.append((cart_id, e))
+            return batch
+        ready: list[_Ready] = []
+        mailing: set[str] = set()
+        with group():
+            for cart_id in cart_ids:
+                try:
+                    step = self._wake_step_retrying(cart_id, now, busy=mailing)
+                except Exception as e:
+                    batch.errors.append((cart_id, e))
+                    continue
+                if step is None:
+                    batch.later.append(cart_id)
+                    continue
+                batch.fired.append(cart_id)
+                if isinstance(step, _Ready):
+                    ready.append(step)
+                    mailing.add(normalise_email(step.outgoing.to))
+                else:
+                    batch.happenings.extend(step)
+        outcomes: list[tuple[_Ready, Exception | None]] = []
+        for item in ready:
+            try:
+                outcomes.append((item, self._transmit(item)))
+            except Exception as e:  # not a mail error: the claim stays (uncertain at start-up)
+                batch.errors.append((item.cart.cart_id, e))
+        with group():
+            for item, error in outcomes:
+                try:
+                    batch.happenings.append(self._record(item, error, now))
+                except Exception as e:
+                    batch.errors.append((item.cart.cart_id, e))
+        return batch
+
+    def _wake_step_retrying(
+        self, cart_id: str, now: datetime, busy: set[str]
+    ) -> list[Happening] | _Ready | None:
+        for _ in range(RETRIES):
+            try:
+                return self._wake_step(cart_id, now, True, busy=busy)
+            except StaleCart:
+                continue
+        raise StaleCart(f"cart {cart_id} kept changing during a wake-up")
+
+    @overload
+    def _wake_step(self, cart_id: str, now: datetime, sender: bool) -> list[Happening] | _Ready: ...
+
+    @overload
+    def _wake_step(
+        self, cart_id: str, now: datetime, sender: bool, *, busy: set[str]
+    ) -> list[Happening] | _Ready | None: ...
+
+    def _wake_step(
+        self, cart_id: str, now: datetime, sender: bool, *, busy: set[str] | None = None
+    ) -> list[Happening] | _Ready | None:
+        """Everything of a wake-up up to and including the claim: what happened, or a claimed
+        step ready to be mailed, or None when ``busy`` holds the cart's address already."""
         cart, sends = self.store.load(cart_id)
         if cart is None:
             return []
@@ -238,7 +359,9 @@ class Service:
             )
             self.hand_off(cart_id, move.step, move.due)
             return [self._tell(HandedOff(cart_id, move.step, move.due, now))]
-        return self._send(cart, sends, move.step, move.due, now)
+        if busy is not None and cart.email and normalise_email(cart.email) in busy:
+            return None
+        return self._prepare_send(cart, sends, move.step, move.due, now)
 
     def _close(
         self, cart: Cart, reason: CloseReason, now: datetime, by: str, detail: str | None = None
@@ -261,9 +384,11 @@ class Service:
         return self._tell(Closed(cart.cart_id, str(reason), now, self._tier(cart)))
 
     # ---- the sender ---------------------------------------------------------------------
-    def _send(
+    def _prepare_send(
         self, cart: Cart, sends: list[SendRecord], step: int, due: datetime, now: datetime
-    ) -> list[Happening]:
+    ) -> list[Happening] | _Ready:
+        """Gates, composition and the claim. A claimed step comes back ``_Ready`` to be mailed
+        (``_transmit``) and recorded (``_record``); anything else is done already."""
         existing = next((s for s in sends if s.step == step), None)
         if existing is not None and existing.outcome is Outcome.CLAIMED:
             # Another sender holds the claim right now: look again shortly, never send twice.
@@ -356,15 +481,49 @@ class Service:
                 return [self._tell(Skipped(cart.cart_id, step, record.reason or "", now, tier))]
             self._reschedule(cart.cart_id)
             return [self._tell(Stopped(cart.cart_id, step, str(claim), now))]
+        return _Ready(cart, sends, step, outgoing, tier)
+
+    def _transmit(self, ready: _Ready) -> Exception | None:
+        """Hand the claimed message to the mailer: None once the next hop took it, or the mail
+        error (any other exception propagates and leaves the claim in place)."""
         try:
-            self.mailer.send(outgoing.to_wire())
+            self.mailer.send(ready.outgoing.to_wire())
         except self.mail_errors as e:
-            return [self._mail_failed(cart, step, now, e)]
+            return e
+        return None
+
+    def _record(self, ready: _Ready, error: Exception | None, now: datetime) -> Happening:
+        cart, step, outgoing = ready.cart, ready.step, ready.outgoing
+        if error is not None:
+            return self._mail_failed(cart, step, now, error)
         self.store.finish_send(
             cart.cart_id, step, Outcome.SENT, at=now, message_id=outgoing.message_id
         )
-        self._reschedule(cart.cart_id)
-        return [self._tell(Sent(cart.cart_id, step, now, email, outgoing.message_id, tier))]
+        # The next wake from what we know (the cart as loaded, this step now sent); if the
+        # cart changed meanwhile, from what the store says.
+        sent = SendRecord(
+            cart_id=cart.cart_id,
+            step=step,
+            outcome=Outcome.SENT,
+            at=now,
+            recipient=outgoing.to,
+            message_id=outgoing.message_id,
+        )
+        sends = sorted([*(s for s in ready.sends if s.step != step), sent], key=lambda s: s.step)
+        wake = next_wake(cart, sends, self.docs.rules())
+        try:
+            self.store.set_timer(
+                cart.cart_id,
+                SetWake(wake) if wake is not None else CancelTimers(),
+                expected_version=cart.version,
+            )
+        except StaleCart:
+            self._reschedule(cart.cart_id)
+        return self._tell(
+            Sent(
+                cart.cart_id, step, now, cart.email or outgoing.to, outgoing.message_id, ready.tier
+            )
+        )
 
     def _mail_failed(self, cart: Cart, step: int, now: datetime, error: Exception) -> MailFailed:
         attempts = self._failures.get((cart.cart_id, step), 0) + 1

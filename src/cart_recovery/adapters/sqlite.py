@@ -254,10 +254,15 @@ class SqliteStore:
             self._conn.close()
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One atomic write: its own transaction, or a savepoint inside a ``group()``."""
+    def _write(self, *, one_statement: bool = False) -> Iterator[sqlite3.Connection]:
+        """One atomic write: its own transaction, or a savepoint inside a ``group()``.
+        ``one_statement``: the write changes rows with a single statement (reads before it
+        are fine), which SQLite makes atomic by itself: inside a group, no savepoint."""
         with self._lock:
             c = self._conn
+            if self._grouped and one_statement:
+                yield c
+                return
             if self._grouped:
                 c.execute("SAVEPOINT one")
                 try:
@@ -537,11 +542,47 @@ class SqliteStore:
             if cur.rowcount == 0:
                 return False
             if cart is not None:
-                self._check(c, event.cart_id, expected_version)
-                self._put(c, cart, expected_version)
+                self._put_event_cart(c, cart, expected_version)
             self._audit(c, audit)
             self._timer(c, event.cart_id, timer)
             return True
+
+    @staticmethod
+    def _put_event_cart(c: sqlite3.Connection, cart: Cart, expected_version: int | None) -> None:
+        """``_check`` then ``_put`` in one statement (the write path of every webhook event):
+        a new cart is inserted only if none exists, a known one updated only at
+        ``expected_version``; anything else is a StaleCart."""
+        email_key = normalise_email(cart.email) if cart.email else None
+        if expected_version is None:
+            cur = c.execute(
+                "INSERT INTO carts (cart_id, email_key, status, version, created_at, "
+                "abandoned_at, data) VALUES (?, ?, ?, 0, ?, ?, ?) ON CONFLICT (cart_id) DO NOTHING",
+                (
+                    cart.cart_id,
+                    email_key,
+                    str(cart.status),
+                    to_us(cart.created_at),
+                    to_us(cart.abandoned_at),
+                    _cart_encoder.encode(msgspec.structs.replace(cart, version=0)),
+                ),
+            )
+        else:
+            version = expected_version + 1
+            cur = c.execute(
+                "UPDATE carts SET email_key = ?, status = ?, version = ?, abandoned_at = ?, "
+                "data = ? WHERE cart_id = ? AND version = ?",
+                (
+                    email_key,
+                    str(cart.status),
+                    version,
+                    to_us(cart.abandoned_at),
+                    _cart_encoder.encode(msgspec.structs.replace(cart, version=version)),
+                    cart.cart_id,
+                    expected_version,
+                ),
+            )
+        if cur.rowcount != 1:
+            raise StaleCart(cart.cart_id)
 
     def save_cart(
         self,
@@ -559,7 +600,7 @@ class SqliteStore:
             return stored
 
     def set_timer(self, cart_id: str, change: TimerChange, *, expected_version: int) -> None:
-        with self._write() as c:
+        with self._write(one_statement=True) as c:
             self._check(c, cart_id, expected_version)
             self._timer(c, cart_id, change)
 
@@ -594,7 +635,7 @@ class SqliteStore:
             return True
 
     def claim_send(self, cart_id: str, step: int, recipient: str, now: datetime) -> Claim:
-        with self._write() as c:
+        with self._write(one_statement=True) as c:
             row = c.execute("SELECT status FROM carts WHERE cart_id = ?", (cart_id,)).fetchone()
             if row is None or row[0] != "open":
                 return Claim.STOPPED
@@ -625,7 +666,7 @@ class SqliteStore:
         due: datetime | None = None,
         timer: TimerChange | None = None,
     ) -> None:
-        with self._write() as c:
+        with self._write(one_statement=timer is None) as c:
             cur = c.execute(
                 "UPDATE sends SET outcome = ?, at = ?, message_id = ?, reason = ?, due = ? "
                 "WHERE cart_id = ? AND step = ? AND outcome = 'claimed'",

@@ -31,7 +31,7 @@ from email.utils import format_datetime
 
 from babel import Locale, UnknownLocaleError
 from babel.numbers import format_currency
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from cart_recovery.domain.model import Cart, Item
 from cart_recovery.domain.voice import (
@@ -316,9 +316,7 @@ def compose(
         **shared,
         "items": _ITEMS_SLOT,
         "return_link": _button(return_url, button),
-        "unsubscribe_link": _html(
-            '<a href="{}" style="{}">{}</a>', unsubscribe_url, _MUTED_LINK, unsubscribe
-        ),
+        "unsubscribe_link": _link_html(unsubscribe_url, _MUTED_LINK, unsubscribe),
     }
     body = _paragraphs(render_html(templates.body, html_values), _items_html(cart.items, money))
     html = _document(
@@ -463,17 +461,25 @@ def _items_text(items: Sequence[Item], money: Money) -> str:
 # --- HTML --------------------------------------------------------------------------------------
 
 
-def _html(template: str, *args: object, **kwargs: object) -> Markup:
-    """``Markup(template).format(...)``, the same output in a fraction of the time: every value
-    is escaped unless it is ``Markup`` already."""
-    return Markup(  # noqa: S704 - every value is escaped
-        template.format(*[escape(a) for a in args], **{k: escape(v) for k, v in kwargs.items()})
+def _e(value: object) -> str:
+    """``value`` escaped for HTML exactly as markupsafe's ``escape`` does it (``Markup`` goes in
+    as it is), as a plain string: building the email from strings is several times faster than
+    from ``Markup`` objects."""
+    html = getattr(value, "__html__", None)
+    if html is not None:
+        return str(html())
+    return (
+        str(value)
+        .replace("&", "&amp;")
+        .replace(">", "&gt;")
+        .replace("<", "&lt;")
+        .replace("'", "&#39;")
+        .replace('"', "&#34;")
     )
 
 
-_FONT = Markup(
-    "font-family:-apple-system,BlinkMacSystemFont,'Segoe UI',Roboto,Helvetica,Arial,sans-serif"
-)
+# Constant styles, written into the markup as they are (none holds a character to escape).
+_FONT = "font-family:-apple-system,BlinkMacSystemFont,'Segoe UI',Roboto,Helvetica,Arial,sans-serif"
 _P = "margin:0 0 16px;font-size:16px;line-height:1.5;color:#222222"
 _MUTED_LINK = "color:#6b7280;text-decoration:underline"
 _BUTTON = (
@@ -483,67 +489,58 @@ _BUTTON = (
 _CELL = "padding:10px 0;border-bottom:1px solid #eeeeee;vertical-align:top;font-size:15px"
 
 
+def _link_html(url: str, style: str, label: str) -> Markup:
+    return Markup(f'<a href="{_e(url)}" style="{style}">{_e(label)}</a>')  # noqa: S704
+
+
 def _button(url: str, label: str) -> Markup:
-    return _html('<a href="{}" style="{}">{}</a>', url, _BUTTON, label)
+    return _link_html(url, _BUTTON, label)
 
 
-def _image(item: Item) -> Markup:
+def _image(item: Item) -> str:
     url = item.image_url
     if url is None or not url.startswith("https://") or not _URL.fullmatch(url):
-        return Markup("")
-    return _html(
-        '<img src="{}" alt="" width="56" height="56" '
-        'style="display:block;width:56px;height:56px;object-fit:cover;border-radius:4px;border:0">',
-        url,
+        return ""
+    return (
+        f'<img src="{_e(url)}" alt="" width="56" height="56" '
+        'style="display:block;width:56px;height:56px;object-fit:cover;border-radius:4px;border:0">'
     )
 
 
 def _items_html(items: Sequence[Item], money: Money) -> Markup:
     if not items:
         return Markup("")
-    images = any(_image(item) for item in items)
+    pictures = [_image(item) for item in items]
+    images = any(pictures)
     rows = []
-    for item in items:
-        picture = (
-            _html('<td width="68" style="{};width:68px">{}</td>', _CELL, _image(item))
-            if images
-            else Markup("")
-        )
+    for item, picture in zip(items, pictures, strict=True):
+        cell = f'<td width="68" style="{_CELL};width:68px">{picture}</td>' if images else ""
         each = (
-            _html(
-                '<br><span style="color:#6b7280;font-size:14px">{} × {}</span>',
-                item.quantity,
-                money(item.unit_price),
-            )
+            '<br><span style="color:#6b7280;font-size:14px">'
+            f"{item.quantity} × {_e(money(item.unit_price))}</span>"
             if item.quantity > 1
-            else Markup("")
+            else ""
         )
         rows.append(
-            _html(
-                '<tr>{picture}<td style="{cell};padding-right:12px">{quantity} × {title}{each}</td>'
-                '<td align="right" style="{cell};white-space:nowrap">{total}</td></tr>',
-                picture=picture,
-                cell=_CELL,
-                quantity=item.quantity,
-                title=one_line(item.title),
-                each=each,
-                total=money(item.line_total),
-            )
+            f'<tr>{cell}<td style="{_CELL};padding-right:12px">{item.quantity} × '
+            f"{_e(one_line(item.title))}{each}</td>"
+            f'<td align="right" style="{_CELL};white-space:nowrap">{_e(money(item.line_total))}'
+            "</td></tr>"
         )
-    return _html(
+    return Markup(  # noqa: S704 - every value in it is escaped
         '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" '
-        'style="width:100%;border-collapse:collapse;margin:0 0 16px">{}</table>',
-        Markup("").join(rows),
+        'style="width:100%;border-collapse:collapse;margin:0 0 16px">' + "".join(rows) + "</table>"
     )
 
 
 def _paragraphs(rendered: Markup, items_table: Markup) -> Markup:
     """Blank-line-separated blocks become paragraphs; the items table stands on its own."""
     out: list[str] = []
+    table = str(items_table)
     for block in _PARAGRAPH_BREAK.split(str(rendered).strip()):
         for index, piece in enumerate(block.split(_ITEMS_SLOT)):
-            if index and items_table:
-                out.append(str(items_table))
+            if index and table:
+                out.append(table)
             piece = piece.strip()
             if piece:
                 out.append(f'<p style="{_P}">' + "<br>\n".join(piece.splitlines()) + "</p>")
@@ -561,45 +558,35 @@ def _document(
     unsubscribe: str,
     unsubscribe_url: str,
 ) -> str:
-    return str(
-        _html(
-            "<!doctype html>\n"
-            '<html lang="{lang}" dir="{dir}">\n'
-            "<head>\n"
-            '<meta charset="utf-8">\n'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-            '<meta name="x-apple-disable-message-reformatting">\n'
-            "<title>{subject}</title>\n"
-            "</head>\n"
-            '<body style="margin:0;padding:0;background:#f5f4f0">\n'
-            '<div style="display:none;max-height:0;overflow:hidden;opacity:0">{preheader}</div>\n'
-            '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" '
-            'style="width:100%;background:#f5f4f0">\n'
-            '<tr><td align="center" style="padding:24px 12px">\n'
-            '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" '
-            'style="width:100%;max-width:560px;background:#ffffff;border-radius:8px">\n'
-            '<tr><td style="padding:28px 24px;{font};color:#222222">\n'
-            "{body}\n"
-            "</td></tr>\n"
-            "</table>\n"
-            '<p style="margin:16px 0 0;max-width:560px;{font};font-size:12px;line-height:1.5;'
-            'color:#6b7280">{footer} <a href="{unsubscribe_url}" style="{muted}">{unsubscribe}</a>'
-            "</p>\n"
-            "</td></tr>\n"
-            "</table>\n"
-            "</body>\n"
-            "</html>\n",
-            lang=lang,
-            dir="rtl" if rtl else "ltr",
-            subject=subject,
-            preheader=preheader,
-            font=_FONT,
-            body=body,
-            footer=footer,
-            unsubscribe_url=unsubscribe_url,
-            muted=_MUTED_LINK,
-            unsubscribe=unsubscribe,
-        )
+    return (
+        "<!doctype html>\n"
+        f'<html lang="{_e(lang)}" dir="{"rtl" if rtl else "ltr"}">\n'
+        "<head>\n"
+        '<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        '<meta name="x-apple-disable-message-reformatting">\n'
+        f"<title>{_e(subject)}</title>\n"
+        "</head>\n"
+        '<body style="margin:0;padding:0;background:#f5f4f0">\n'
+        '<div style="display:none;max-height:0;overflow:hidden;opacity:0">'
+        f"{_e(preheader)}</div>\n"
+        '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" '
+        'style="width:100%;background:#f5f4f0">\n'
+        '<tr><td align="center" style="padding:24px 12px">\n'
+        '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" '
+        'style="width:100%;max-width:560px;background:#ffffff;border-radius:8px">\n'
+        f'<tr><td style="padding:28px 24px;{_FONT};color:#222222">\n'
+        f"{_e(body)}\n"
+        "</td></tr>\n"
+        "</table>\n"
+        f'<p style="margin:16px 0 0;max-width:560px;{_FONT};font-size:12px;line-height:1.5;'
+        f'color:#6b7280">{_e(footer)} '
+        f'<a href="{_e(unsubscribe_url)}" style="{_MUTED_LINK}">{_e(unsubscribe)}</a>'
+        "</p>\n"
+        "</td></tr>\n"
+        "</table>\n"
+        "</body>\n"
+        "</html>\n"
     )
 
 

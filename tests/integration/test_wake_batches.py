@@ -1,0 +1,143 @@
+"""Wake-ups fired in batches (``Service.wake_many``, the embedded timer loop's path): every claim
+is durable before its email leaves, one cart's trouble never holds up the others, and an address
+is mailed at most once per batch so the do-not-disturb gate still sees every send."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cart_recovery.adapters.mail import MailError, MemoryMailer
+from cart_recovery.adapters.memory import StaticDocs
+from cart_recovery.adapters.sqlite import SqliteStore
+from cart_recovery.clock import VirtualClock
+from cart_recovery.domain.model import Outcome
+from cart_recovery.domain.rules import DEFAULT_RULES_TEXT, parse_rules
+from cart_recovery.domain.voice import DEFAULT_VOICE_TEXT, parse_voice
+from cart_recovery.runtime import TimerLoop
+from cart_recovery.service import MailFailed, Sent, Service, Skipped
+from cart_recovery.tokens import LinkMaker, Tokens
+from tests.conftest import T0, make_event
+
+DUE = T0 + timedelta(hours=3)  # a $120 cart's first reminder (2 hours) is due
+
+
+class SpyMailer(MemoryMailer):
+    """Looks at the database through its own connection each time a message is handed over."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        self.seen: list[tuple[str, str | None]] = []  # (To, committed outcome of its step)
+        self.fail_for: set[str] = set()
+        self.explode_for: set[str] = set()
+
+    def send(self, message: Any) -> None:
+        to = message.recipients[0]
+        with sqlite3.connect(self.path) as other:
+            row = other.execute(
+                "SELECT outcome FROM sends WHERE recipient = ? AND step = 1", (to,)
+            ).fetchone()
+        self.seen.append((to, None if row is None else row[0]))
+        if to in self.explode_for:
+            raise RuntimeError("the mailer broke")
+        if to in self.fail_for:
+            raise MailError("mailbox full", code=452)
+        super().send(message)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[tuple[Service, SqliteStore, SpyMailer]]:
+    path = tmp_path / "db.sqlite3"
+    store = SqliteStore(path)
+    mailer = SpyMailer(path)
+    service = Service(
+        store=store,
+        mailer=mailer,
+        docs=StaticDocs(parse_rules(DEFAULT_RULES_TEXT), parse_voice(DEFAULT_VOICE_TEXT)),
+        links=LinkMaker("https://shop.example", Tokens("test-signing-key-0123456789")),
+        sender="Linen & Light <shop@example.com>",
+        message_id_domain="shop.example",
+        mail_errors=(MailError,),
+    )
+    yield service, store, mailer
+    store.close()
+
+
+def seed(service: Service, carts: list[tuple[str, str]]) -> None:
+    for n, (cart_id, address) in enumerate(carts):
+        event = make_event(
+            event_id=f"e{n}", cart_id=cart_id, email=address, timezone="America/New_York"
+        )
+        service.ingest(event, T0 + timedelta(seconds=1))
+
+
+def test_every_claim_is_committed_before_any_email_of_the_batch_leaves(world: Any) -> None:
+    service, store, mailer = world
+    seed(service, [(f"c{i}", f"shopper{i}@example.com") for i in range(5)])
+
+    batch = service.wake_many([f"c{i}" for i in range(5)], DUE, store.group)
+
+    # another connection saw each step claimed (committed) when its message was handed over
+    assert [outcome for _, outcome in mailer.seen] == ["claimed"] * 5
+    assert sorted(h.cart_id for h in batch.happenings if isinstance(h, Sent)) == [
+        f"c{i}" for i in range(5)
+    ]
+    assert {store.load(f"c{i}")[1][0].outcome for i in range(5)} == {Outcome.SENT}
+    # and each cart waits for its second reminder
+    assert store.pending() == 5 and store.next_due() is not None and store.next_due() > DUE
+
+
+def test_a_second_cart_of_an_address_waits_for_the_next_batch_and_is_not_mailed(
+    world: Any,
+) -> None:
+    service, store, mailer = world
+    seed(service, [("a", "sam@example.com"), ("b", "sam@example.com"), ("c", "kim@example.com")])
+
+    first = service.wake_many(["a", "b", "c"], DUE, store.group)
+    assert first.later == ["b"] and sorted(first.fired) == ["a", "c"]
+
+    second = service.wake_many(first.later, DUE, store.group)
+    assert [(h.cart_id, h.reason) for h in second.happenings if isinstance(h, Skipped)] == [
+        ("b", "do_not_disturb")
+    ]
+    assert sorted(to for to, _ in mailer.seen) == ["kim@example.com", "sam@example.com"]
+
+
+def test_one_failing_cart_does_not_hold_up_the_batch(world: Any) -> None:
+    service, store, mailer = world
+    seed(service, [(f"c{i}", f"shopper{i}@example.com") for i in range(4)])
+    mailer.fail_for = {"shopper1@example.com"}  # a mail error: retried later
+    mailer.explode_for = {"shopper2@example.com"}  # not a mail error: the claim stays
+
+    batch = service.wake_many([f"c{i}" for i in range(4)], DUE, store.group)
+
+    assert sorted(h.cart_id for h in batch.happenings if isinstance(h, Sent)) == ["c0", "c3"]
+    [failed] = [h for h in batch.happenings if isinstance(h, MailFailed)]
+    assert failed.cart_id == "c1" and failed.retry_at is not None
+    assert [(cart_id, str(e)) for cart_id, e in batch.errors] == [("c2", "the mailer broke")]
+    assert store.load("c1")[1][0].outcome is Outcome.DEFERRED
+    assert store.load("c2")[1][0].outcome is Outcome.CLAIMED  # uncertain after a restart
+    [record] = service.recover(DUE + timedelta(minutes=1))
+    assert (record.cart_id, record.outcome) == ("c2", Outcome.UNCERTAIN)
+
+
+def test_the_timer_loop_finishes_the_batch_then_raises_the_first_error(world: Any) -> None:
+    service, store, mailer = world
+    seed(service, [(f"c{i}", f"shopper{i}@example.com") for i in range(3)])
+    mailer.explode_for = {"shopper0@example.com"}
+    errors: list[int] = []
+    loop = TimerLoop(service, store, VirtualClock(DUE), batch=10)
+    loop.on_error = lambda: errors.append(1)
+
+    with pytest.raises(RuntimeError, match="the mailer broke"):
+        loop.run_due(DUE)
+
+    assert errors == [1] and loop.fired == 3
+    assert sorted(to for to, _ in mailer.seen) == [f"shopper{i}@example.com" for i in range(3)]
+    assert len(mailer.sent) == 2
