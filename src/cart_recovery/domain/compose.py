@@ -105,7 +105,7 @@ class OutgoingEmail:
         The same message as ``to_message()`` gives (the tests parse both and compare), without
         the cost of the standard library's header objects: plain ASCII headers are folded at
         spaces, anything else becomes RFC 2047 encoded words, and both parts are
-        quoted-printable under a boundary that quoted-printable text can never contain.
+        encoded (see ``_part``) under a boundary that neither encoding can ever produce.
         """
         extra = []
         for name, value in self.headers:
@@ -123,7 +123,7 @@ class OutgoingEmail:
             _from_header(one_line(self.sender))
             + _header("To", one_line(self.to))
             + _header("Subject", one_line(self.subject))
-            + f"Date: {format_datetime(self.date)}\r\n"
+            + f"Date: {_date(self.date)}\r\n"
             + _header("Message-ID", one_line(self.message_id))
             + "".join(extra)
             + "MIME-Version: 1.0\r\n"
@@ -224,17 +224,43 @@ def _envelope_sender(sender: str) -> str:
 
 
 def _part(boundary: str, subtype: str, content: str) -> bytes:
-    lines = content.encode("utf-8").splitlines()
-    body = binascii.b2a_qp(b"\r\n".join(lines) + b"\r\n", istext=True)
+    """One text part: the plain text as quoted-printable (it stays readable as it is), the
+    HTML as base64 (machine-made and several kilobytes: quoted-printable would cost more than
+    composing the whole email). Line ends are CRLF, as both encodings want them."""
+    if "\r" not in content and content.endswith("\n"):  # ours always: only LF line ends
+        data = content.replace("\n", "\r\n").encode("utf-8")
+    else:
+        data = b"\r\n".join(content.encode("utf-8").splitlines()) + b"\r\n"
+    if subtype == "html":
+        cte, body = "base64", _base64_lines(data)
+    else:
+        cte, body = "quoted-printable", binascii.b2a_qp(data, istext=True)
     return (
         (
             f"--{boundary}\r\n"
             f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
-            "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+            f"Content-Transfer-Encoding: {cte}\r\n\r\n"
         ).encode("ascii")
         + body
         + b"\r\n"
     )  # the line break before a boundary is the boundary's
+
+
+def _base64_lines(data: bytes) -> bytes:
+    """base64 in lines of 76 characters, CRLF-terminated (RFC 2045 §6.8)."""
+    encoded = binascii.b2a_base64(data, newline=False)
+    return b"".join(encoded[i : i + 76] + b"\r\n" for i in range(0, len(encoded), 76))
+
+
+def _date(when: datetime) -> str:
+    # a batch of emails shares one time: remembered (the offset is part of the key, as equal
+    # instants in two zones compare equal but are written differently)
+    return _date_in(when, when.utcoffset())
+
+
+@functools.lru_cache(maxsize=16)
+def _date_in(when: datetime, offset: object) -> str:
+    return format_datetime(when)
 
 
 def message_id_for(cart_id: str, step: int, domain: str) -> str:
