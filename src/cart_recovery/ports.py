@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from .domain.compose import WireMessage
 from .domain.model import AuditEntry, Cart, CartEvent, Outcome, SendRecord
@@ -172,6 +172,22 @@ class CartStore(Protocol):
         unsubscribe list if it was not there (the list keeps only keyed digests of addresses,
         so ``is_unsubscribed`` and ``claim_send`` keep refusing it). One audit row
         ``forgotten`` (by ``by``, anonymous snapshots) per cart."""
+
+
+@runtime_checkable
+class BatchReads(Protocol):
+    """A store that reads what a batch of wake-ups needs with a few queries instead of a few per
+    cart (optional; the embedded runtime's timer loop uses it). Each answers exactly what the
+    one-at-a-time reads would: ``load``, ``is_unsubscribed`` and ``sent_to`` of every item."""
+
+    def load_many(self, cart_ids: Sequence[str]) -> dict[str, tuple[Cart | None, list[SendRecord]]]:
+        """``load(cart_id)`` of every id (an unknown id maps to ``(None, [])``)."""
+
+    def unsubscribed_among(self, emails: Iterable[str]) -> set[str]:
+        """The given addresses (as given) that ``is_unsubscribed``."""
+
+    def sent_to_many(self, emails: Iterable[str], since: datetime) -> dict[str, list[SendRecord]]:
+        """``sent_to(email, since)`` of every address, keyed by ``normalise_email(email)``."""
 
 
 class GroupCommit(Protocol):

@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import Any, Protocol, TypeVar, overload
 
 import msgspec
 
@@ -37,6 +37,7 @@ from .domain.timers import CancelTimers, DeferSend, SetWake, TimerChange
 from .domain.voice import plain_opening
 from .outbox import erase_copies
 from .ports import (
+    BatchReads,
     CartStore,
     Claim,
     DocSource,
@@ -159,6 +160,42 @@ class _Ready:
     step: int
     outgoing: OutgoingEmail
     tier: str
+
+
+class _Reads(Protocol):
+    def load(self, cart_id: str) -> tuple[Cart | None, list[SendRecord]]: ...
+
+    def is_unsubscribed(self, email: str) -> bool: ...
+
+    def sent_to(self, email: str, since: datetime) -> list[SendRecord]: ...
+
+
+@dataclass(frozen=True)
+class _Prefetched:
+    """A batch's reads, fetched ahead inside its transaction; anything not fetched (or asked
+    again after a conflict) goes to the store."""
+
+    store: CartStore
+    since: datetime
+    carts: dict[str, tuple[Cart | None, list[SendRecord]]]
+    asked: set[str]  # the addresses whose unsubscribes were fetched
+    unsubscribed: set[str]
+    recent: dict[str, list[SendRecord]]
+
+    def load(self, cart_id: str) -> tuple[Cart | None, list[SendRecord]]:
+        found = self.carts.pop(cart_id, None)  # once: a second look reads the store
+        return found if found is not None else self.store.load(cart_id)
+
+    def is_unsubscribed(self, email: str) -> bool:
+        if email in self.asked:
+            return email in self.unsubscribed
+        return self.store.is_unsubscribed(email)
+
+    def sent_to(self, email: str, since: datetime) -> list[SendRecord]:
+        found = self.recent.get(normalise_email(email))
+        if found is None or since != self.since:
+            return self.store.sent_to(email, since)
+        return found
 
 
 @dataclass
@@ -288,9 +325,10 @@ class Service:
         ready: list[_Ready] = []
         mailing: set[str] = set()
         with group():
+            reads = self._batch_reads(cart_ids, now)
             for cart_id in cart_ids:
                 try:
-                    step = self._wake_step_retrying(cart_id, now, busy=mailing)
+                    step = self._wake_step_retrying(cart_id, now, busy=mailing, reads=reads)
                 except Exception as e:
                     batch.errors.append((cart_id, e))
                     continue
@@ -317,13 +355,30 @@ class Service:
                     batch.errors.append((item.cart.cart_id, e))
         return batch
 
+    def _batch_reads(self, cart_ids: Sequence[str], now: datetime) -> _Reads:
+        """What the batch will read, fetched with a few queries when the store can."""
+        if not isinstance(self.store, BatchReads):
+            return self.store
+        loaded = self.store.load_many(cart_ids)
+        emails = {cart.email for cart, _ in loaded.values() if cart is not None and cart.email}
+        since = now - self.docs.rules().do_not_disturb
+        return _Prefetched(
+            self.store,
+            since,
+            loaded,
+            emails,
+            self.store.unsubscribed_among(emails),
+            self.store.sent_to_many(emails, since),
+        )
+
     def _wake_step_retrying(
-        self, cart_id: str, now: datetime, busy: set[str]
+        self, cart_id: str, now: datetime, busy: set[str], reads: _Reads
     ) -> list[Happening] | _Ready | None:
         for _ in range(RETRIES):
             try:
-                return self._wake_step(cart_id, now, True, busy=busy)
+                return self._wake_step(cart_id, now, True, busy=busy, reads=reads)
             except StaleCart:
+                reads = self.store  # what was read ahead is stale: read again
                 continue
         raise StaleCart(f"cart {cart_id} kept changing during a wake-up")
 
@@ -332,15 +387,22 @@ class Service:
 
     @overload
     def _wake_step(
-        self, cart_id: str, now: datetime, sender: bool, *, busy: set[str]
+        self, cart_id: str, now: datetime, sender: bool, *, busy: set[str], reads: _Reads
     ) -> list[Happening] | _Ready | None: ...
 
     def _wake_step(
-        self, cart_id: str, now: datetime, sender: bool, *, busy: set[str] | None = None
+        self,
+        cart_id: str,
+        now: datetime,
+        sender: bool,
+        *,
+        busy: set[str] | None = None,
+        reads: _Reads | None = None,
     ) -> list[Happening] | _Ready | None:
         """Everything of a wake-up up to and including the claim: what happened, or a claimed
         step ready to be mailed, or None when ``busy`` holds the cart's address already."""
-        cart, sends = self.store.load(cart_id)
+        reads = reads or self.store
+        cart, sends = reads.load(cart_id)
         if cart is None:
             return []
         rules = self.docs.rules()
@@ -361,7 +423,7 @@ class Service:
             return [self._tell(HandedOff(cart_id, move.step, move.due, now))]
         if busy is not None and cart.email and normalise_email(cart.email) in busy:
             return None
-        return self._prepare_send(cart, sends, move.step, move.due, now)
+        return self._prepare_send(cart, sends, move.step, move.due, now, reads)
 
     def _close(
         self, cart: Cart, reason: CloseReason, now: datetime, by: str, detail: str | None = None
@@ -385,7 +447,13 @@ class Service:
 
     # ---- the sender ---------------------------------------------------------------------
     def _prepare_send(
-        self, cart: Cart, sends: list[SendRecord], step: int, due: datetime, now: datetime
+        self,
+        cart: Cart,
+        sends: list[SendRecord],
+        step: int,
+        due: datetime,
+        now: datetime,
+        reads: _Reads,
     ) -> list[Happening] | _Ready:
         """Gates, composition and the claim. A claimed step comes back ``_Ready`` to be mailed
         (``_transmit``) and recorded (``_record``); anything else is done already."""
@@ -398,8 +466,8 @@ class Service:
             return []
         rules = self.docs.rules()
         email = cart.email
-        unsubscribed = bool(email) and self.store.is_unsubscribed(email or "")
-        recent = self.store.sent_to(email, now - rules.do_not_disturb) if email else []
+        unsubscribed = bool(email) and reads.is_unsubscribed(email or "")
+        recent = reads.sent_to(email, now - rules.do_not_disturb) if email else []
         verdict = check_gates(
             cart, step, rules=rules, now=now, unsubscribed=unsubscribed, recent_sends=recent
         )

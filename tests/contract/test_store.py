@@ -14,7 +14,7 @@ from cart_recovery.adapters.memory import MemoryStore
 from cart_recovery.adapters.sqlite import MIGRATIONS, SqliteStore
 from cart_recovery.domain.model import AuditEntry, Outcome, SendRecord, Status
 from cart_recovery.domain.timers import CancelTimers, DeferSend, SetWake, TimerKind
-from cart_recovery.ports import Claim, StaleCart
+from cart_recovery.ports import BatchReads, Claim, StaleCart, normalise_email
 from tests.aws.services import contract_store
 from tests.conftest import T0, at, make_cart, make_event
 
@@ -302,3 +302,31 @@ def test_a_failed_group_commits_nothing(tmp_path: Path) -> None:
         raise RuntimeError("the writer died")
     assert s.load("g1")[0] is None
     s.close()
+
+
+def test_batch_reads_answer_exactly_what_one_at_a_time_reads_do(store: Any) -> None:
+    if not isinstance(store, BatchReads):
+        pytest.skip("batch reads are an optional capability (BatchReads); this store has none")
+    # Given carts with and without sends, shared and unsubscribed addresses, and an unknown id
+    put(store, cart_id="b1", email="Sam@Example.com")
+    put(store, cart_id="b2", email="sam@example.com")
+    put(store, cart_id="b3", email="kim@example.com")
+    for cart_id, hours in (("b1", 3), ("b2", 40)):
+        assert store.claim_send(cart_id, 1, "sam@example.com", at(hours=hours)) is Claim.CLAIMED
+        store.finish_send(cart_id, 1, Outcome.SENT, at=at(hours=hours), message_id=f"<{cart_id}>")
+    store.unsubscribe("KIM@example.com", source="shopper", at=at(hours=5))
+    ids = ["b3", "nope", "b1", "b2"] + [f"x{i}" for i in range(600)]  # more than one IN (...)
+    emails = ["Sam@Example.com", "kim@example.com", "nobody@example.com"]
+    since = at(hours=2)
+
+    # Then each batch read equals the reads it replaces
+    assert store.load_many(ids) == {cart_id: store.load(cart_id) for cart_id in ids}
+    assert store.unsubscribed_among(emails) == {e for e in emails if store.is_unsubscribed(e)}
+    assert store.unsubscribed_among(emails) == {"kim@example.com"}
+    assert store.sent_to_many(emails, since) == {
+        normalise_email(e): store.sent_to(e, since) for e in emails
+    }
+    assert [r.cart_id for r in store.sent_to_many(emails, since)["sam@example.com"]] == [
+        "b1",
+        "b2",
+    ]

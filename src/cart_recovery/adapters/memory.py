@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -59,6 +59,15 @@ class MemoryStore:
     def load(self, cart_id: str) -> tuple[Cart | None, list[SendRecord]]:
         steps = self.sends.get(cart_id)
         return self.carts.get(cart_id), [steps[k] for k in sorted(steps)] if steps else []
+
+    def load_many(self, cart_ids: Sequence[str]) -> dict[str, tuple[Cart | None, list[SendRecord]]]:
+        return {cart_id: self.load(cart_id) for cart_id in cart_ids}
+
+    def unsubscribed_among(self, emails: Iterable[str]) -> set[str]:
+        return {email for email in emails if self.is_unsubscribed(email)}
+
+    def sent_to_many(self, emails: Iterable[str], since: datetime) -> dict[str, list[SendRecord]]:
+        return {normalise_email(email): self.sent_to(email, since) for email in emails}
 
     def sent_to(self, email: str, since: datetime) -> list[SendRecord]:
         return [s for s in self.sent_by_recipient.get(normalise_email(email), []) if s.at >= since]

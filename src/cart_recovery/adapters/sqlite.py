@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -192,7 +192,17 @@ def _send(row: tuple[Any, ...]) -> SendRecord:
 
 
 _SEND_COLS = "cart_id, step, outcome, at, recipient, reason, due, message_id"
+_IN_CHUNK = 500  # ids per ``IN (...)``: well under SQLite's limit on parameters
 _SENDS_OF_CART = f"SELECT {_SEND_COLS} FROM sends WHERE cart_id = ? ORDER BY step"  # noqa: S608
+_CLAIM = (
+    "INSERT INTO sends (cart_id, step, outcome, at, recipient, recipient_key) "
+    "SELECT ?, ?, 'claimed', ?, ?, ? "
+    "WHERE EXISTS (SELECT 1 FROM carts WHERE cart_id = ? AND status = 'open') "
+    "AND NOT EXISTS (SELECT 1 FROM unsubscribes WHERE email_key = ?) "
+    "ON CONFLICT (cart_id, step) DO UPDATE SET outcome = 'claimed', at = excluded.at, "
+    "recipient = excluded.recipient, recipient_key = excluded.recipient_key, reason = NULL, "
+    "due = NULL WHERE sends.outcome = 'deferred'"
+)
 _SENT_TO = (
     f"SELECT {_SEND_COLS} FROM sends WHERE recipient_key = ? AND at >= ? "  # noqa: S608
     "AND outcome = 'sent' ORDER BY at"
@@ -313,6 +323,61 @@ class SqliteStore:
         if row is not None:
             cart = msgspec.structs.replace(_cart_decoder.decode(row[0]), version=row[1])
         return cart, [_send(r) for r in sends]
+
+    def load_many(self, cart_ids: Sequence[str]) -> dict[str, tuple[Cart | None, list[SendRecord]]]:
+        out: dict[str, tuple[Cart | None, list[SendRecord]]] = {c: (None, []) for c in cart_ids}
+        ids = list(out)
+        for start in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[start : start + _IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            with self._lock:
+                rows = self._conn.execute(
+                    f"SELECT cart_id, data, version FROM carts WHERE cart_id IN ({marks})",  # noqa: S608
+                    chunk,
+                ).fetchall()
+                sends = self._conn.execute(
+                    f"SELECT {_SEND_COLS} FROM sends WHERE cart_id IN ({marks}) "  # noqa: S608
+                    "ORDER BY cart_id, step",
+                    chunk,
+                ).fetchall()
+            for cart_id, data, version in rows:
+                cart = msgspec.structs.replace(_cart_decoder.decode(data), version=version)
+                out[cart_id] = (cart, [])
+            for row in sends:
+                out[row[0]][1].append(_send(row))
+        return out
+
+    def unsubscribed_among(self, emails: Iterable[str]) -> set[str]:
+        keyed = {self.email_key.digest(e): e for e in emails}
+        keys = list(keyed)
+        found: set[str] = set()
+        for start in range(0, len(keys), _IN_CHUNK):
+            chunk = keys[start : start + _IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            with self._lock:
+                rows = self._conn.execute(
+                    f"SELECT email_key FROM unsubscribes WHERE email_key IN ({marks})",  # noqa: S608
+                    chunk,
+                ).fetchall()
+            found.update(keyed[r[0]] for r in rows)
+        return found
+
+    def sent_to_many(self, emails: Iterable[str], since: datetime) -> dict[str, list[SendRecord]]:
+        out: dict[str, list[SendRecord]] = {normalise_email(e): [] for e in emails}
+        keys = list(out)
+        for start in range(0, len(keys), _IN_CHUNK):
+            chunk = keys[start : start + _IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            with self._lock:
+                rows = self._conn.execute(
+                    f"SELECT recipient_key, {_SEND_COLS} FROM sends "  # noqa: S608
+                    f"WHERE recipient_key IN ({marks}) AND at >= ? AND outcome = 'sent' "
+                    "ORDER BY at",
+                    (*chunk, to_us(since)),
+                ).fetchall()
+            for row in rows:
+                out[row[0]].append(_send(row[1:]))
+        return out
 
     def sent_to(self, email: str, since: datetime) -> list[SendRecord]:
         with self._lock:
@@ -601,6 +666,25 @@ class SqliteStore:
 
     def set_timer(self, cart_id: str, change: TimerChange, *, expected_version: int) -> None:
         with self._write(one_statement=True) as c:
+            timer = timer_for(cart_id, change)
+            if timer is not None:  # the usual case: the version check inside the upsert
+                cur = c.execute(
+                    "INSERT INTO timers (cart_id, due, kind, step) SELECT ?, ?, ?, ? "
+                    "WHERE (SELECT version FROM carts WHERE cart_id = ?) = ? "
+                    "ON CONFLICT (cart_id) DO UPDATE SET due = excluded.due, "
+                    "kind = excluded.kind, step = excluded.step",
+                    (
+                        cart_id,
+                        to_us(timer.due),
+                        str(timer.kind),
+                        timer.step,
+                        cart_id,
+                        expected_version,
+                    ),
+                )
+                if cur.rowcount != 1:
+                    raise StaleCart(cart_id)
+                return
             self._check(c, cart_id, expected_version)
             self._timer(c, cart_id, change)
 
@@ -635,24 +719,22 @@ class SqliteStore:
             return True
 
     def claim_send(self, cart_id: str, step: int, recipient: str, now: datetime) -> Claim:
+        key = self.email_key.digest(recipient)
         with self._write(one_statement=True) as c:
+            # One statement claims when every condition holds (the usual case); only a refusal
+            # looks again to say which condition failed.
+            cur = c.execute(
+                _CLAIM,
+                (cart_id, step, to_us(now), recipient, normalise_email(recipient), cart_id, key),
+            )
+            if cur.rowcount == 1:
+                return Claim.CLAIMED
             row = c.execute("SELECT status FROM carts WHERE cart_id = ?", (cart_id,)).fetchone()
             if row is None or row[0] != "open":
                 return Claim.STOPPED
-            if c.execute(
-                "SELECT 1 FROM unsubscribes WHERE email_key = ?",
-                (self.email_key.digest(recipient),),
-            ).fetchone():
+            if c.execute("SELECT 1 FROM unsubscribes WHERE email_key = ?", (key,)).fetchone():
                 return Claim.UNSUBSCRIBED
-            cur = c.execute(
-                "INSERT INTO sends (cart_id, step, outcome, at, recipient, recipient_key) "
-                "VALUES (?, ?, 'claimed', ?, ?, ?) ON CONFLICT (cart_id, step) DO UPDATE SET "
-                "outcome = 'claimed', at = excluded.at, recipient = excluded.recipient, "
-                "recipient_key = excluded.recipient_key, reason = NULL, due = NULL "
-                "WHERE sends.outcome = 'deferred'",
-                (cart_id, step, to_us(now), recipient, normalise_email(recipient)),
-            )
-            return Claim.CLAIMED if cur.rowcount == 1 else Claim.ALREADY
+            return Claim.ALREADY
 
     def finish_send(
         self,

@@ -248,8 +248,10 @@ def _part(boundary: str, subtype: str, content: str) -> bytes:
 
 def _base64_lines(data: bytes) -> bytes:
     """base64 in lines of 76 characters, CRLF-terminated (RFC 2045 §6.8)."""
-    encoded = binascii.b2a_base64(data, newline=False)
-    return b"".join(encoded[i : i + 76] + b"\r\n" for i in range(0, len(encoded), 76))
+    return b"\r\n".join(_BASE64_LINE.findall(binascii.b2a_base64(data, newline=False))) + b"\r\n"
+
+
+_BASE64_LINE = re.compile(rb".{1,76}")
 
 
 def _date(when: datetime) -> str:

@@ -169,6 +169,8 @@ def one_line(value: str) -> str:
     """``value`` on one line: control characters and line breaks become spaces, runs of
     whitespace collapse to one space, lone surrogates go. Safe for a header or a greeting."""
     if value.isascii():  # the usual case: ASCII's control characters are its only Cc
+        if value.isprintable() and "  " not in value and value.strip(" ") == value:
+            return value  # one line already
         return " ".join(value.translate(_ASCII_CONTROLS).split())
     kept = []
     for ch in value:
