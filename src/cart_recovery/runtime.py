@@ -223,7 +223,8 @@ class IngestQueue:
             self._thread = None
 
     async def ingest(self, event: CartEvent, now: datetime) -> bool:
-        self.start()
+        if self._thread is None:
+            self.start()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bool] = loop.create_future()
         self._queue.put(_Item(event, now, loop, future))
@@ -257,8 +258,14 @@ class IngestQueue:
                 results = [(item, e) for item in batch]
             self.batches += 1
             self.events += len(batch)
+            # one wake-up of each waiting event loop per batch, not one per request
+            answers: dict[asyncio.AbstractEventLoop, list[_Answer]] = {}
             for item, result in results:
-                item.loop.call_soon_threadsafe(_resolve, item.future, result)
+                answers.setdefault(item.loop, []).append((item.future, result))
+            for loop, pairs in answers.items():
+                # a closed loop raises RuntimeError: nobody is waiting there any more
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(_resolve, pairs)
 
 
 @dataclass
@@ -269,10 +276,14 @@ class _Item:
     future: asyncio.Future[bool]
 
 
-def _resolve(future: asyncio.Future[bool], result: bool | BaseException) -> None:
-    if future.done():
-        return
-    if isinstance(result, BaseException):
-        future.set_exception(result)
-    else:
-        future.set_result(result)
+_Answer = tuple[asyncio.Future[bool], bool | BaseException]
+
+
+def _resolve(answers: list[_Answer]) -> None:
+    for future, result in answers:
+        if future.done():
+            continue
+        if isinstance(result, BaseException):
+            future.set_exception(result)
+        else:
+            future.set_result(result)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +25,7 @@ from ..service import Service
 from ..tokens import Tokens
 
 TEMPLATES = Path(__file__).parent / "templates"
+POKE_INTERVAL = 0.05  # seconds between two pokes of the timer loop after commits
 
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' "
@@ -70,6 +73,12 @@ class WebContext:
         )
     )
 
+    # the metrics' per-outcome counters, looked up once
+    _counters: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+    _counters_of: Metrics | None = field(default=None, init=False, repr=False)
+    _poke_pending: asyncio.AbstractEventLoop | None = field(default=None, init=False, repr=False)
+    _poked_at: float = field(default=-math.inf, init=False, repr=False)
+
     def __post_init__(self) -> None:
         self.sources.setdefault("generic", GenericSource(self.webhook_secrets))
 
@@ -84,8 +93,47 @@ class WebContext:
         return HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
 
     def count_event(self, outcome: str) -> None:
-        if self.metrics is not None:
-            self.metrics.events.labels(outcome).inc()
+        metrics = self.metrics
+        if metrics is None:
+            return
+        if self._counters_of is not metrics:
+            self._counters = {}
+            self._counters_of = metrics
+        counter = self._counters.get(outcome)
+        if counter is None:
+            counter = self._counters[outcome] = metrics.events.labels(outcome)
+        counter.inc()
+
+    def ingested(self) -> None:
+        """New events were committed: tell the runtime (``on_ingest``, which wakes the timer
+        loop to look for an earlier wake-up). Under load that would be one timer-loop cycle per
+        commit; instead the first call pokes at once and later ones at most every
+        ``POKE_INTERVAL`` (a wake-up set within that time of an earlier poke is looked at up to
+        that much later: reminders are hours away, and the loop sleeps at most a minute)."""
+        if self.on_ingest is None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.on_ingest()
+            return
+        # one is on its way (one due on a loop that has since stopped never comes: then this
+        # loop schedules its own)
+        if self._poke_pending is loop:
+            return
+        self._poke_pending = loop
+        wait = self._poked_at + POKE_INTERVAL - loop.time()
+        if wait <= 0:
+            loop.call_soon(self._poke, loop)
+        else:
+            loop.call_later(wait, self._poke, loop)
+
+    def _poke(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._poke_pending is loop:
+            self._poke_pending = None
+        self._poked_at = loop.time()
+        if self.on_ingest is not None:
+            self.on_ingest()
 
 
 async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
