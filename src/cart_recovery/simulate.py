@@ -1,11 +1,18 @@
-"""``cart-recovery simulate``: replay cart events through the real service code on in-memory
-adapters and a virtual clock, and report what would have been sent, deferred, skipped, closed."""
+"""``cart-recovery simulate``: replay cart events through the rules on a virtual clock, and
+report what would have been sent, deferred, skipped, closed.
+
+``simulate_file`` (what the command runs) streams the file through ``simulate_engine``.
+``simulate_events`` replays a list of events through the service itself on in-memory
+adapters: the reference the engine's reports are held equal to (tests/integration/
+test_simulate_engine.py).
+"""
 
 from __future__ import annotations
 
-import json
 import sys
+import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +31,7 @@ from .domain.rules import DEFAULT_RULES_TEXT, Rules, RulesError, parse_rules
 from .domain.voice import DEFAULT_VOICE_TEXT, parse_voice
 from .replay import Replay
 from .service import Closed, Deferred, Happening, Sent, Service, Skipped
+from .simulate_engine import BadEvent, Engine, NotInOrder, Outcomes, hold_zones, read_lines
 from .tokens import LinkMaker, Tokens
 
 
@@ -125,6 +133,42 @@ def simulate_events(
     return report, store, replay.rejected
 
 
+def simulate_file(
+    path: Path,
+    rules: Rules,
+    until: datetime | None = None,
+    *,
+    spool: bool = True,
+    on_bytes: Callable[[int], None] | None = None,
+    tick: Callable[[datetime], None] | None = None,
+) -> tuple[Outcomes, dict[str, Any]]:
+    """The engine of ``simulate``: the events of ``path`` are replayed as they are read when
+    the file is in time order; otherwise it is read whole and sorted first (the service-based
+    replay's order: by ``occurred_at``, ties in file order). Returns the outcomes (with
+    ``spool``, their JSON lists) and the report's totals."""
+    outcomes = Outcomes(spool=spool)
+    engine = Engine(rules, outcomes, tick=tick)
+    zones = hold_zones(rules)
+    try:
+        engine.run(read_lines(path, on_bytes, zones), until)
+    except BadEvent as e:
+        outcomes.close()
+        raise SimulationError(str(e)) from None
+    except NotInOrder:
+        outcomes.close()
+        events = sorted(read_events(path), key=lambda e: e.occurred_at)
+        zones = hold_zones(rules, events)
+        outcomes = Outcomes(spool=spool)
+        engine = Engine(rules, outcomes, tick=tick)
+        engine.run(events, until)
+    del zones
+    totals = outcomes.totals()
+    totals["carts"] = engine.carts
+    totals["events"] = engine.events
+    totals["rejected_events"] = engine.rejected
+    return outcomes, totals
+
+
 def run_simulation(
     path: Path, *, rules_file: Path | None, until: datetime | None, as_json: bool, progress: bool
 ) -> None:
@@ -134,14 +178,11 @@ def run_simulation(
         )
     except RulesError as e:
         raise SimulationError(f"{rules_file}: {e}") from None
-    events = read_events(path)
     console = Console(stderr=True)
-    tick = None
     bar = None
-    if progress and events:
-        first = min(e.occurred_at for e in events)
-        last = until or (max(e.occurred_at for e in events) + rules.max_age + rules.close_out)
-        span = max(1.0, (last - first).total_seconds())
+    on_bytes = tick = None
+    if progress:
+        size = max(1, path.stat().st_size)
         bar = Progress(
             TextColumn("simulating"),
             BarColumn(),
@@ -150,38 +191,39 @@ def run_simulation(
             console=console,
             transient=True,
         )
-        task = bar.add_task("sim", total=span, day="")
-        bar.start()
+        task = bar.add_task("sim", total=size, day="")
+        read = [0, 0.0]
+
+        def on_bytes(n: int) -> None:
+            read[0] += n
 
         def tick(now: datetime) -> None:
-            bar.update(task, completed=(now - first).total_seconds(), day=now.date().isoformat())
+            t = time.monotonic()
+            if t - read[1] >= 0.2:
+                read[1] = t
+                bar.update(task, completed=read[0], day=now.date().isoformat())
 
+        bar.start()
     try:
-        report, store, rejected = simulate_events(events, rules, until, tick)
+        outcomes, totals = simulate_file(
+            path, rules, until, spool=as_json, on_bytes=on_bytes, tick=tick
+        )
     finally:
         if bar is not None:
             bar.stop()
-    totals = report.totals()
-    totals["carts"] = len(store.carts)
-    totals["events"] = len(events)
-    totals["rejected_events"] = len(rejected)
-    if as_json:
-        out = {
-            "sends": report.sends,
-            "skips": report.skips,
-            "closed": report.closed,
-            "deferred": report.deferred,
-            "totals": totals,
-        }
-        json.dump(out, sys.stdout, indent=None, separators=(",", ":"))
-        sys.stdout.write("\n")
-        return
-    table = Table(title=f"Simulation of {len(events)} events, {len(store.carts)} carts")
-    columns = sorted({k for c in report.per_tier.values() for k in c})
+    try:
+        if as_json:
+            outcomes.write_json(sys.stdout, totals)
+            return
+    finally:
+        outcomes.close()
+    per_tier = totals["per_tier"]
+    table = Table(title=f"Simulation of {totals['events']} events, {totals['carts']} carts")
+    columns = sorted({k for c in per_tier.values() for k in c})
     table.add_column("size tier")
     for col in columns:
         table.add_column(col.replace("_", " "), justify="right")
-    for tier, counts in sorted(report.per_tier.items()):
+    for tier, counts in sorted(per_tier.items()):
         table.add_row(tier or "-", *(str(counts.get(c, 0)) for c in columns))
     Console().print(table)
     Console().print(

@@ -1,0 +1,524 @@
+"""The ``simulate`` engine: the service's intake, waiter and sender carried out on a virtual
+clock over a stream of events, with the state a simulation needs and nothing else.
+
+It calls the same pure core as the service (``validate_event``, ``apply_event``,
+``next_wake``, ``decide``, ``check_gates``, ``recipient_address``) in the same order, and fires
+wake-ups exactly as ``Replay`` over a ``MemoryStore`` does: at one instant, inputs before
+wake-ups; wake-ups in ``(due, cart_id)`` order, in the timer loop's batches (``run_due``). Its
+report is the one the service-based replay gives (``simulate.simulate_events``), byte for byte;
+a differential test holds the two to that. What it leaves out cannot change a report:
+
+* no email is composed or handed to a mailer. A send that passes the gates is reported sent
+  unless the cart's address is not mailable (``recipient_address`` raises), which the service
+  reports as skipped ``no_email``, as here. Nothing else in composing can fail for a
+  simulation's fixed sender, links and locale.
+* no audit rows, event log, versions or per-address cart index.
+* a cart that is bought or closed can never do anything again (``apply_event`` ignores every
+  later event but a checkout, which changes no report): only its id is kept.
+* sent reminders are kept per address for the do-not-disturb window only; the clock never
+  runs backwards, so an older one can never block a send again.
+* the simulation's input has no unsubscribe (cart events only), so no address is ever
+  unsubscribed.
+
+Input is a stream of validated events in time order (``occurred_at`` never decreasing);
+``NotInOrder`` is raised as soon as one goes back in time, and the caller sorts instead.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from decimal import Decimal
+from json.encoder import encode_basestring_ascii
+from pathlib import Path
+from typing import IO, Any
+
+import msgspec
+
+from .domain.cart import EventError, apply_event, validate_event
+from .domain.compose import ComposeError, recipient_address
+from .domain.decide import GiveUp, StillShopping, decide, next_wake
+from .domain.gates import Defer, Skip, check_gates
+from .domain.model import Cart, CartEvent, Outcome, SendRecord, SkipReason
+from .domain.rules import Rules, SizeTier, zone_named
+from .ports import normalise_email
+
+BATCH = 1000  # wake-ups taken from the queue at a time, as the replay's timer loop does
+
+
+def hold_zones(rules: Rules, events: Iterable[CartEvent] = ()) -> dict[str, object]:
+    """The store's zone and the shoppers' zones, held for a run: zoneinfo keeps only a few
+    zones it is not given back, and the quiet-hours gate looks one up on every send."""
+    zones: dict[str, object] = {rules.store_timezone: zone_named(rules.store_timezone)}
+    for event in events:
+        if event.timezone is not None and event.timezone not in zones:
+            zones[event.timezone] = zone_named(event.timezone)
+    return zones
+
+
+class NotInOrder(Exception):
+    """An event earlier than the one before it: the stream cannot be replayed as it comes."""
+
+
+class BadEvent(ValueError):
+    """A line that is not a valid cart event: ``where`` is ``path:line``."""
+
+    def __init__(self, where: str, error: Exception) -> None:
+        self.where = where
+        super().__init__(f"{where}: {error}")
+
+
+def read_lines(
+    path: Path,
+    on_bytes: Callable[[int], None] | None = None,
+    zones: dict[str, object] | None = None,
+) -> Iterator[CartEvent]:
+    """The events of a JSON-lines file, decoded and validated, in file order. Raises BadEvent
+    naming the first line that is not a valid event. Each shopper zone is added to ``zones``
+    (see ``hold_zones``)."""
+    decoder = msgspec.json.Decoder(CartEvent)
+    decode = decoder.decode
+    zones = {} if zones is None else zones
+    with path.open("rb") as f:
+        for n, line in enumerate(f, 1):
+            if on_bytes is not None:
+                on_bytes(len(line))
+            if not line.strip():
+                continue
+            try:
+                event = validate_event(decode(line))
+            except (msgspec.ValidationError, msgspec.DecodeError, EventError) as e:
+                raise BadEvent(f"{path}:{n}", e) from None
+            tz = event.timezone
+            if tz is not None and tz not in zones:
+                zones[tz] = zone_named(tz)
+            yield event
+
+
+def _ts(t: datetime) -> str:
+    if t.tzinfo is not UTC:
+        t = t.astimezone(UTC)
+    return f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}Z"
+
+
+class Outcomes:
+    """What a simulation did: counted, and with ``spool`` also written out as the four lists
+    of the JSON report (to temporary files, so a month of carts costs no memory)."""
+
+    LISTS = ("sends", "skips", "closed", "deferred")
+
+    def __init__(self, *, spool: bool) -> None:
+        self.sends = self.skips = self.closed = self.deferred = 0
+        self.skips_by_reason: Counter[str] = Counter()
+        self.closed_by_reason: Counter[str] = Counter()
+        self.tiers: Counter[tuple[str, str]] = Counter()
+        self._files: dict[str, IO[str]] = {}
+        if spool:
+            for name in self.LISTS:
+                self._files[name] = tempfile.TemporaryFile("w+", encoding="ascii")  # noqa: SIM115 - closed by close()
+
+    def _write(self, name: str, count: int, record: str) -> None:
+        f = self._files.get(name)
+        if f is not None:
+            f.write("," + record if count else record)
+
+    def sent(self, cart_id: str, step: int, at: datetime, tier: str) -> None:
+        self._write(
+            "sends",
+            self.sends,
+            f'{{"cart_id":{encode_basestring_ascii(cart_id)},"step":{step},"at":"{_ts(at)}"}}',
+        )
+        self.sends += 1
+        self.tiers[tier, f"sent_step{step}"] += 1
+
+    def skipped(self, cart_id: str, step: int, reason: str, tier: str) -> None:
+        self._write(
+            "skips",
+            self.skips,
+            f'{{"cart_id":{encode_basestring_ascii(cart_id)},"step":{step},'
+            f'"reason":{encode_basestring_ascii(reason)}}}',
+        )
+        self.skips += 1
+        self.skips_by_reason[reason] += 1
+        self.tiers[tier, f"skipped_{reason}"] += 1
+
+    def deferred_to(self, cart_id: str, step: int, due: datetime, at: datetime, tier: str) -> None:
+        self._write(
+            "deferred",
+            self.deferred,
+            f'{{"cart_id":{encode_basestring_ascii(cart_id)},"step":{step},'
+            f'"due":"{_ts(due)}","at":"{_ts(at)}"}}',
+        )
+        self.deferred += 1
+        self.tiers[tier, "deferred"] += 1
+
+    def closed_as(self, cart_id: str, reason: str, at: datetime, tier: str) -> None:
+        self._write(
+            "closed",
+            self.closed,
+            f'{{"cart_id":{encode_basestring_ascii(cart_id)},'
+            f'"reason":{encode_basestring_ascii(reason)},"at":"{_ts(at)}"}}',
+        )
+        self.closed += 1
+        self.closed_by_reason[reason] += 1
+        self.tiers[tier, f"closed_{reason}"] += 1
+
+    def per_tier(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for (tier, key), n in sorted(self.tiers.items()):
+            out.setdefault(tier, {})[key] = n
+        return out
+
+    def totals(self) -> dict[str, Any]:
+        """The report's ``totals``, keys in the order the service-based report gives them."""
+        return {
+            "sends": self.sends,
+            "skips": self.skips,
+            "skips_by_reason": dict(sorted(self.skips_by_reason.items())),
+            "closed": self.closed,
+            "closed_by_reason": dict(sorted(self.closed_by_reason.items())),
+            "deferred": self.deferred,
+            "per_tier": self.per_tier(),
+        }
+
+    def write_json(self, out: IO[str], totals: dict[str, Any]) -> None:
+        """The JSON report as ``json.dump(..., separators=(",", ":"))`` writes it, then a
+        newline."""
+        out.write("{")
+        for name in self.LISTS:
+            out.write(f'"{name}":[')
+            f = self._files[name]
+            f.flush()
+            f.seek(0)
+            while chunk := f.read(1 << 20):
+                out.write(chunk)
+            out.write("],")
+        out.write('"totals":')
+        out.write(json.dumps(totals, separators=(",", ":")))
+        out.write("}\n")
+
+    def close(self) -> None:
+        for f in self._files.values():
+            f.close()
+        self._files.clear()
+
+
+@dataclass(frozen=True)
+class RememberedTiers(Rules):
+    """The same rules, each total's size tier looked up once (``tier_for`` is a pure function
+    of the total; a month of carts has few distinct totals)."""
+
+    seen: dict[Decimal, SizeTier] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
+
+    @classmethod
+    def of(cls, rules: Rules) -> RememberedTiers:
+        return cls(**{f.name: getattr(rules, f.name) for f in fields(Rules)})
+
+    def tier_for(self, total: Decimal) -> SizeTier:
+        tier = self.seen.get(total)
+        if tier is None:
+            tier = super().tier_for(total)
+            if len(self.seen) < 100_000:
+                self.seen[total] = tier
+        return tier
+
+
+class _Cart:
+    """One open cart: its row, its send history by step, the event ids it has taken, and the
+    sequence number of its one pending timer (0: none)."""
+
+    __slots__ = ("cart", "seen", "sends", "timer")
+
+    def __init__(self, cart: Cart) -> None:
+        self.cart = cart
+        self.sends: list[SendRecord] = []  # by step, as MemoryStore.load gives them
+        self.seen: set[str] = set()
+        self.timer = 0
+
+    def record(self, record: SendRecord) -> None:
+        step = record.step
+        rest = [s for s in self.sends if s.step != step]
+        if not rest:
+            self.sends = [record]
+        elif step == 1 and rest[0].step > 1:
+            self.sends = [record, *rest]
+        else:
+            rest.append(record)
+            if rest[-2].step > step:
+                rest.sort(key=_step)
+            self.sends = rest
+
+
+def _step(record: SendRecord) -> int:
+    return record.step
+
+
+class Engine:
+    """One simulation run over ``rules`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        rules: Rules,
+        outcomes: Outcomes,
+        *,
+        tick: Callable[[datetime], None] | None = None,
+    ) -> None:
+        self.rules = RememberedTiers.of(rules)
+        self.out = outcomes
+        self.tick = tick
+        self.open: dict[str, _Cart] = {}
+        self.finished: set[str] = set()
+        self.events = 0
+        self.rejected = 0  # the service's ingest refuses none of a replay's events (see run)
+        self._heap: list[tuple[datetime, str, int]] = []
+        self._seq = itertools.count(1)
+        self._sent: dict[str, list[SendRecord]] = {}  # address → sent reminders, oldest first
+        self._sent_fifo: list[tuple[datetime, str]] = []
+        self._fifo_head = 0
+
+    @property
+    def carts(self) -> int:
+        return len(self.open) + len(self.finished)
+
+    # ---- the replay loop (Replay.run_until) ------------------------------------------------
+    def run(self, events: Iterable[CartEvent], until: datetime | None) -> None:
+        """Every input and wake-up up to ``until`` (default: the last event plus the maximum
+        age and the close-out). ``events`` must come in time order: NotInOrder otherwise."""
+        stream = iter(events)
+        nxt = next(stream, None)
+        if nxt is None:
+            return
+        self.events = 1
+        last_at = nxt.occurred_at
+        clock = nxt.occurred_at
+        end = until
+        rules = self.rules
+        heap = self._heap
+        open_ = self.open
+        heappop = heapq.heappop
+        ingest = self.ingest
+        tick = self.tick
+        while True:
+            while heap:  # drop replaced and cancelled timers from the top
+                top = heap[0]
+                state = open_.get(top[1])
+                if state is not None and state.timer == top[2]:
+                    break
+                heappop(heap)
+            # The earliest input or timer; with inputs left and no --until, the end is at
+            # least the next input, so only a stop time can cut the run short.
+            if nxt is not None:
+                first = nxt.occurred_at
+                if heap and heap[0][0] < first:
+                    first = heap[0][0]
+            elif heap:
+                if end is None:
+                    end = last_at + rules.max_age + rules.close_out
+                first = heap[0][0]
+            else:
+                break
+            if end is not None and first > end:
+                break
+            now = first if first > clock else clock
+            clock = now
+            while nxt is not None and nxt.occurred_at <= now:
+                # Applied at ``now`` >= its ``occurred_at``: the service's MAX_FUTURE check
+                # (an event more than a day ahead of now) can never refuse it here.
+                ingest(nxt, now)
+                nxt = next(stream, None)
+                if nxt is not None:
+                    self.events += 1
+                    if nxt.occurred_at < last_at:
+                        raise NotInOrder(
+                            f"event {nxt.event_id} of cart {nxt.cart_id} goes back in time"
+                        )
+                    last_at = nxt.occurred_at
+            if heap and heap[0][0] <= now:
+                self.run_due(now)
+            if tick is not None:
+                tick(now)
+        if nxt is not None:  # inputs after --until: read (validated, counted), never applied
+            for event in stream:
+                self.events += 1
+                if event.occurred_at < last_at:
+                    raise NotInOrder(f"event {event.event_id} of cart {event.cart_id}")
+                last_at = event.occurred_at
+
+    def run_due(self, now: datetime) -> None:
+        """Every wake-up due at ``now``, as ``TimerLoop.run_due`` fires them through
+        ``Service.wake_many``: batches of BATCH in ``(due, cart_id)`` order; within a batch an
+        address is mailed once, and a later cart of that address that has a step due waits for
+        the next batch (so its gates see the first send). A batch's sends are reported after
+        its other happenings; the report keeps them in separate lists, in the same order."""
+        heap = self._heap
+        open_ = self.open
+        heappop = heapq.heappop
+        wake = self.wake
+        while heap and heap[0][0] <= now:
+            batch: list[tuple[datetime, str, int]] = []
+            while heap and heap[0][0] <= now:
+                entry = heappop(heap)
+                state = open_.get(entry[1])
+                if state is not None and state.timer == entry[2]:
+                    batch.append(entry)
+                    if len(batch) == BATCH:
+                        break
+            # A fired wake-up replaces or cancels its cart's timer, so of what the timer loop
+            # puts back on the queue only the carts left for the next batch stay due.
+            mailing: set[str] = set()
+            for entry in batch:
+                if not wake(open_[entry[1]], now, mailing):
+                    heapq.heappush(heap, entry)
+
+    def _set_timer(self, state: _Cart, at: datetime | None) -> None:
+        if at is None:
+            state.timer = 0
+            return
+        seq = next(self._seq)
+        state.timer = seq
+        heapq.heappush(self._heap, (at, state.cart.cart_id, seq))
+
+    def _finish(self, cart_id: str) -> None:
+        self.open.pop(cart_id, None)
+        self.finished.add(cart_id)
+
+    # ---- intake (Service.ingest) -----------------------------------------------------------
+    def ingest(self, event: CartEvent, now: datetime) -> None:
+        cart_id = event.cart_id
+        if cart_id in self.finished:
+            return  # a redelivery, or an event a bought or closed cart ignores
+        state = self.open.get(cart_id)
+        if state is None:
+            applied = apply_event(None, event, now)
+            assert applied.cart is not None
+            state = _Cart(applied.cart)
+            self.open[cart_id] = state
+        else:
+            if event.event_id in state.seen:
+                return
+            applied = apply_event(state.cart, event, now)
+        state.seen.add(event.event_id)
+        cart = applied.cart
+        if cart is None:
+            return
+        state.cart = cart
+        if applied.cancel:
+            self._set_timer(state, None)
+        elif applied.reschedule:
+            self._set_timer(state, next_wake(cart, state.sends, self.rules))
+        if not cart.is_open:
+            self._finish(cart_id)
+
+    # ---- the waiter (Service._wake_once) --------------------------------------------------
+    def wake(self, state: _Cart, now: datetime, mailing: set[str]) -> bool:
+        """One wake-up; False when it must wait for the next batch (its address is being
+        mailed in this one: ``mailing``)."""
+        cart = state.cart
+        cart_id = cart.cart_id
+        move = decide(cart, state.sends, self.rules, now)
+        if isinstance(move, StillShopping):
+            self._set_timer(state, move.wake_at)
+            return True
+        if isinstance(move, GiveUp):
+            state.timer = 0
+            self.out.closed_as(cart_id, str(move.reason), now, self._tier(cart))
+            self._finish(cart_id)
+            return True
+        if cart.email and normalise_email(cart.email) in mailing:
+            return False
+        self._send(state, cart, move.step, move.due, now, mailing)
+        return True
+
+    # ---- the sender (Service._send) --------------------------------------------------------
+    def _send(
+        self, state: _Cart, cart: Cart, step: int, due: datetime, now: datetime, mailing: set[str]
+    ) -> None:
+        rules = self.rules
+        email = cart.email
+        recent = self._sent_to(email, now - rules.do_not_disturb) if email else []
+        verdict = check_gates(
+            cart, step, rules=rules, now=now, unsubscribed=False, recent_sends=recent
+        )
+        tier = self._tier(cart)
+        cart_id = cart.cart_id
+        if isinstance(verdict, Defer):
+            state.record(
+                SendRecord(
+                    cart_id=cart_id,
+                    step=step,
+                    outcome=Outcome.DEFERRED,
+                    at=now,
+                    recipient=email,
+                    reason="quiet_hours",
+                    due=verdict.until,
+                )
+            )
+            self._set_timer(state, verdict.until)
+            self.out.deferred_to(cart_id, step, due, verdict.until, tier)
+            return
+        to = ""
+        if isinstance(verdict, Skip):
+            reason = str(verdict.reason)
+        else:
+            try:
+                to = recipient_address(email)  # what composing the email would refuse
+                reason = ""
+            except ComposeError:
+                reason = str(SkipReason.NO_EMAIL)
+        if reason:
+            state.record(
+                SendRecord(
+                    cart_id=cart_id,
+                    step=step,
+                    outcome=Outcome.SKIPPED,
+                    at=now,
+                    recipient=email,
+                    reason=reason,
+                )
+            )
+            self._set_timer(state, next_wake(cart, state.sends, rules))
+            self.out.skipped(cart_id, step, reason, tier)
+            return
+        assert email is not None
+        record = SendRecord(
+            cart_id=cart_id, step=step, outcome=Outcome.SENT, at=now, recipient=email
+        )
+        state.record(record)
+        key = normalise_email(email)
+        self._sent.setdefault(key, []).append(record)
+        self._sent_fifo.append((now, key))
+        mailing.add(normalise_email(to))
+        self._set_timer(state, next_wake(cart, state.sends, rules))
+        self.out.sent(cart_id, step, now, tier)
+
+    def _sent_to(self, email: str, since: datetime) -> list[SendRecord]:
+        """MemoryStore.sent_to: reminders sent to ``email`` at ``since`` or later. Older ones
+        are dropped here for good (``since`` never goes back)."""
+        fifo = self._sent_fifo
+        head = self._fifo_head
+        sent = self._sent
+        while head < len(fifo) and fifo[head][0] < since:
+            key = fifo[head][1]
+            records = sent[key]
+            del records[0]
+            if not records:
+                del sent[key]
+            head += 1
+        if head > 65536 and head * 2 > len(fifo):
+            del fifo[:head]
+            head = 0
+        self._fifo_head = head
+        return [s for s in sent.get(normalise_email(email), ()) if s.at >= since]
+
+    def _tier(self, cart: Cart) -> str:
+        if cart.wait_override is not None:
+            return "override"
+        return self.rules.tier_for(cart.total).name
