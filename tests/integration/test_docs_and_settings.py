@@ -121,7 +121,8 @@ def test_owner_action_links_are_signed_and_expire() -> None:
     t = tokens.action("suppress", "cart-42")
     assert tokens.read_action(t) == ("suppress", "cart-42")
     with pytest.raises(BadToken):
-        tokens.read_action(t[:-1] + ("A" if t[-1] != "A" else "B"))
+        # a character inside the signature (the last one partly holds padding bits only)
+        tokens.read_action(t[:-5] + ("A" if t[-5] != "A" else "B") + t[-4:])
     with pytest.raises(BadToken):
         tokens.read_unsubscribe(t)
     with pytest.raises(BadToken, match="expired"):
