@@ -5,6 +5,7 @@ Pure: ``now`` comes in as an argument; zoneinfo is the only source of timezone f
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -20,14 +21,20 @@ def zone_for(cart_timezone: str | None, rules: Rules) -> ZoneInfo:
         zone = zone_named(cart_timezone)
         if zone is not None:
             return zone
-    return ZoneInfo(rules.store_timezone)
+    return _store_zone(rules.store_timezone)
+
+
+@functools.lru_cache(maxsize=64)
+def _store_zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
 
 
 def _is_quiet(instant: datetime, zone: ZoneInfo, quiet: QuietHours) -> bool:
     return quiet.contains(instant.astimezone(zone).time())
 
 
-def _wall_instants(day: date, quiet: QuietHours, zone: ZoneInfo) -> list[datetime]:
+@functools.lru_cache(maxsize=4096)  # pure: the same day, hours and zone give the same instants
+def _wall_instants(day: date, quiet: QuietHours, zone: ZoneInfo) -> tuple[datetime, ...]:
     """The instants (UTC) whose local wall time is ``quiet.end`` on ``day``, earliest first.
 
     Usually one; two when the clocks fall back over it; when the clocks spring forward over it
@@ -36,10 +43,12 @@ def _wall_instants(day: date, quiet: QuietHours, zone: ZoneInfo) -> list[datetim
     wall = datetime.combine(day, quiet.end)
     first = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
     second = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)
-    real = [t for t in sorted({first, second}) if t.astimezone(zone).replace(tzinfo=None) == wall]
+    real = tuple(
+        t for t in sorted({first, second}) if t.astimezone(zone).replace(tzinfo=None) == wall
+    )
     if real:
         return real
-    return [_gap_end(min(first, second), max(first, second), zone)]
+    return (_gap_end(min(first, second), max(first, second), zone),)
 
 
 def _gap_end(before: datetime, after: datetime, zone: ZoneInfo) -> datetime:
