@@ -324,59 +324,56 @@ class SqliteStore:
             cart = msgspec.structs.replace(_cart_decoder.decode(row[0]), version=row[1])
         return cart, [_send(r) for r in sends]
 
+    def _select_in(
+        self, sql: str, keys: Sequence[str], extra: tuple[Any, ...] = ()
+    ) -> list[tuple[Any, ...]]:
+        """Rows of ``sql`` whose ``IN ({marks})`` holds ``keys``, a chunk at a time."""
+        rows: list[tuple[Any, ...]] = []
+        for start in range(0, len(keys), _IN_CHUNK):
+            chunk = keys[start : start + _IN_CHUNK]
+            query = sql.format(marks=",".join("?" * len(chunk)))
+            with self._lock:
+                rows.extend(self._conn.execute(query, (*chunk, *extra)).fetchall())
+        return rows
+
     def load_many(self, cart_ids: Sequence[str]) -> dict[str, tuple[Cart | None, list[SendRecord]]]:
         out: dict[str, tuple[Cart | None, list[SendRecord]]] = {c: (None, []) for c in cart_ids}
         ids = list(out)
-        for start in range(0, len(ids), _IN_CHUNK):
-            chunk = ids[start : start + _IN_CHUNK]
-            marks = ",".join("?" * len(chunk))
-            with self._lock:
-                rows = self._conn.execute(
-                    f"SELECT cart_id, data, version FROM carts WHERE cart_id IN ({marks})",  # noqa: S608
-                    chunk,
-                ).fetchall()
-                sends = self._conn.execute(
-                    f"SELECT {_SEND_COLS} FROM sends WHERE cart_id IN ({marks}) "  # noqa: S608
-                    "ORDER BY cart_id, step",
-                    chunk,
-                ).fetchall()
-            for cart_id, data, version in rows:
-                cart = msgspec.structs.replace(_cart_decoder.decode(data), version=version)
-                out[cart_id] = (cart, [])
-            for row in sends:
-                out[row[0]][1].append(_send(row))
+        with self._lock:  # the carts and their sends as of one moment
+            carts = self._select_in(
+                "SELECT cart_id, data, version FROM carts WHERE cart_id IN ({marks})", ids
+            )
+            sends = self._select_in(
+                f"SELECT {_SEND_COLS} FROM sends WHERE cart_id IN ({{marks}}) "  # noqa: S608
+                "ORDER BY cart_id, step",
+                ids,
+            )
+        for cart_id, data, version in carts:
+            cart = msgspec.structs.replace(_cart_decoder.decode(data), version=version)
+            out[cart_id] = (cart, [])
+        for row in sends:
+            out[row[0]][1].append(_send(row))
         return out
 
     def unsubscribed_among(self, emails: Iterable[str]) -> set[str]:
-        keyed = {self.email_key.digest(e): e for e in emails}
-        keys = list(keyed)
-        found: set[str] = set()
-        for start in range(0, len(keys), _IN_CHUNK):
-            chunk = keys[start : start + _IN_CHUNK]
-            marks = ",".join("?" * len(chunk))
-            with self._lock:
-                rows = self._conn.execute(
-                    f"SELECT email_key FROM unsubscribes WHERE email_key IN ({marks})",  # noqa: S608
-                    chunk,
-                ).fetchall()
-            found.update(keyed[r[0]] for r in rows)
-        return found
+        keyed: dict[str, list[str]] = {}
+        for email in emails:  # addresses that differ only in letter case share a key
+            keyed.setdefault(self.email_key.digest(email), []).append(email)
+        rows = self._select_in(
+            "SELECT email_key FROM unsubscribes WHERE email_key IN ({marks})", list(keyed)
+        )
+        return {email for (key,) in rows for email in keyed[key]}
 
     def sent_to_many(self, emails: Iterable[str], since: datetime) -> dict[str, list[SendRecord]]:
         out: dict[str, list[SendRecord]] = {normalise_email(e): [] for e in emails}
-        keys = list(out)
-        for start in range(0, len(keys), _IN_CHUNK):
-            chunk = keys[start : start + _IN_CHUNK]
-            marks = ",".join("?" * len(chunk))
-            with self._lock:
-                rows = self._conn.execute(
-                    f"SELECT recipient_key, {_SEND_COLS} FROM sends "  # noqa: S608
-                    f"WHERE recipient_key IN ({marks}) AND at >= ? AND outcome = 'sent' "
-                    "ORDER BY at",
-                    (*chunk, to_us(since)),
-                ).fetchall()
-            for row in rows:
-                out[row[0]].append(_send(row[1:]))
+        rows = self._select_in(
+            f"SELECT recipient_key, {_SEND_COLS} FROM sends "  # noqa: S608
+            "WHERE recipient_key IN ({marks}) AND at >= ? AND outcome = 'sent' ORDER BY at",
+            list(out),
+            (to_us(since),),
+        )
+        for row in rows:
+            out[row[0]].append(_send(row[1:]))
         return out
 
     def sent_to(self, email: str, since: datetime) -> list[SendRecord]:
