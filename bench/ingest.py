@@ -35,7 +35,6 @@ import math
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -45,6 +44,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from reliability.service import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 LUA = Path(__file__).with_name("ingest.lua")
@@ -67,12 +68,6 @@ MAX_RATE = 10_000
 WRAP_REQUESTS = 2_000  # the bare side sends the same requests round and round
 SERVER_CPU = 0
 LOAD_CPU = 1
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _pinned(cpu: int | None) -> Callable[[], None] | None:

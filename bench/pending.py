@@ -48,6 +48,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from bench.wakeups import DiscardMailer
 from cart_recovery.adapters.memory import StaticDocs
 from cart_recovery.adapters.sqlite import SqliteStore, to_us
 from cart_recovery.domain.model import UPDATED, CartEvent, Item
@@ -101,14 +102,6 @@ class Plan:
     @property
     def key(self) -> str:
         return f"n={self.n} due_rate={self.due_rate} window={self.window} warmup={self.warmup}"
-
-
-class DiscardMailer:
-    def send(self, message: Any) -> None:
-        return None
-
-    def close(self) -> None:
-        return None
 
 
 def due_id(j: int) -> str:
