@@ -36,6 +36,7 @@ from markupsafe import Markup
 from cart_recovery.domain.model import Cart, Item
 from cart_recovery.domain.voice import (
     Voice,
+    fixed_line,
     one_line,
     plain_opening,
     render_html,
@@ -313,15 +314,15 @@ def compose(
     store_name = voice.store_name
     first_name = _first_name(cart.name)
     greeting = (
-        _fixed_line(voice.greeting, store_name, first_name)
+        fixed_line(voice.greeting, store_name, first_name)
         if first_name
-        else _fixed_line(voice.greeting_no_name, store_name)
+        else fixed_line(voice.greeting_no_name, store_name)
     )
     line = one_line(opening) if opening is not None else ""
     line = line or plain_opening(voice, step, cart.saved_link)
-    button = _fixed_line(voice.button, store_name)
-    unsubscribe = _fixed_line(voice.unsubscribe, store_name)
-    footer = _fixed_line(voice.footer, store_name)
+    button = fixed_line(voice.button, store_name)
+    unsubscribe = fixed_line(voice.unsubscribe, store_name)
+    footer = fixed_line(voice.footer, store_name)
     shared = {
         "greeting": greeting,
         "opening": line,
@@ -388,24 +389,6 @@ def _money(amount: Decimal, currency: str, locale: str) -> str:
     """``amount`` in ``currency`` as ``locale`` writes it. Pure, so remembered: a store's prices
     repeat, and formatting one takes longer than the rest of a line."""
     return format_currency(amount, currency, locale=locale)
-
-
-def _fixed_line(source: str, store_name: str, first_name: str | None = None) -> str:
-    """A one-line template that depends only on the store's name (and the first name): the
-    greeting, the button, the footer. Rendered once per value, unless it draws at random."""
-    if "random" in source:
-        return _render_line(source, store_name, first_name)
-    return _remembered_line(source, store_name, first_name)
-
-
-def _render_line(source: str, store_name: str, first_name: str | None) -> str:
-    values: dict[str, object] = {"store_name": store_name}
-    if first_name is not None:
-        values["first_name"] = first_name
-    return one_line(render_text(source, values))
-
-
-_remembered_line = functools.lru_cache(maxsize=4096)(_render_line)
 
 
 def recipient_address(address: str | None) -> str:

@@ -150,16 +150,26 @@ def plain_opening(voice: Voice, step: int, saved_link: bool) -> str:
     """The owner's opening line for ``step``, as sent when no polished line is supplied."""
     templates = voice.step(step)
     source = templates.saved_opening if saved_link else templates.opening
-    if "random" in source:  # a line that may differ each time is never remembered
-        return _store_line(source, voice.store_name)
-    return _remembered_store_line(source, voice.store_name)
+    return fixed_line(source, voice.store_name)
 
 
-def _store_line(source: str, store_name: str) -> str:
-    return one_line(render_text(source, {"store_name": store_name}))
+def fixed_line(source: str, store_name: str, first_name: str | None = None) -> str:
+    """A one-line template that depends only on the store's name (and the first name): an
+    opening, the greeting, the button, the footer. Rendered once per value and remembered,
+    unless it draws at random (a line that may differ each time is never remembered)."""
+    if "random" in source:
+        return _render_line(source, store_name, first_name)
+    return _remembered_line(source, store_name, first_name)
 
 
-_remembered_store_line = functools.lru_cache(maxsize=256)(_store_line)
+def _render_line(source: str, store_name: str, first_name: str | None) -> str:
+    values: dict[str, object] = {"store_name": store_name}
+    if first_name is not None:
+        values["first_name"] = first_name
+    return one_line(render_text(source, values))
+
+
+_remembered_line = functools.lru_cache(maxsize=4096)(_render_line)
 
 
 _ASCII_CONTROLS = {code: " " for code in (*range(0x20), 0x7F)}
