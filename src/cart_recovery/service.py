@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, overload
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 
@@ -290,7 +290,7 @@ class Service:
         step = self._wake_step(cart_id, now, sender)
         if isinstance(step, _Ready):
             return [self._record(step, self._transmit(step), now)]
-        return step
+        return step or []  # None only with a ``busy`` set, which a single wake-up has not
 
     # ---- many wake-ups at once (the embedded timer loop) -----------------------------------
     def wake_many(
@@ -381,14 +381,6 @@ class Service:
                 reads = self.store  # what was read ahead is stale: read again
                 continue
         raise StaleCart(f"cart {cart_id} kept changing during a wake-up")
-
-    @overload
-    def _wake_step(self, cart_id: str, now: datetime, sender: bool) -> list[Happening] | _Ready: ...
-
-    @overload
-    def _wake_step(
-        self, cart_id: str, now: datetime, sender: bool, *, busy: set[str], reads: _Reads
-    ) -> list[Happening] | _Ready | None: ...
 
     def _wake_step(
         self,
