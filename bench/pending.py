@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.wakeups import DiscardMailer
+from cart_recovery.adapters.links import LinkMaker, Tokens
 from cart_recovery.adapters.memory import StaticDocs
 from cart_recovery.adapters.sqlite import SqliteStore, to_us
 from cart_recovery.domain.model import UPDATED, CartEvent, Item
@@ -57,7 +58,6 @@ from cart_recovery.domain.rules import DEFAULT_RULES_TEXT, parse_rules
 from cart_recovery.domain.timers import TimerKind
 from cart_recovery.domain.voice import DEFAULT_VOICE_TEXT, parse_voice
 from cart_recovery.service import Service
-from cart_recovery.tokens import LinkMaker, Tokens
 from reliability.service import AcceleratedClock, Inbox, ServiceProcess, signed
 
 # The service's clock reads START when it is started. 12:00 in New York: far from quiet hours.

@@ -25,16 +25,16 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from cart_recovery.adapters.links import LinkMaker, Tokens
 from cart_recovery.adapters.memory import StaticDocs
 from cart_recovery.adapters.sqlite import SqliteStore
-from cart_recovery.clock import VirtualClock
 from cart_recovery.domain.model import UPDATED, CartEvent, Item
 from cart_recovery.domain.rules import DEFAULT_RULES_TEXT, parse_rules
 from cart_recovery.domain.timers import CancelTimers, SetWake
 from cart_recovery.domain.voice import DEFAULT_VOICE_TEXT, parse_voice
-from cart_recovery.runtime import TimerLoop
+from cart_recovery.embedded.clock import VirtualClock
+from cart_recovery.embedded.runtime import TimerLoop
 from cart_recovery.service import Sent, Service
-from cart_recovery.tokens import LinkMaker, Tokens
 
 T0 = datetime(2026, 5, 12, 14, 0, tzinfo=UTC)  # 10:00 in New York: outside quiet hours
 NOW = T0 + timedelta(hours=3)  # a $120 cart's first reminder (2 hours) is due

@@ -1,3 +1,3 @@
-from .cli import main
+from cart_recovery.cli import main
 
 main()

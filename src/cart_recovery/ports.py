@@ -14,12 +14,12 @@ from datetime import datetime
 from email.message import EmailMessage
 from typing import Protocol, runtime_checkable
 
-from .domain.compose import WireMessage
-from .domain.model import AuditEntry, Cart, CartEvent, Outcome, SendRecord
-from .domain.privacy import Forgotten
-from .domain.rules import Rules
-from .domain.timers import Timer, TimerChange
-from .domain.voice import Voice
+from cart_recovery.domain.compose import WireMessage
+from cart_recovery.domain.model import AuditEntry, Cart, CartEvent, Outcome, SendRecord
+from cart_recovery.domain.privacy import Forgotten
+from cart_recovery.domain.rules import Rules
+from cart_recovery.domain.timers import Timer, TimerChange
+from cart_recovery.domain.voice import Voice
 
 
 class StaleCart(Exception):

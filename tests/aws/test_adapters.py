@@ -22,10 +22,10 @@ from cart_recovery.adapters.aws.scheduler import (
     parse_at,
     schedule_name,
 )
-from cart_recovery.clock import VirtualClock
 from cart_recovery.domain.model import Outcome, SendRecord
 from cart_recovery.domain.rules import DEFAULT_RULES_TEXT
 from cart_recovery.domain.timers import CancelTimers, DeferSend, SetWake, Timer, TimerKind
+from cart_recovery.embedded.clock import VirtualClock
 from tests.aws.services import REGION, client, dynamo_tables, unique
 from tests.conftest import T0, at, make_cart, make_event
 

@@ -8,8 +8,8 @@ import importlib
 import pytest
 
 from cart_recovery import aws_bootstrap
-from cart_recovery.aws_bootstrap import AwsSettings
-from cart_recovery.settings import SettingsError
+from cart_recovery.bootstrap.aws import AwsSettings
+from cart_recovery.config.settings import SettingsError
 
 HANDLERS = (
     "ingest_webhook",

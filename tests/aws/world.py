@@ -30,10 +30,10 @@ from typing import Any
 from cart_recovery import aws_bootstrap
 from cart_recovery.adapters.aws.scheduler import parse_at
 from cart_recovery.adapters.storefronts.generic import sign
-from cart_recovery.aws_bootstrap import AwsApp
-from cart_recovery.clock import VirtualClock
+from cart_recovery.bootstrap.aws import AwsApp
 from cart_recovery.domain.rules import DEFAULT_RULES_TEXT
 from cart_recovery.domain.voice import DEFAULT_VOICE_TEXT
+from cart_recovery.embedded.clock import VirtualClock
 from cart_recovery.lambdas import ingest_webhook, intake, sender, waiter
 from tests.aws.services import CREDENTIALS, REGION, client, dynamo_tables, unique
 

@@ -27,9 +27,9 @@ import uvicorn
 from aiosmtpd.controller import Controller
 
 from cart_recovery.adapters.storefronts.generic import sign
-from cart_recovery.bootstrap import Embedded, embedded, init_data_dir
-from cart_recovery.clock import VirtualClock
-from cart_recovery.settings import load_settings
+from cart_recovery.bootstrap.embedded import Embedded, embedded, init_data_dir
+from cart_recovery.config.settings import load_settings
+from cart_recovery.embedded.clock import VirtualClock
 
 SECRET = "e2e-webhook-secret-0123456789abcdef"
 OLD_SECRET = "e2e-old-webhook-secret-0123456789ab"

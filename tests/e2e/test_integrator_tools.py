@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cart_recovery.bootstrap import init_data_dir
+from cart_recovery.bootstrap.embedded import init_data_dir
 from tests.e2e.harness import free_port
 
 pytestmark = pytest.mark.e2e

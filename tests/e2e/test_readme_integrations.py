@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from cart_recovery.bootstrap import init_data_dir
+from cart_recovery.bootstrap.embedded import init_data_dir
 from tests.e2e.harness import serve_in
 
 pytestmark = pytest.mark.e2e

@@ -289,9 +289,9 @@ def test_the_saved_link_lane_changes_the_copy_not_the_timing(live: LiveService) 
 def test_a_source_that_is_not_configured_says_so(tmp_path: Path) -> None:
     from starlette.testclient import TestClient
 
-    from cart_recovery.bootstrap import embedded, init_data_dir
-    from cart_recovery.clock import VirtualClock
-    from cart_recovery.settings import load_settings
+    from cart_recovery.bootstrap.embedded import embedded, init_data_dir
+    from cart_recovery.config.settings import load_settings
+    from cart_recovery.embedded.clock import VirtualClock
 
     init_data_dir(tmp_path)
     rt = embedded(load_settings(tmp_path, {}), clock=VirtualClock(START), run_timers=False)

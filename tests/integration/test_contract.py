@@ -13,9 +13,9 @@ import msgspec
 from starlette.routing import Mount, Route
 
 from cart_recovery import contract
-from cart_recovery.bootstrap import embedded, init_data_dir
+from cart_recovery.bootstrap.embedded import embedded, init_data_dir
+from cart_recovery.config.settings import load_settings
 from cart_recovery.domain.model import CartEvent, Item
-from cart_recovery.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = contract.cart_event_schema()

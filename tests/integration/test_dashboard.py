@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from starlette.testclient import TestClient
 
-from cart_recovery.bootstrap import Embedded, embedded, init_data_dir
-from cart_recovery.clock import VirtualClock
+from cart_recovery.bootstrap.embedded import Embedded, embedded, init_data_dir
+from cart_recovery.config.settings import load_settings
 from cart_recovery.domain.model import CHECKED_OUT, Status
-from cart_recovery.settings import load_settings
+from cart_recovery.embedded.clock import VirtualClock
 from cart_recovery.web.dashboard import safe_next
 from tests.conftest import make_event
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from cart_recovery.adapters.files import DocUnavailable, FileDocs
-from cart_recovery.bootstrap import init_data_dir
+from cart_recovery.adapters.links import BadToken, Tokens
+from cart_recovery.bootstrap.embedded import init_data_dir
+from cart_recovery.config.settings import SettingsError, load_settings
 from cart_recovery.domain.rules import DEFAULT_RULES_TEXT
-from cart_recovery.logs import JsonFormatter
-from cart_recovery.settings import SettingsError, load_settings
-from cart_recovery.tokens import BadToken, Tokens
+from cart_recovery.embedded.logs import JsonFormatter
 
 
 def bump(path: Path, text: str) -> None:

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from cart_recovery.bootstrap import embedded, init_data_dir
+from cart_recovery.bootstrap.embedded import embedded, init_data_dir
 from cart_recovery.cli import main
-from cart_recovery.clock import VirtualClock
-from cart_recovery.settings import load_settings
+from cart_recovery.config.settings import load_settings
+from cart_recovery.embedded.clock import VirtualClock
 
 # The data folder comes from --data-dir, never from the environment the tests run in.
 CLEAN: dict[str, str | None] = {"CART_RECOVERY_DATA_DIR": None}

@@ -27,6 +27,7 @@ import boto3
 import pytest
 from markupsafe import escape
 
+from cart_recovery.adapters.links import LinkMaker, Tokens
 from cart_recovery.adapters.llm import (
     DEFAULT_BEDROCK_MODEL,
     AnthropicLines,
@@ -38,18 +39,17 @@ from cart_recovery.adapters.llm import (
 )
 from cart_recovery.adapters.mail import MailError, MemoryMailer
 from cart_recovery.adapters.memory import MemoryStore, StaticDocs
-from cart_recovery.bootstrap import embedded, init_data_dir
-from cart_recovery.clock import VirtualClock
+from cart_recovery.bootstrap.embedded import embedded, init_data_dir
+from cart_recovery.config.settings import SettingsError, load_settings
 from cart_recovery.domain.lines import Prompt
 from cart_recovery.domain.model import Item
 from cart_recovery.domain.rules import DEFAULT_RULES_TEXT, parse_rules
 from cart_recovery.domain.voice import DEFAULT_VOICE_TEXT, parse_voice
-from cart_recovery.logs import JsonFormatter
+from cart_recovery.embedded.clock import VirtualClock
+from cart_recovery.embedded.logs import JsonFormatter
 from cart_recovery.ports import LineWriter
-from cart_recovery.replay import Replay
 from cart_recovery.service import Sent, Service
-from cart_recovery.settings import SettingsError, load_settings
-from cart_recovery.tokens import LinkMaker, Tokens
+from cart_recovery.simulation.replay import Replay
 from tests.conftest import make_event
 from tests.fakes.model_server import FakeModelServer, Reply, refused_url, running
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cart_recovery.bootstrap import embedded, init_data_dir
+from cart_recovery.bootstrap.embedded import embedded, init_data_dir
 from cart_recovery.cli import main
-from cart_recovery.clock import VirtualClock
+from cart_recovery.config.settings import load_settings
 from cart_recovery.domain.model import CHECKED_OUT, Status
-from cart_recovery.settings import load_settings
+from cart_recovery.embedded.clock import VirtualClock
 from tests.conftest import make_event
 
 NOW = datetime.now(UTC)

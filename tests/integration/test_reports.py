@@ -19,11 +19,11 @@ import openpyxl
 import pytest
 
 from cart_recovery.adapters.mail import MemoryMailer
-from cart_recovery.bootstrap import Embedded, embedded, init_data_dir
-from cart_recovery.clock import VirtualClock
+from cart_recovery.bootstrap.embedded import Embedded, embedded, init_data_dir
+from cart_recovery.config.settings import load_settings
 from cart_recovery.domain.model import CHECKED_OUT, UPDATED, CartEvent, Item
-from cart_recovery.replay import Replay
-from cart_recovery.settings import load_settings
+from cart_recovery.embedded.clock import VirtualClock
+from cart_recovery.simulation.replay import Replay
 
 NY = ZoneInfo("America/New_York")
 CLI = [sys.executable, "-m", "cart_recovery"]

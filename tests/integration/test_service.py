@@ -13,16 +13,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from cart_recovery.adapters.links import LinkMaker, Tokens
 from cart_recovery.adapters.mail import MailError, MemoryMailer
 from cart_recovery.adapters.memory import MemoryStore, StaticDocs
 from cart_recovery.adapters.sqlite import SqliteStore
-from cart_recovery.clock import VirtualClock
 from cart_recovery.domain.model import CHECKED_OUT, SAVED, Item, Outcome, Status
 from cart_recovery.domain.rules import DEFAULT_RULES_TEXT, parse_rules
 from cart_recovery.domain.voice import DEFAULT_VOICE_TEXT, parse_voice
-from cart_recovery.replay import Replay
+from cart_recovery.embedded.clock import VirtualClock
 from cart_recovery.service import Closed, Deferred, Sent, Service, Skipped
-from cart_recovery.tokens import LinkMaker, Tokens
+from cart_recovery.simulation.replay import Replay
 from tests.conftest import make_event
 
 NY = ZoneInfo("America/New_York")

@@ -15,13 +15,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from cart_recovery.adapters.sheets import ExportError, SheetsExporter, sheets_exporter
+from cart_recovery.adapters.export.sheets import ExportError, SheetsExporter, sheets_exporter
+from cart_recovery.config.settings import Settings
 from cart_recovery.domain.export_rows import COLUMNS, Row, export_rows
 from cart_recovery.domain.model import CloseReason, Item, Status
 from cart_recovery.domain.rules import DEFAULT_RULES_TEXT, parse_rules
 from cart_recovery.domain.stats import CartFacts
-from cart_recovery.reporting import Exporter
-from cart_recovery.settings import Settings
+from cart_recovery.service.reports import Exporter
 from tests.conftest import at, make_cart, sent
 from tests.fakes.sheets_api import FakeSheets, Sheet
 

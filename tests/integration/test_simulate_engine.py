@@ -21,13 +21,14 @@ from typing import Any
 
 import pytest
 
+from cart_recovery.adapters.links import LinkMaker, Tokens
 from cart_recovery.adapters.memory import MemoryStore, StaticDocs
-from cart_recovery.clock import VirtualClock
 from cart_recovery.domain.rules import DEFAULT_RULES_TEXT, Rules, parse_rules
 from cart_recovery.domain.voice import DEFAULT_VOICE_TEXT, parse_voice
-from cart_recovery.replay import Replay
+from cart_recovery.embedded.clock import VirtualClock
 from cart_recovery.service import Happening, Service
-from cart_recovery.simulate import (
+from cart_recovery.simulation.replay import Replay
+from cart_recovery.simulation.run import (
     DiscardMailer,
     Report,
     SimulationError,
@@ -35,7 +36,6 @@ from cart_recovery.simulate import (
     simulate_events,
     simulate_file,
 )
-from cart_recovery.tokens import LinkMaker, Tokens
 
 ZONES = [
     None,

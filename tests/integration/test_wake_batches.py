@@ -12,16 +12,16 @@ from typing import Any
 
 import pytest
 
+from cart_recovery.adapters.links import LinkMaker, Tokens
 from cart_recovery.adapters.mail import MailError, MemoryMailer
 from cart_recovery.adapters.memory import StaticDocs
 from cart_recovery.adapters.sqlite import SqliteStore
-from cart_recovery.clock import VirtualClock
 from cart_recovery.domain.model import Outcome
 from cart_recovery.domain.rules import DEFAULT_RULES_TEXT, parse_rules
 from cart_recovery.domain.voice import DEFAULT_VOICE_TEXT, parse_voice
-from cart_recovery.runtime import TimerLoop
+from cart_recovery.embedded.clock import VirtualClock
+from cart_recovery.embedded.runtime import TimerLoop
 from cart_recovery.service import MailFailed, Sent, Service, Skipped
-from cart_recovery.tokens import LinkMaker, Tokens
 from tests.conftest import T0, make_event
 
 DUE = T0 + timedelta(hours=3)  # a $120 cart's first reminder (2 hours) is due

@@ -13,9 +13,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from cart_recovery.adapters.storefronts.generic import sign
-from cart_recovery.bootstrap import Embedded, embedded, init_data_dir
-from cart_recovery.clock import VirtualClock
-from cart_recovery.settings import load_settings
+from cart_recovery.bootstrap.embedded import Embedded, embedded, init_data_dir
+from cart_recovery.config.settings import load_settings
+from cart_recovery.embedded.clock import VirtualClock
 from cart_recovery.web.app import App
 
 START = datetime(2026, 5, 12, 14, 0, tzinfo=UTC)

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from cart_recovery.cli import main
-from cart_recovery.domain.cost import PRICES, USAGE, Usage, monthly_bill, price_table
+from cart_recovery.cli.cost_model import PRICES, USAGE, Usage, monthly_bill, price_table
 
 ROOT = Path(__file__).resolve().parents[2]
 SERIES_300 = 2.20  # the design series: "around $2.20/month ... around 300 abandoned carts"

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from itsdangerous import URLSafeSerializer
 
-from cart_recovery.tokens import BadToken, Tokens
+from cart_recovery.adapters.links import BadToken, Tokens
 
 SECRET = "test-signing-key-0123456789"
 tokens = Tokens(SECRET)

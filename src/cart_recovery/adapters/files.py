@@ -10,8 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Generic, TypeVar
 
-from ..domain.rules import Rules, RulesError, parse_rules
-from ..domain.voice import Voice, VoiceError, parse_voice
+from cart_recovery.domain.rules import Rules, RulesError, parse_rules
+from cart_recovery.domain.voice import Voice, VoiceError, parse_voice
 
 log = logging.getLogger("cart_recovery.docs")
 T = TypeVar("T")

@@ -38,7 +38,7 @@ from types import TracebackType
 from typing import Literal, Self
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-from ..domain.compose import WireMessage
+from cart_recovery.domain.compose import WireMessage
 
 __all__ = [
     "MailError",

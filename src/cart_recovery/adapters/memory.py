@@ -11,8 +11,15 @@ from datetime import datetime
 
 import msgspec
 
-from ..domain.model import AuditEntry, Cart, CartEvent, Outcome, SendRecord, cart_snapshot
-from ..domain.privacy import (
+from cart_recovery.domain.model import (
+    AuditEntry,
+    Cart,
+    CartEvent,
+    Outcome,
+    SendRecord,
+    cart_snapshot,
+)
+from cart_recovery.domain.privacy import (
     UNKEYED,
     EmailKey,
     Forgotten,
@@ -23,10 +30,10 @@ from ..domain.privacy import (
     anonymise_snapshot,
     names_address,
 )
-from ..domain.rules import Rules
-from ..domain.timers import Timer, TimerChange, timer_for
-from ..domain.voice import Voice
-from ..ports import Claim, StaleCart, StoredEvent, normalise_email
+from cart_recovery.domain.rules import Rules
+from cart_recovery.domain.timers import Timer, TimerChange, timer_for
+from cart_recovery.domain.voice import Voice
+from cart_recovery.ports import Claim, StaleCart, StoredEvent, normalise_email
 
 
 class MemoryStore:

@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from ..domain.model import (
+from cart_recovery.domain.model import (
     AuditEntry,
     Cart,
     CartEvent,
@@ -24,7 +24,7 @@ from ..domain.model import (
     SendRecord,
     cart_snapshot,
 )
-from ..domain.privacy import (
+from cart_recovery.domain.privacy import (
     UNKEYED,
     EmailKey,
     Forgotten,
@@ -32,8 +32,8 @@ from ..domain.privacy import (
     anonymise_event,
     anonymise_snapshot,
 )
-from ..domain.timers import Timer, TimerChange, TimerKind, timer_for
-from ..ports import Claim, StaleCart, StoredEvent, normalise_email
+from cart_recovery.domain.timers import Timer, TimerChange, TimerKind, timer_for
+from cart_recovery.ports import Claim, StaleCart, StoredEvent, normalise_email
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
-from .compose import ComposeError, recipient_address
-from .model import CHECKED_OUT, SAVED, UPDATED, Cart, CartEvent, Status
-from .rules import parse_wait_override
+from cart_recovery.domain.compose import ComposeError, recipient_address
+from cart_recovery.domain.model import CHECKED_OUT, SAVED, UPDATED, Cart, CartEvent, Status
+from cart_recovery.domain.rules import parse_wait_override
 
 
 class EventError(ValueError):

@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from .model import Cart, CloseReason, SendRecord
-from .rules import MAX_REMINDERS, Rules, waits_for
+from cart_recovery.domain.model import Cart, CloseReason, SendRecord
+from cart_recovery.domain.rules import MAX_REMINDERS, Rules, waits_for
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from .model import Outcome, SendRecord
-from .rules import Rules
-from .stats import Attribution, CartFacts, attribution
+from cart_recovery.domain.model import Outcome, SendRecord
+from cart_recovery.domain.rules import Rules
+from cart_recovery.domain.stats import Attribution, CartFacts, attribution
 
 ACTIONS = ("suppress", "unsubscribe", "write_off")
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from .model import Cart, Outcome, SendRecord, SkipReason
-from .rules import QuietHours, Rules, zone_named
+from cart_recovery.domain.model import Cart, Outcome, SendRecord, SkipReason
+from cart_recovery.domain.rules import QuietHours, Rules, zone_named
 
 
 def zone_for(cart_timezone: str | None, rules: Rules) -> ZoneInfo:

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from .decide import next_on_timeline
-from .gates import quiet_until, zone_for
-from .model import Cart, Outcome, SendRecord
-from .rules import Rules, SizeTier
+from cart_recovery.domain.decide import next_on_timeline
+from cart_recovery.domain.gates import quiet_until, zone_for
+from cart_recovery.domain.model import Cart, Outcome, SendRecord
+from cart_recovery.domain.rules import Rules, SizeTier
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from .model import AuditEntry, Cart, CartEvent, SendRecord
+from cart_recovery.domain.model import AuditEntry, Cart, CartEvent, SendRecord
 
 PERSONAL_FIELDS = ("email", "name", "items", "return_url")
 DIGEST_PREFIX = "h1:"  # marks a keyed digest (HMAC-SHA256, version 1) among stored keys

@@ -12,7 +12,13 @@ from datetime import time, timedelta
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from .durations import DurationError, format_duration, number, parse_duration, unit_of
+from cart_recovery.domain.durations import (
+    DurationError,
+    format_duration,
+    number,
+    parse_duration,
+    unit_of,
+)
 
 MAX_REMINDERS = 2  # a hard cap: a third reminder is impossible
 

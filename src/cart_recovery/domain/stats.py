@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from .model import Cart, CloseReason, Outcome, SendRecord, Status
+from cart_recovery.domain.model import Cart, CloseReason, Outcome, SendRecord, Status
 
 RECOVERY_WINDOW = timedelta(days=7)
 

@@ -11,9 +11,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from ..adapters.storefronts.base import RequestError
-from ..adapters.storefronts.generic import decode_event
-from ..aws_bootstrap import AwsApp, current_app
+from cart_recovery.adapters.storefronts.base import RequestError
+from cart_recovery.adapters.storefronts.generic import decode_event
+from cart_recovery.bootstrap.aws import AwsApp, current_app
 
 log = logging.getLogger("cart_recovery.lambdas.intake")
 

@@ -11,8 +11,8 @@ from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..aws_bootstrap import AwsApp, current_app
-from ..reporting import run_nightly_export
+from cart_recovery.bootstrap.aws import AwsApp, current_app
+from cart_recovery.service.reports import run_nightly_export
 
 
 def handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:

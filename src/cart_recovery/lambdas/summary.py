@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..aws_bootstrap import AwsApp, current_app
-from ..reporting import run_monthly_summary, summary_json
+from cart_recovery.bootstrap.aws import AwsApp, current_app
+from cart_recovery.service.reports import run_monthly_summary, summary_json
 
 
 def handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:

@@ -18,11 +18,10 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from ..adapters.storefronts.base import RequestError
-from ..aws_bootstrap import AwsApp, current_app
-from ..service import ActionRefused
-from ..tokens import BadToken
-from .function_url import (
+from cart_recovery.adapters.links import BadToken
+from cart_recovery.adapters.storefronts.base import RequestError
+from cart_recovery.bootstrap.aws import AwsApp, current_app
+from cart_recovery.lambdas.function_url import (
     HttpRequest,
     error_response,
     html_response,
@@ -30,6 +29,7 @@ from .function_url import (
     parse_request,
     redirect_response,
 )
+from cart_recovery.service import ActionRefused
 
 log = logging.getLogger("cart_recovery.lambdas.unsub_handler")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..aws_bootstrap import AwsApp, current_app
+from cart_recovery.bootstrap.aws import AwsApp, current_app
 
 
 class BadInput(ValueError):

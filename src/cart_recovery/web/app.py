@@ -15,8 +15,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from . import contract, dashboard, shopper, webhooks
-from .context import WebContext
+from cart_recovery.web import contract, dashboard, shopper, webhooks
+from cart_recovery.web.context import WebContext
 
 
 def operations(ctx: WebContext) -> list[BaseRoute]:

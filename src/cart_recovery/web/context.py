@@ -15,14 +15,14 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from ..adapters.storefronts.base import MAX_BODY, RequestError, Source
-from ..adapters.storefronts.generic import GenericSource
-from ..clock import Clock
-from ..domain.model import CartEvent
-from ..metrics import Metrics
-from ..ports import WakeQueue
-from ..service import Service
-from ..tokens import Tokens
+from cart_recovery.adapters.links import Tokens
+from cart_recovery.adapters.storefronts.base import MAX_BODY, RequestError, Source
+from cart_recovery.adapters.storefronts.generic import GenericSource
+from cart_recovery.domain.model import CartEvent
+from cart_recovery.embedded.clock import Clock
+from cart_recovery.embedded.metrics import Metrics
+from cart_recovery.ports import WakeQueue
+from cart_recovery.service import Service
 
 TEMPLATES = Path(__file__).parent / "templates"
 POKE_INTERVAL = 0.05  # seconds between two pokes of the timer loop after commits

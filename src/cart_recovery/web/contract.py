@@ -7,8 +7,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from .. import contract
-from .context import WebContext
+from cart_recovery import contract
+from cart_recovery.web.context import WebContext
 
 
 def routes(ctx: WebContext) -> list[BaseRoute]:

@@ -32,14 +32,14 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from ..adapters.storefronts.base import RequestError
-from ..domain.calendar import day_bounds, month_bounds
-from ..domain.model import Cart, SendRecord
-from ..domain.stats import attribution
-from ..service import ActionRefused, check_address
-from ..tokens import BadToken
-from . import owner_views as views
-from .context import PAGE_HEADERS, OwnerAccess, WebContext, read_body
+from cart_recovery.adapters.links import BadToken
+from cart_recovery.adapters.storefronts.base import RequestError
+from cart_recovery.domain.calendar import day_bounds, month_bounds
+from cart_recovery.domain.model import Cart, SendRecord
+from cart_recovery.domain.stats import attribution
+from cart_recovery.service import ActionRefused, check_address
+from cart_recovery.web import owner_views as views
+from cart_recovery.web.context import PAGE_HEADERS, OwnerAccess, WebContext, read_body
 
 SESSION_COOKIE = "cr_owner"
 SESSION_MAX_AGE = 12 * 3600  # seconds: log in again after half a day

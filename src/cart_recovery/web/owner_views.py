@@ -16,18 +16,26 @@ from zoneinfo import ZoneInfo
 from babel import Locale, UnknownLocaleError
 from babel.numbers import format_currency
 
-from ..adapters.files import FileDocs
-from ..domain.compose import ComposeError, OutgoingEmail, compose
-from ..domain.decide import next_on_timeline
-from ..domain.gates import quiet_until, zone_for
-from ..domain.model import AuditEntry, Cart, CloseReason, Item, Outcome, SendRecord, Status
-from ..domain.preview import TierPreview, preview
-from ..domain.rules import Rules, RulesError, describe_rules, parse_rules
-from ..domain.stats import Attribution, attribution
-from ..domain.voice import Voice, VoiceError, parse_voice
-from ..outbox import find_copy, read_copy
-from ..ports import StoredEvent
-from ..service import Service
+from cart_recovery.adapters.files import FileDocs
+from cart_recovery.adapters.outbox_files import find_copy, read_copy
+from cart_recovery.domain.compose import ComposeError, OutgoingEmail, compose
+from cart_recovery.domain.decide import next_on_timeline
+from cart_recovery.domain.gates import quiet_until, zone_for
+from cart_recovery.domain.model import (
+    AuditEntry,
+    Cart,
+    CloseReason,
+    Item,
+    Outcome,
+    SendRecord,
+    Status,
+)
+from cart_recovery.domain.preview import TierPreview, preview
+from cart_recovery.domain.rules import Rules, RulesError, describe_rules, parse_rules
+from cart_recovery.domain.stats import Attribution, attribution
+from cart_recovery.domain.voice import Voice, VoiceError, parse_voice
+from cart_recovery.ports import StoredEvent
+from cart_recovery.service import Service
 
 STEP_NAMES = {1: "1st reminder", 2: "2nd reminder"}
 ORDINALS = {1: "1st", 2: "2nd"}

@@ -7,9 +7,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ..adapters.storefronts.generic import RequestError
-from ..tokens import BadToken
-from .context import WebContext, read_body
+from cart_recovery.adapters.links import BadToken
+from cart_recovery.adapters.storefronts.generic import RequestError
+from cart_recovery.web.context import WebContext, read_body
 
 
 def routes(ctx: WebContext) -> list[BaseRoute]:

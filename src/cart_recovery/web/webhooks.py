@@ -17,9 +17,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from ..adapters.storefronts.base import MAX_BODY, RequestError, Source
-from ..domain.cart import EventError
-from .context import WebContext, read_body
+from cart_recovery.adapters.storefronts.base import MAX_BODY, RequestError, Source
+from cart_recovery.domain.cart import EventError
+from cart_recovery.web.context import WebContext, read_body
 
 # The path of each source. The generic one is always there (it answers 503 until a secret is
 # configured); the others only when their secret is.

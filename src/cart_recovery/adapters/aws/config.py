@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .errors import client_error_type, error_code
+from cart_recovery.adapters.aws.errors import client_error_type, error_code
 
 log = logging.getLogger("cart_recovery.aws.config")
 

@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from ...domain.rules import DEFAULT_RULES_TEXT, Rules, RulesError, parse_rules
-from ...domain.voice import DEFAULT_VOICE_TEXT, Voice, VoiceError, parse_voice
-from ..files import DocUnavailable
-from .errors import client_error_type, error_code
+from cart_recovery.adapters.aws.errors import client_error_type, error_code
+from cart_recovery.adapters.files import DocUnavailable
+from cart_recovery.domain.rules import DEFAULT_RULES_TEXT, Rules, RulesError, parse_rules
+from cart_recovery.domain.voice import DEFAULT_VOICE_TEXT, Voice, VoiceError, parse_voice
 
 log = logging.getLogger("cart_recovery.aws.docs")
 T = TypeVar("T")

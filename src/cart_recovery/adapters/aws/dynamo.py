@@ -57,8 +57,17 @@ from typing import Any
 
 import msgspec
 
-from ...domain.model import AuditEntry, Cart, CartEvent, Outcome, SendRecord, cart_snapshot
-from ...domain.privacy import (
+from cart_recovery.adapters.aws.errors import client_error_type, error_code
+from cart_recovery.adapters.aws.scheduler import STEP_EVENTS, NoSchedules, TimerSink, schedule_name
+from cart_recovery.domain.model import (
+    AuditEntry,
+    Cart,
+    CartEvent,
+    Outcome,
+    SendRecord,
+    cart_snapshot,
+)
+from cart_recovery.domain.privacy import (
     PERSONAL_FIELDS,
     UNKEYED,
     EmailKey,
@@ -67,10 +76,8 @@ from ...domain.privacy import (
     anonymise_event,
     anonymise_snapshot,
 )
-from ...domain.timers import Timer, TimerChange, TimerKind, timer_for
-from ...ports import Claim, StaleCart, StoredEvent, normalise_email
-from .errors import client_error_type, error_code
-from .scheduler import STEP_EVENTS, NoSchedules, TimerSink, schedule_name
+from cart_recovery.domain.timers import Timer, TimerChange, TimerKind, timer_for
+from cart_recovery.ports import Claim, StaleCart, StoredEvent, normalise_email
 
 log = logging.getLogger("cart_recovery.aws.store")
 

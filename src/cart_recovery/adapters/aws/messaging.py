@@ -17,11 +17,11 @@ from typing import Any
 
 import msgspec
 
-from ...domain.compose import WireMessage
-from ...domain.model import CartEvent
-from ...service import MailFailure
-from .errors import client_error_type, error_code, transport_error_types
-from .scheduler import EVENT_SOURCE, reminder_event
+from cart_recovery.adapters.aws.errors import client_error_type, error_code, transport_error_types
+from cart_recovery.adapters.aws.scheduler import EVENT_SOURCE, reminder_event
+from cart_recovery.domain.compose import WireMessage
+from cart_recovery.domain.model import CartEvent
+from cart_recovery.service import MailFailure
 
 log = logging.getLogger("cart_recovery.aws.messaging")
 

@@ -22,9 +22,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from ...clock import Clock
-from ...domain.timers import Timer, TimerKind
-from .errors import client_error_type, error_code
+from cart_recovery.adapters.aws.errors import client_error_type, error_code
+from cart_recovery.domain.timers import Timer, TimerKind
+from cart_recovery.embedded.clock import Clock
 
 log = logging.getLogger("cart_recovery.aws.scheduler")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .dynamo import EMAIL_INDEX, RECIPIENT_INDEX, Tables
+from cart_recovery.adapters.aws.dynamo import EMAIL_INDEX, RECIPIENT_INDEX, Tables
 
 TTL_ATTRIBUTE = "expires_at"
 

@@ -8,12 +8,16 @@ failure. Their SDKs are optional extras, imported only when the writer is built.
 
 from __future__ import annotations
 
-from ...ports import LineWriter
-from ...settings import Settings
-from .anthropic_api import DEFAULT_ANTHROPIC_BASE_URL, DEFAULT_ANTHROPIC_MODEL, AnthropicLines
-from .base import LineFailure, MissingExtra, ModelLines
-from .bedrock import DEFAULT_BEDROCK_MODEL, BedrockLines
-from .template import TemplateLines
+from cart_recovery.adapters.llm.anthropic_api import (
+    DEFAULT_ANTHROPIC_BASE_URL,
+    DEFAULT_ANTHROPIC_MODEL,
+    AnthropicLines,
+)
+from cart_recovery.adapters.llm.base import LineFailure, MissingExtra, ModelLines
+from cart_recovery.adapters.llm.bedrock import DEFAULT_BEDROCK_MODEL, BedrockLines
+from cart_recovery.adapters.llm.template import TemplateLines
+from cart_recovery.config.settings import Settings
+from cart_recovery.ports import LineWriter
 
 
 def make_line_writer(settings: Settings) -> LineWriter:

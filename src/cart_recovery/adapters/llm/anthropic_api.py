@@ -9,8 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...domain.lines import Prompt
-from .base import DEFAULT_TIMEOUT, Answer, LineFailure, ModelLines, require
+from cart_recovery.adapters.llm.base import (
+    DEFAULT_TIMEOUT,
+    Answer,
+    LineFailure,
+    ModelLines,
+    require,
+)
+from cart_recovery.domain.lines import Prompt
 
 DEFAULT_ANTHROPIC_MODEL = "claude-haiku-4-5"
 DEFAULT_ANTHROPIC_BASE_URL = "https://api.anthropic.com"

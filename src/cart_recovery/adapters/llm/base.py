@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import ClassVar
 
-from ...domain.lines import (
+from cart_recovery.domain.lines import (
     Prompt,
     check_opening,
     check_summary,

@@ -10,8 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...domain.lines import Prompt
-from .base import DEFAULT_TIMEOUT, Answer, LineFailure, ModelLines, require
+from cart_recovery.adapters.llm.base import (
+    DEFAULT_TIMEOUT,
+    Answer,
+    LineFailure,
+    ModelLines,
+    require,
+)
+from cart_recovery.domain.lines import Prompt
 
 DEFAULT_BEDROCK_MODEL = "global.anthropic.claude-haiku-4-5-20251001-v1:0"
 

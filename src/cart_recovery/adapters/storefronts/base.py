@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from ...domain.model import CartEvent
+from cart_recovery.domain.model import CartEvent
 
 MAX_BODY = 256 * 1024
 REPLAY_WINDOW_SECONDS = 300

@@ -9,10 +9,10 @@ from typing import Any
 
 import msgspec
 
-from ...domain.cart import EventError, validate_event
-from ...domain.model import CartEvent
-from .base import RequestError, bad_money_text
-from .generic import field_of
+from cart_recovery.adapters.storefronts.base import RequestError, bad_money_text
+from cart_recovery.adapters.storefronts.generic import field_of
+from cart_recovery.domain.cart import EventError, validate_event
+from cart_recovery.domain.model import CartEvent
 
 json_decoder = msgspec.json.Decoder(float_hook=Decimal)  # prices keep every digit
 

@@ -16,8 +16,7 @@ from typing import Any
 
 import msgspec
 
-from ...domain.model import CartEvent
-from .base import (
+from cart_recovery.adapters.storefronts.base import (
     MAX_BODY,
     REPLAY_WINDOW_SECONDS,
     Parsed,
@@ -26,6 +25,7 @@ from .base import (
     bad_money_text,
     check_timestamp,
 )
+from cart_recovery.domain.model import CartEvent
 
 __all__ = [
     "MAX_BODY",

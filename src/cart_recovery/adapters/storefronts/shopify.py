@@ -27,10 +27,10 @@ from typing import Any
 import msgspec
 from msgspec import Struct
 
-from ...domain.cart import EventError, validate_event
-from ...domain.model import CHECKED_OUT, UPDATED, AwareTime, CartEvent
-from .base import Parsed, RequestError, any_match
-from .generic import field_of
+from cart_recovery.adapters.storefronts.base import Parsed, RequestError, any_match
+from cart_recovery.adapters.storefronts.generic import field_of
+from cart_recovery.domain.cart import EventError, validate_event
+from cart_recovery.domain.model import CHECKED_OUT, UPDATED, AwareTime, CartEvent
 
 HMAC_HEADER = "x-shopify-hmac-sha256"
 TOPIC_HEADER = "x-shopify-topic"

@@ -23,8 +23,8 @@ from typing import Any
 
 from standardwebhooks.webhooks import Webhook
 
-from .base import Parsed, RequestError, any_match, check_timestamp
-from .convert import decode_json, to_event
+from cart_recovery.adapters.storefronts.base import Parsed, RequestError, any_match, check_timestamp
+from cart_recovery.adapters.storefronts.convert import decode_json, to_event
 
 ID_HEADER = "webhook-id"
 TIMESTAMP_HEADER = "webhook-timestamp"

@@ -17,12 +17,12 @@ from pathlib import Path
 import anyio.to_thread
 from anyio import CapacityLimiter
 
-from .clock import Clock
-from .domain.calendar import next_monthly, next_nightly
-from .domain.model import CartEvent
-from .ports import GroupCommit, WakeQueue
-from .reporting import Reports
-from .service import Happening, Service
+from cart_recovery.domain.calendar import next_monthly, next_nightly
+from cart_recovery.domain.model import CartEvent
+from cart_recovery.embedded.clock import Clock
+from cart_recovery.ports import GroupCommit, WakeQueue
+from cart_recovery.service import Happening, Service
+from cart_recovery.service.reports import Reports
 
 log = logging.getLogger("cart_recovery.timers")
 

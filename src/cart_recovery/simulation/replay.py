@@ -11,11 +11,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .clock import VirtualClock
-from .domain.model import CartEvent
-from .ports import WakeQueue
-from .runtime import TimerLoop
-from .service import Happening, Service
+from cart_recovery.domain.model import CartEvent
+from cart_recovery.embedded.clock import VirtualClock
+from cart_recovery.embedded.runtime import TimerLoop
+from cart_recovery.ports import WakeQueue
+from cart_recovery.service import Happening, Service
 
 Action = Callable[[datetime], object]
 

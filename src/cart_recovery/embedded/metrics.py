@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
-from .service import Closed, Deferred, Happening, MailFailed, Sent, Skipped, Stopped
+from cart_recovery.service import Closed, Deferred, Happening, MailFailed, Sent, Skipped, Stopped
 
 
 class Metrics:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .adapters.storefronts.standard_webhooks import load_secret as load_standard_secret
+from cart_recovery.adapters.storefronts.standard_webhooks import load_secret as load_standard_secret
 
 CONFIG_NAME = "config.toml"
 RULES_NAME = "rules.txt"

@@ -35,20 +35,20 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .adapters.aws.config import Secrets, parameters_under
-from .adapters.aws.docs import S3Docs
-from .adapters.aws.dynamo import DynamoStore, Tables
-from .adapters.aws.messaging import EventBridgeHandOff, EventQueue, SesMailer
-from .adapters.aws.scheduler import SchedulerTimers
-from .adapters.llm.template import TemplateLines
-from .clock import Clock, SystemClock
-from .domain.compose import ComposeError, recipient_address
-from .domain.privacy import EmailKey
-from .ports import LineWriter
-from .reporting import Exporter, Reports
-from .service import Happening, MailFailure, Service
-from .settings import SettingsError
-from .tokens import LinkMaker, Tokens
+from cart_recovery.adapters.aws.config import Secrets, parameters_under
+from cart_recovery.adapters.aws.docs import S3Docs
+from cart_recovery.adapters.aws.dynamo import DynamoStore, Tables
+from cart_recovery.adapters.aws.messaging import EventBridgeHandOff, EventQueue, SesMailer
+from cart_recovery.adapters.aws.scheduler import SchedulerTimers
+from cart_recovery.adapters.links import LinkMaker, Tokens
+from cart_recovery.adapters.llm.template import TemplateLines
+from cart_recovery.config.settings import SettingsError
+from cart_recovery.domain.compose import ComposeError, recipient_address
+from cart_recovery.domain.privacy import EmailKey
+from cart_recovery.embedded.clock import Clock, SystemClock
+from cart_recovery.ports import LineWriter
+from cart_recovery.service import Happening, MailFailure, Service
+from cart_recovery.service.reports import Exporter, Reports
 
 log = logging.getLogger("cart_recovery.aws")
 
@@ -328,7 +328,7 @@ class AwsApp:
         model = self.settings.bedrock_model
         if not model:
             return TemplateLines()
-        from .adapters.llm.bedrock import BedrockLines
+        from cart_recovery.adapters.llm.bedrock import BedrockLines
 
         return BedrockLines(
             model=model,
@@ -386,7 +386,7 @@ class AwsApp:
         s = self.settings
         if not s.sheets_spreadsheet_id:
             return []
-        from .adapters.sheets import SheetsExporter
+        from cart_recovery.adapters.export.sheets import SheetsExporter
 
         return [SheetsExporter(s.sheets_spreadsheet_id, self.service_account_file)]
 
@@ -474,7 +474,7 @@ def current_app() -> AwsApp:
     global _app
     with _app_lock:
         if _app is None:
-            from .logs import setup_logging
+            from cart_recovery.embedded.logs import setup_logging
 
             setup_logging(os.environ.get("CR_LOG_LEVEL", "INFO"))
             _app = aws(os.environ)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from .bootstrap import Embedded
+    from cart_recovery.bootstrap.embedded import Embedded
 
 DATA_DIR_OPTION = click.option(
     "--data-dir",
@@ -23,8 +23,8 @@ DATA_DIR_OPTION = click.option(
 
 
 def _open(data_dir: Path) -> Embedded:
-    from .bootstrap import embedded
-    from .settings import SettingsError, load_settings
+    from cart_recovery.bootstrap.embedded import embedded
+    from cart_recovery.config.settings import SettingsError, load_settings
 
     if not (Path(os.environ.get("CART_RECOVERY_DATA_DIR") or data_dir) / "config.toml").exists():
         raise click.ClickException(f"{data_dir}: no config.toml here (run `serve` once first)")
@@ -63,7 +63,7 @@ def summary(month: str, send: bool, as_json: bool, data_dir: Path) -> None:
         date(year, mon, 1)
     except ValueError:
         raise click.BadParameter("must be a month like 2026-05", param_hint="--month") from None
-    from .reporting import summary_json
+    from cart_recovery.service.reports import summary_json
 
     rt = _open(data_dir)
     try:

@@ -16,12 +16,21 @@ from typing import Any, Protocol, TypeVar
 
 import msgspec
 
-from .adapters.llm.template import TemplateLines
-from .domain.cart import apply_event, validate_event
-from .domain.compose import ComposeError, OutgoingEmail, compose, recipient_address
-from .domain.decide import FirstReminder, GiveUp, SecondReminder, StillShopping, decide, next_wake
-from .domain.gates import Defer, Skip, check_gates
-from .domain.model import (
+from cart_recovery.adapters.links import LinkMaker
+from cart_recovery.adapters.llm.template import TemplateLines
+from cart_recovery.adapters.outbox_files import erase_copies
+from cart_recovery.domain.cart import apply_event, validate_event
+from cart_recovery.domain.compose import ComposeError, OutgoingEmail, compose, recipient_address
+from cart_recovery.domain.decide import (
+    FirstReminder,
+    GiveUp,
+    SecondReminder,
+    StillShopping,
+    decide,
+    next_wake,
+)
+from cart_recovery.domain.gates import Defer, Skip, check_gates
+from cart_recovery.domain.model import (
     AuditEntry,
     Cart,
     CartEvent,
@@ -32,11 +41,10 @@ from .domain.model import (
     Status,
     cart_snapshot,
 )
-from .domain.privacy import Forgotten, shopper_export
-from .domain.timers import CancelTimers, DeferSend, SetWake, TimerChange
-from .domain.voice import plain_opening
-from .outbox import erase_copies
-from .ports import (
+from cart_recovery.domain.privacy import Forgotten, shopper_export
+from cart_recovery.domain.timers import CancelTimers, DeferSend, SetWake, TimerChange
+from cart_recovery.domain.voice import plain_opening
+from cart_recovery.ports import (
     BatchReads,
     CartStore,
     Claim,
@@ -46,7 +54,6 @@ from .ports import (
     StaleCart,
     normalise_email,
 )
-from .tokens import LinkMaker
 
 log = logging.getLogger("cart_recovery.service")
 

@@ -41,13 +41,13 @@ from typing import IO, Any
 
 import msgspec
 
-from .domain.cart import EventError, apply_event, validate_event
-from .domain.compose import ComposeError, recipient_address
-from .domain.decide import GiveUp, StillShopping, decide, next_wake
-from .domain.gates import Defer, Skip, check_gates
-from .domain.model import Cart, CartEvent, Outcome, SendRecord, SkipReason
-from .domain.rules import Rules, SizeTier, zone_named
-from .ports import normalise_email
+from cart_recovery.domain.cart import EventError, apply_event, validate_event
+from cart_recovery.domain.compose import ComposeError, recipient_address
+from cart_recovery.domain.decide import GiveUp, StillShopping, decide, next_wake
+from cart_recovery.domain.gates import Defer, Skip, check_gates
+from cart_recovery.domain.model import Cart, CartEvent, Outcome, SendRecord, SkipReason
+from cart_recovery.domain.rules import Rules, SizeTier, zone_named
+from cart_recovery.ports import normalise_email
 
 BATCH = 1000  # wake-ups taken from the queue at a time, as the replay's timer loop does
 

@@ -14,13 +14,13 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from .adapters.mail import OutboxMailer
-from .bootstrap import embedded, init_data_dir
-from .clock import VirtualClock
-from .domain.model import CHECKED_OUT, UPDATED, CartEvent, Item
-from .replay import Replay
-from .service import Closed, Deferred, Happening, Sent, Skipped, Stopped
-from .settings import load_settings
+from cart_recovery.adapters.mail import OutboxMailer
+from cart_recovery.bootstrap.embedded import embedded, init_data_dir
+from cart_recovery.config.settings import load_settings
+from cart_recovery.domain.model import CHECKED_OUT, UPDATED, CartEvent, Item
+from cart_recovery.embedded.clock import VirtualClock
+from cart_recovery.service import Closed, Deferred, Happening, Sent, Skipped, Stopped
+from cart_recovery.simulation.replay import Replay
 
 NY = ZoneInfo("America/New_York")
 

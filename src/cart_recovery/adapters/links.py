@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_encode
 
-from .domain.compose import Links
+from cart_recovery.domain.compose import Links
 
 
 class BadToken(ValueError):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from .bootstrap import Embedded
+    from cart_recovery.bootstrap.embedded import Embedded
 
 DEFAULT_DATA_DIR = "cart-recovery-data"
 OWNER = "owner"
@@ -32,8 +32,8 @@ data_dir_option = click.option(
 @contextlib.contextmanager
 def opened(data_dir: Path) -> Iterator[Embedded]:
     """The wired service over an existing data folder (never creates one)."""
-    from .bootstrap import embedded
-    from .settings import CONFIG_NAME, SettingsError, load_settings
+    from cart_recovery.bootstrap.embedded import embedded
+    from cart_recovery.config.settings import CONFIG_NAME, SettingsError, load_settings
 
     environ = dict(os.environ)
     folder = Path(environ.get("CART_RECOVERY_DATA_DIR") or data_dir)
@@ -61,7 +61,7 @@ def _refused(e: Exception) -> click.ClickException:
 @data_dir_option
 def suppress(cart_id: str, data_dir: Path) -> None:
     """Stop reminding one cart (closed as suppressed)."""
-    from .service import ActionRefused
+    from cart_recovery.service import ActionRefused
 
     with opened(data_dir) as rt:
         try:
@@ -76,7 +76,7 @@ def suppress(cart_id: str, data_dir: Path) -> None:
 @data_dir_option
 def write_off(cart_id: str, data_dir: Path) -> None:
     """Close one cart as written off (counted apart in the summary)."""
-    from .service import ActionRefused
+    from cart_recovery.service import ActionRefused
 
     with opened(data_dir) as rt:
         try:
@@ -91,7 +91,7 @@ def write_off(cart_id: str, data_dir: Path) -> None:
 @data_dir_option
 def unsubscribe(email: str, data_dir: Path) -> None:
     """Never remind this address again, for any cart."""
-    from .service import ActionRefused, check_address
+    from cart_recovery.service import ActionRefused, check_address
 
     with opened(data_dir) as rt:
         try:
@@ -107,8 +107,8 @@ def unsubscribe(email: str, data_dir: Path) -> None:
 @data_dir_option
 def forget(email: str, data_dir: Path) -> None:
     """Erase a shopper's personal data; they stay unsubscribed."""
-    from .adapters.mail import OutboxMailer
-    from .service import ActionRefused
+    from cart_recovery.adapters.mail import OutboxMailer
+    from cart_recovery.service import ActionRefused
 
     with opened(data_dir) as rt:
         outbox = rt.settings.outbox if isinstance(rt.service.mailer, OutboxMailer) else None
@@ -129,7 +129,7 @@ def forget(email: str, data_dir: Path) -> None:
 @data_dir_option
 def export_shopper(email: str, data_dir: Path) -> None:
     """Print everything kept about a shopper, as JSON."""
-    from .service import ActionRefused
+    from cart_recovery.service import ActionRefused
 
     with opened(data_dir) as rt:
         try:

@@ -18,10 +18,16 @@ from zoneinfo import ZoneInfo
 
 from babel.numbers import format_currency
 
-from .domain.calendar import day_bounds, month_bounds
-from .domain.export_rows import Row, export_rows
-from .domain.stats import CartFacts, Click, MonthFigures, month_figures, plain_paragraph
-from .ports import CartStore, DocSource, LineWriter, Mailer
+from cart_recovery.domain.calendar import day_bounds, month_bounds
+from cart_recovery.domain.export_rows import Row, export_rows
+from cart_recovery.domain.stats import (
+    CartFacts,
+    Click,
+    MonthFigures,
+    month_figures,
+    plain_paragraph,
+)
+from cart_recovery.ports import CartStore, DocSource, LineWriter, Mailer
 
 log = logging.getLogger("cart_recovery.reports")
 
@@ -39,7 +45,7 @@ class FileExporter:
     folder: Path
 
     def write(self, day: date, rows: Sequence[Row]) -> list[str]:
-        from .adapters.export import write_csv, write_xlsx
+        from cart_recovery.adapters.export.files import write_csv, write_xlsx
 
         stem = self.folder / f"carts-{day.isoformat()}"
         xlsx = write_xlsx(rows, stem.with_suffix(".xlsx"), title=day.isoformat())

@@ -7,7 +7,14 @@ from collections.abc import Sequence
 
 import click
 
-from .domain.cost import PRICES_AS_OF, REGION, Bill, monthly_bill, price_table, usage_table
+from cart_recovery.cli.cost_model import (
+    PRICES_AS_OF,
+    REGION,
+    Bill,
+    monthly_bill,
+    price_table,
+    usage_table,
+)
 
 TITLE = f"Monthly AWS bill, {REGION} list prices ({PRICES_AS_OF}), no free tier"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from .domain.rules import RulesError, describe_rules, parse_rules
+from cart_recovery.domain.rules import RulesError, describe_rules, parse_rules
 
 DEFAULT_DATA_DIR = "cart-recovery-data"
 
@@ -35,9 +35,9 @@ def serve(data_dir: Path, host: str | None, port: int | None) -> None:
     """Run the service: webhook, unsubscribe, and the reminder timers, in one process."""
     import uvicorn
 
-    from .bootstrap import embedded, init_data_dir
-    from .logs import setup_logging
-    from .settings import SettingsError, load_settings
+    from cart_recovery.bootstrap.embedded import embedded, init_data_dir
+    from cart_recovery.config.settings import SettingsError, load_settings
+    from cart_recovery.embedded.logs import setup_logging
 
     environ = dict(os.environ)
     if host:
@@ -50,7 +50,7 @@ def serve(data_dir: Path, host: str | None, port: int | None) -> None:
         settings = load_settings(data_dir, environ)
         clock = None
         if environ.get("CART_RECOVERY_CLOCK"):  # accelerated time, for rehearsals and tests
-            from .clock import OffsetClock
+            from cart_recovery.embedded.clock import OffsetClock
 
             clock = OffsetClock.parse(environ["CART_RECOVERY_CLOCK"])
         runtime = embedded(settings, clock=clock)
@@ -111,7 +111,7 @@ def check_rules(file: Path) -> None:
 def demo(out: Path) -> None:
     """The series' story, time-warped: a $120 cart, two reminders, a checkout; and a shopper
     who unsubscribes after the first reminder."""
-    from .demo import run_demo
+    from cart_recovery.simulation.demo import run_demo
 
     sys.exit(run_demo(out))
 
@@ -144,7 +144,7 @@ def simulate(
     progress: bool | None,
 ) -> None:
     """Replay a JSON-lines file of cart events through the rules on a virtual clock."""
-    from .simulate import SimulationError, run_simulation
+    from cart_recovery.simulation.run import SimulationError, run_simulation
 
     until_at = None
     if until:
@@ -167,21 +167,21 @@ def simulate(
 
 
 def _register() -> None:
-    from .cli_reports import export, summary
+    from cart_recovery.cli.reports import export, summary
 
     main.add_command(export)
     main.add_command(summary)
 
-    from .cli_integrate import import_carts, send_test_event
+    from cart_recovery.cli.integrate import import_carts, send_test_event
 
     main.add_command(send_test_event)
     main.add_command(import_carts)
 
-    from .cost_command import cost
+    from cart_recovery.cli.cost import cost
 
     main.add_command(cost)
 
-    from .owner_cli import COMMANDS
+    from cart_recovery.cli.owner import COMMANDS
 
     for command in COMMANDS:
         main.add_command(command)

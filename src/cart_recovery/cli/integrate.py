@@ -23,11 +23,11 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from .adapters.storefronts.base import RequestError
-from .adapters.storefronts.convert import decode_json, to_event
-from .domain.cart import EventError, validate_event
-from .domain.model import CartEvent
-from .web.webhooks import PATHS
+from cart_recovery.adapters.storefronts.base import RequestError
+from cart_recovery.adapters.storefronts.convert import decode_json, to_event
+from cart_recovery.domain.cart import EventError, validate_event
+from cart_recovery.domain.model import CartEvent
+from cart_recovery.web.webhooks import PATHS
 
 DATA_DIR_OPTION = click.option(
     "--data-dir",
@@ -106,7 +106,7 @@ def signed_request(
     """The body and headers a storefront of ``source`` sends, signed with ``secret``."""
     ts = int(now.timestamp())
     if source == "shopify":
-        from .adapters.storefronts import shopify
+        from cart_recovery.adapters.storefronts import shopify
 
         payload = shopify_test_checkout(cart_id, email, name, now, kind == "cart.checked_out")
         body = json.dumps(payload).encode()
@@ -118,17 +118,17 @@ def signed_request(
     event = test_event(kind, cart_id, email, name, now)
     body = json.dumps(event).encode()
     if source == "standard":
-        from .adapters.storefronts import standard_webhooks
+        from cart_recovery.adapters.storefronts import standard_webhooks
 
         return body, standard_webhooks.sign(body, secret, event["event_id"], ts)
-    from .adapters.storefronts import generic
+    from cart_recovery.adapters.storefronts import generic
 
     return body, generic.sign(body, secret, ts)
 
 
 def _configured(data_dir: Path, source: str) -> tuple[str, str | None]:
     """The service's base URL and the source's first secret, from its config (if there)."""
-    from .settings import SettingsError, load_settings
+    from cart_recovery.config.settings import SettingsError, load_settings
 
     folder = Path(os.environ.get("CART_RECOVERY_DATA_DIR") or data_dir)
     if not (folder / "config.toml").exists():
@@ -358,7 +358,7 @@ def import_carts(
     if dry_run:
         click.echo(f"{len(good)} record(s) would be imported, {len(bad)} skipped")
         return
-    from .cli_reports import _open
+    from cart_recovery.cli.reports import _open
 
     rt = _open(data_dir)
     show = sys.stderr.isatty() if progress is None else progress

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from babel.numbers import get_currency_precision, get_currency_symbol
 
-from ..domain.export_rows import COLUMNS, Row
+from cart_recovery.domain.export_rows import COLUMNS, Row
 
 WIDTHS = {
     "Cart": 18,

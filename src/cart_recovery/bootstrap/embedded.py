@@ -11,28 +11,28 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 
-from .adapters.files import FileDocs
-from .adapters.llm import make_line_writer
-from .adapters.mail import MailError, OutboxMailer, SmtpMailer, parse_smtp_url
-from .adapters.sqlite import SqliteStore
-from .adapters.storefronts.base import Source
-from .adapters.storefronts.generic import GenericSource
-from .adapters.storefronts.shopify import ShopifySource
-from .adapters.storefronts.standard_webhooks import StandardWebhooksSource
-from .clock import Clock, SystemClock
-from .domain.privacy import EmailKey
-from .domain.rules import DEFAULT_RULES_TEXT
-from .domain.voice import DEFAULT_VOICE_TEXT
-from .metrics import Metrics
-from .ports import LineWriter, Mailer
-from .reporting import Exporter, FileExporter, Reports
-from .runtime import IngestQueue, ReportSchedule, TimerLoop
-from .service import MailFailure, Service
-from .settings import CONFIG_NAME, Settings, new_config_text
-from .tokens import LinkMaker, Tokens
-from .web.app import create_app
-from .web.context import OwnerAccess, WebContext
-from .web.dashboard import session_key
+from cart_recovery.adapters.files import FileDocs
+from cart_recovery.adapters.links import LinkMaker, Tokens
+from cart_recovery.adapters.llm import make_line_writer
+from cart_recovery.adapters.mail import MailError, OutboxMailer, SmtpMailer, parse_smtp_url
+from cart_recovery.adapters.sqlite import SqliteStore
+from cart_recovery.adapters.storefronts.base import Source
+from cart_recovery.adapters.storefronts.generic import GenericSource
+from cart_recovery.adapters.storefronts.shopify import ShopifySource
+from cart_recovery.adapters.storefronts.standard_webhooks import StandardWebhooksSource
+from cart_recovery.config.settings import CONFIG_NAME, Settings, new_config_text
+from cart_recovery.domain.privacy import EmailKey
+from cart_recovery.domain.rules import DEFAULT_RULES_TEXT
+from cart_recovery.domain.voice import DEFAULT_VOICE_TEXT
+from cart_recovery.embedded.clock import Clock, SystemClock
+from cart_recovery.embedded.metrics import Metrics
+from cart_recovery.embedded.runtime import IngestQueue, ReportSchedule, TimerLoop
+from cart_recovery.ports import LineWriter, Mailer
+from cart_recovery.service import MailFailure, Service
+from cart_recovery.service.reports import Exporter, FileExporter, Reports
+from cart_recovery.web.app import create_app
+from cart_recovery.web.context import OwnerAccess, WebContext
+from cart_recovery.web.dashboard import session_key
 
 
 def init_data_dir(data_dir: Path) -> list[Path]:
@@ -64,7 +64,7 @@ def make_reports(
     """The nightly export (files, plus Google Sheets when configured) and the summary."""
     exporters: list[Exporter] = [FileExporter(settings.export_dir)]
     if settings.sheets_spreadsheet_id:
-        from .adapters.sheets import sheets_exporter
+        from cart_recovery.adapters.export.sheets import sheets_exporter
 
         sheets = sheets_exporter(settings)
         if sheets is not None:

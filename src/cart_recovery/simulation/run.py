@@ -23,16 +23,23 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from .adapters.memory import MemoryStore, StaticDocs
-from .clock import VirtualClock
-from .domain.cart import EventError, validate_event
-from .domain.model import CartEvent
-from .domain.rules import DEFAULT_RULES_TEXT, Rules, RulesError, parse_rules
-from .domain.voice import DEFAULT_VOICE_TEXT, parse_voice
-from .replay import Replay
-from .service import Closed, Deferred, Happening, Sent, Service, Skipped
-from .simulate_engine import BadEvent, Engine, NotInOrder, Outcomes, hold_zones, read_lines
-from .tokens import LinkMaker, Tokens
+from cart_recovery.adapters.links import LinkMaker, Tokens
+from cart_recovery.adapters.memory import MemoryStore, StaticDocs
+from cart_recovery.domain.cart import EventError, validate_event
+from cart_recovery.domain.model import CartEvent
+from cart_recovery.domain.rules import DEFAULT_RULES_TEXT, Rules, RulesError, parse_rules
+from cart_recovery.domain.voice import DEFAULT_VOICE_TEXT, parse_voice
+from cart_recovery.embedded.clock import VirtualClock
+from cart_recovery.service import Closed, Deferred, Happening, Sent, Service, Skipped
+from cart_recovery.simulation.engine import (
+    BadEvent,
+    Engine,
+    NotInOrder,
+    Outcomes,
+    hold_zones,
+    read_lines,
+)
+from cart_recovery.simulation.replay import Replay
 
 
 class SimulationError(Exception):

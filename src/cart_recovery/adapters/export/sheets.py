@@ -25,14 +25,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..domain.export_rows import COLUMNS, Row
-from .export import WIDTHS, money_format
+from cart_recovery.adapters.export.files import WIDTHS, money_format
+from cart_recovery.domain.export_rows import COLUMNS, Row
 
 if TYPE_CHECKING:
     from gspread.http_client import HTTPClient
     from gspread.worksheet import Worksheet
 
-    from ..settings import Settings
+    from cart_recovery.config.settings import Settings
 
 __all__ = ["SHEETS_API", "ExportError", "SheetsExporter", "sheets_exporter"]
 
