@@ -257,10 +257,6 @@ class DocSource(Protocol):
     def voice(self) -> Voice: ...
 
 
-def normalise_email(email: str) -> str:
-    return email.strip().casefold()
-
-
 __all__ = [
     "CartStore",
     "Claim",
@@ -270,5 +266,4 @@ __all__ = [
     "StaleCart",
     "StoredEvent",
     "WakeQueue",
-    "normalise_email",
 ]

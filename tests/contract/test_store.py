@@ -12,9 +12,10 @@ import pytest
 
 from cart_recovery.adapters.memory import MemoryStore
 from cart_recovery.adapters.sqlite import MIGRATIONS, SqliteStore
+from cart_recovery.domain.address import normalise_email
 from cart_recovery.domain.model import AuditEntry, Outcome, SendRecord, Status
 from cart_recovery.domain.timers import CancelTimers, DeferSend, SetWake, TimerKind
-from cart_recovery.ports import BatchReads, Claim, StaleCart, normalise_email
+from cart_recovery.ports import BatchReads, Claim, StaleCart
 from tests.aws.services import contract_store
 from tests.conftest import T0, at, make_cart, make_event
 

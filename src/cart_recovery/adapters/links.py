@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_encode
 
+from cart_recovery.domain.address import normalise_email
 from cart_recovery.domain.compose import Links
 
 
@@ -67,7 +68,7 @@ class Tokens:
         return value[0], value[1]
 
     def unsubscribe(self, email: str) -> str:
-        return _mint(self._unsub_key, email.strip().casefold())
+        return _mint(self._unsub_key, normalise_email(email))
 
     def read_unsubscribe(self, token: str) -> str:
         try:

@@ -11,6 +11,7 @@ from datetime import datetime
 
 import msgspec
 
+from cart_recovery.domain.address import normalise_email
 from cart_recovery.domain.model import (
     AuditEntry,
     Cart,
@@ -33,7 +34,7 @@ from cart_recovery.domain.privacy import (
 from cart_recovery.domain.rules import Rules
 from cart_recovery.domain.timers import Timer, TimerChange, timer_for
 from cart_recovery.domain.voice import Voice
-from cart_recovery.ports import Claim, StaleCart, StoredEvent, normalise_email
+from cart_recovery.ports import Claim, StaleCart, StoredEvent
 
 
 class MemoryStore:

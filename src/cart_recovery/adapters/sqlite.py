@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 
+from cart_recovery.domain.address import normalise_email
 from cart_recovery.domain.model import (
     AuditEntry,
     Cart,
@@ -33,7 +34,7 @@ from cart_recovery.domain.privacy import (
     anonymise_snapshot,
 )
 from cart_recovery.domain.timers import Timer, TimerChange, TimerKind, timer_for
-from cart_recovery.ports import Claim, StaleCart, StoredEvent, normalise_email
+from cart_recovery.ports import Claim, StaleCart, StoredEvent
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -43,7 +43,7 @@ from cart_recovery.adapters.aws.scheduler import SchedulerTimers
 from cart_recovery.adapters.links import LinkMaker, Tokens
 from cart_recovery.adapters.llm.template import TemplateLines
 from cart_recovery.config.settings import SettingsError
-from cart_recovery.domain.compose import ComposeError, recipient_address
+from cart_recovery.domain.address import AddressError, recipient_address
 from cart_recovery.domain.privacy import EmailKey
 from cart_recovery.embedded.clock import Clock, SystemClock
 from cart_recovery.ports import LineWriter
@@ -170,7 +170,7 @@ class AwsSettings:
             for owner in owners:
                 try:
                     recipient_address(owner)
-                except ComposeError:
+                except AddressError:
                     raise SettingsError(
                         f"owner_emails: {owner[:80]!r} is not an email address"
                     ) from None

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
-from cart_recovery.domain.compose import ComposeError, recipient_address
+from cart_recovery.domain.address import AddressError, recipient_address
 from cart_recovery.domain.model import CHECKED_OUT, SAVED, UPDATED, Cart, CartEvent, Status
 from cart_recovery.domain.rules import parse_wait_override
 
@@ -60,7 +60,7 @@ def validate_event(event: CartEvent, now: datetime | None = None) -> CartEvent:
     if event.email is not None and event.email.strip():
         try:
             recipient_address(event.email)
-        except ComposeError as e:
+        except AddressError as e:
             raise EventError("email", str(e)) from None
     if event.return_url is not None and not event.return_url.startswith(("https://", "http://")):
         raise EventError("return_url", "must be an http(s) URL")

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from email.headerregistry import (
-    Address,
     AddressHeader,
     BaseHeader,
     HeaderRegistry,
@@ -33,6 +32,7 @@ from babel import Locale, UnknownLocaleError
 from babel.numbers import format_currency
 from markupsafe import Markup
 
+from cart_recovery.domain.address import DOMAIN, AddressError, recipient_address
 from cart_recovery.domain.model import Cart, Item
 from cart_recovery.domain.voice import (
     Voice,
@@ -48,8 +48,6 @@ FIRST_NAME_MAX = 60
 ONE_CLICK = "List-Unsubscribe=One-Click"  # RFC 8058
 
 _URL = re.compile(r"https?://[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 _HEADER_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 field name: printable ASCII but ':'
 _OWN_HEADERS = frozenset({"from", "to", "cc", "bcc", "subject", "date", "message-id"})
 _ITEMS_SLOT = "\x00items\x00"  # where the items table goes in the HTML part
@@ -268,7 +266,7 @@ def _date_in(when: datetime, offset: object) -> str:
 
 def message_id_for(cart_id: str, step: int, domain: str) -> str:
     """The Message-ID of ``(cart_id, step)``: the same every time, different for each step."""
-    if not _DOMAIN.fullmatch(domain) or len(domain) > 253:
+    if not DOMAIN.fullmatch(domain) or len(domain) > 253:
         raise ComposeError(f"not a domain for Message-IDs: {domain!r}")
     if isinstance(step, bool) or not isinstance(step, int) or step < 1:
         raise ComposeError(f"not a reminder step: {step!r}")
@@ -300,7 +298,10 @@ def compose(
         templates = voice.step(step)
     except ValueError as exc:
         raise ComposeError(str(exc)) from None
-    to = recipient_address(cart.email)
+    try:
+        to = recipient_address(cart.email)
+    except AddressError as exc:
+        raise ComposeError(str(exc)) from None
     from_ = _sender(sender)
     return_url = _link(links.return_url, "return link")
     unsubscribe_url = _link(links.unsubscribe_url, "unsubscribe link")
@@ -378,10 +379,6 @@ def compose(
 
 # A plain dot-atom address (RFC 5322 §3.4.1) with a DNS domain: what nearly every shopper has.
 # Anything else takes the full parser below; both give the same answer for these.
-_PLAIN_ADDRESS = re.compile(
-    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    rf"@{_LABEL}(?:\.{_LABEL})*"
-)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -389,24 +386,6 @@ def _money(amount: Decimal, currency: str, locale: str) -> str:
     """``amount`` in ``currency`` as ``locale`` writes it. Pure, so remembered: a store's prices
     repeat, and formatting one takes longer than the rest of a line."""
     return format_currency(amount, currency, locale=locale)
-
-
-def recipient_address(address: str | None) -> str:
-    """The plain addr-spec of ``address``, or ComposeError saying why it can't be mailed."""
-    if address is None or not address.strip():
-        raise ComposeError("the cart has no email address")
-    address = address.strip()
-    if not address.isascii():
-        raise ComposeError("the address needs SMTPUTF8, which is not supported")
-    if _PLAIN_ADDRESS.fullmatch(address):
-        return address
-    try:
-        parsed = Address(addr_spec=address)
-    except (ValueError, IndexError) as exc:
-        raise ComposeError(f"not a single email address: {exc}") from None
-    if not parsed.username or not _DOMAIN.fullmatch(parsed.domain):
-        raise ComposeError("not a single email address")
-    return parsed.addr_spec
 
 
 @functools.lru_cache(maxsize=64)

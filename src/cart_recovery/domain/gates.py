@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from cart_recovery.domain.address import normalise_email
 from cart_recovery.domain.model import Cart, Outcome, SendRecord, SkipReason
 from cart_recovery.domain.rules import QuietHours, Rules, zone_named
 
@@ -106,10 +107,6 @@ class Defer:
 Verdict = SendIt | Skip | Defer
 
 
-def _address(email: str) -> str:
-    return email.strip().casefold()
-
-
 def check_gates(
     cart: Cart,
     step: int,
@@ -135,14 +132,14 @@ def check_gates(
 
     if unsubscribed:
         return Skip(SkipReason.UNSUBSCRIBED)
-    address = _address(cart.email)
+    address = normalise_email(cart.email)
     window_start = now - rules.do_not_disturb
     for record in recent_sends:
         if (
             record.outcome == Outcome.SENT
             and record.cart_id != cart.cart_id
             and record.recipient is not None
-            and _address(record.recipient) == address
+            and normalise_email(record.recipient) == address
             and window_start < record.at <= now
         ):
             return Skip(SkipReason.DO_NOT_DISTURB)

@@ -16,15 +16,11 @@ from typing import Any
 
 import msgspec
 
+from cart_recovery.domain.address import normalise_email
 from cart_recovery.domain.model import AuditEntry, Cart, CartEvent, SendRecord
 
 PERSONAL_FIELDS = ("email", "name", "items", "return_url")
 DIGEST_PREFIX = "h1:"  # marks a keyed digest (HMAC-SHA256, version 1) among stored keys
-
-
-def normalised_address(email: str) -> str:
-    """The form addresses are compared in: stripped and casefolded."""
-    return email.strip().casefold()
 
 
 @dataclass(frozen=True)
@@ -49,7 +45,7 @@ class EmailKey:
 
     def digest(self, email: str) -> str:
         """``h1:`` and the hex HMAC-SHA256 of the normalised address."""
-        data = normalised_address(email).encode("utf-8", "surrogatepass")
+        data = normalise_email(email).encode("utf-8", "surrogatepass")
         return DIGEST_PREFIX + hmac.new(self.secret, data, hashlib.sha256).hexdigest()
 
     @property
@@ -96,7 +92,7 @@ def anonymise_send(record: SendRecord) -> SendRecord:
 
 def names_address(value: str | None, address: str) -> bool:
     """Whether ``value`` is the (already normalised) ``address``."""
-    return value is not None and normalised_address(value) == address
+    return value is not None and normalise_email(value) == address
 
 
 @dataclass(frozen=True)
@@ -157,7 +153,7 @@ def shopper_export(
         ]
         out_carts.append(row)
     return {
-        "email": normalised_address(email),
+        "email": normalise_email(email),
         "exported_at": _time(now),
         "unsubscribed": unsubscribed,
         "carts": out_carts,

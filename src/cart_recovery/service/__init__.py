@@ -19,8 +19,9 @@ import msgspec
 from cart_recovery.adapters.links import LinkMaker
 from cart_recovery.adapters.llm.template import TemplateLines
 from cart_recovery.adapters.outbox_files import erase_copies
+from cart_recovery.domain.address import AddressError, normalise_email, recipient_address
 from cart_recovery.domain.cart import apply_event, validate_event
-from cart_recovery.domain.compose import ComposeError, OutgoingEmail, compose, recipient_address
+from cart_recovery.domain.compose import ComposeError, OutgoingEmail, compose
 from cart_recovery.domain.decide import (
     FirstReminder,
     GiveUp,
@@ -52,7 +53,6 @@ from cart_recovery.ports import (
     LineWriter,
     Mailer,
     StaleCart,
-    normalise_email,
 )
 
 log = logging.getLogger("cart_recovery.service")
@@ -81,7 +81,7 @@ def check_address(email: str) -> str:
     address = email.strip()
     try:
         recipient_address(address)
-    except ComposeError:
+    except AddressError:
         raise ActionRefused("bad_address", f"{address[:80]!r} is not an email address") from None
     return address
 

@@ -41,13 +41,12 @@ from typing import IO, Any
 
 import msgspec
 
+from cart_recovery.domain.address import AddressError, normalise_email, recipient_address
 from cart_recovery.domain.cart import EventError, apply_event, validate_event
-from cart_recovery.domain.compose import ComposeError, recipient_address
 from cart_recovery.domain.decide import GiveUp, StillShopping, decide, next_wake
 from cart_recovery.domain.gates import Defer, Skip, check_gates
 from cart_recovery.domain.model import Cart, CartEvent, Outcome, SendRecord, SkipReason
 from cart_recovery.domain.rules import Rules, SizeTier, zone_named
-from cart_recovery.ports import normalise_email
 
 BATCH = 1000  # wake-ups taken from the queue at a time, as the replay's timer loop does
 
@@ -471,7 +470,7 @@ class Engine:
             try:
                 to = recipient_address(email)  # what composing the email would refuse
                 reason = ""
-            except ComposeError:
+            except AddressError:
                 reason = str(SkipReason.NO_EMAIL)
         if reason:
             state.record(
