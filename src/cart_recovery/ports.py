@@ -14,7 +14,7 @@ from datetime import datetime
 from email.message import EmailMessage
 from typing import Protocol, runtime_checkable
 
-from cart_recovery.domain.compose import WireMessage
+from cart_recovery.domain.compose import Links, WireMessage
 from cart_recovery.domain.model import AuditEntry, Cart, CartEvent, Outcome, SendRecord
 from cart_recovery.domain.privacy import Forgotten
 from cart_recovery.domain.rules import Rules
@@ -221,6 +221,16 @@ class Mailer(Protocol):
         means the next hop accepted it."""
 
 
+class LinkMaker(Protocol):
+    """The signed links of a reminder and of the owner's action links."""
+
+    def for_step(self, cart_id: str, step: int, email: str) -> Links:
+        """The return and unsubscribe links of reminder ``step`` of ``cart_id`` to ``email``."""
+
+    def action_url(self, action: str, target: str) -> str:
+        """A signed, expiring owner action link (``suppress``, ``write_off``, ``unsubscribe``)."""
+
+
 class LineWriter(Protocol):
     """Polishes the one line an LLM may touch. Never raises: ``None`` means keep ``plain``.
 
@@ -262,6 +272,7 @@ __all__ = [
     "Claim",
     "DocSource",
     "LineWriter",
+    "LinkMaker",
     "Mailer",
     "StaleCart",
     "StoredEvent",

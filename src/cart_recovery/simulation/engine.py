@@ -41,12 +41,21 @@ from typing import IO, Any
 
 import msgspec
 
-from cart_recovery.domain.address import AddressError, normalise_email, recipient_address
+from cart_recovery.domain.address import normalise_email
 from cart_recovery.domain.cart import EventError, apply_event, validate_event
-from cart_recovery.domain.decide import GiveUp, StillShopping, decide, next_wake
-from cart_recovery.domain.gates import Defer, Skip, check_gates
-from cart_recovery.domain.model import Cart, CartEvent, Outcome, SendRecord, SkipReason
+from cart_recovery.domain.decide import next_wake
+from cart_recovery.domain.model import Cart, CartEvent, Outcome, SendRecord
 from cart_recovery.domain.rules import Rules, SizeTier, zone_named
+from cart_recovery.domain.wakeup import (
+    Close,
+    Defer,
+    Later,
+    Send,
+    Skip,
+    Wait,
+    plan_wakeup,
+    tier_name,
+)
 
 BATCH = 1000  # wake-ups taken from the queue at a time, as the replay's timer loop does
 
@@ -416,89 +425,55 @@ class Engine:
         if not cart.is_open:
             self._finish(cart_id)
 
-    # ---- the waiter (Service._wake_once) --------------------------------------------------
+    # ---- the waiter and the sender (Service.wake_many) -----------------------------------
     def wake(self, state: _Cart, now: datetime, mailing: set[str]) -> bool:
-        """One wake-up; False when it must wait for the next batch (its address is being
-        mailed in this one: ``mailing``)."""
+        """One wake-up, its plan applied to the engine's state; False when it must wait for the
+        next batch (its address is being mailed in this one: ``mailing``)."""
         cart = state.cart
-        cart_id = cart.cart_id
-        move = decide(cart, state.sends, self.rules, now)
-        if isinstance(move, StillShopping):
-            self._set_timer(state, move.wake_at)
-            return True
-        if isinstance(move, GiveUp):
+        rules = self.rules
+        plan = plan_wakeup(cart, state.sends, rules, now, self, mailing=mailing)
+        if isinstance(plan, Wait):
+            self._set_timer(state, plan.until)
+        elif isinstance(plan, Send):
+            record = SendRecord(
+                cart_id=cart.cart_id,
+                step=plan.step,
+                outcome=Outcome.SENT,
+                at=now,
+                recipient=cart.email,
+            )
+            state.record(record)
+            key = normalise_email(cart.email or "")
+            self._sent.setdefault(key, []).append(record)
+            self._sent_fifo.append((now, key))
+            mailing.add(plan.batch_key)
+            self._set_timer(state, next_wake(cart, state.sends, rules))
+            self.out.sent(cart.cart_id, plan.step, now, tier_name(cart, rules))
+        elif isinstance(plan, Close):
             state.timer = 0
-            self.out.closed_as(cart_id, str(move.reason), now, self._tier(cart))
-            self._finish(cart_id)
-            return True
-        if cart.email and normalise_email(cart.email) in mailing:
+            self.out.closed_as(cart.cart_id, str(plan.reason), now, tier_name(cart, rules))
+            self._finish(cart.cart_id)
+        elif isinstance(plan, Defer):
+            state.record(plan.record)
+            self._set_timer(state, plan.until)
+            self.out.deferred_to(
+                cart.cart_id, plan.step, plan.due, plan.until, tier_name(cart, rules)
+            )
+        elif isinstance(plan, Skip):
+            state.record(plan.record)
+            self._set_timer(state, next_wake(cart, state.sends, rules))
+            self.out.skipped(cart.cart_id, plan.step, plan.reason, tier_name(cart, rules))
+        elif isinstance(plan, Later):
             return False
-        self._send(state, cart, move.step, move.due, now, mailing)
+        else:  # HandOff and Recheck: no hand-off here, and no claim is ever held
+            raise AssertionError(f"a simulation never plans {plan!r}")
         return True
 
-    # ---- the sender (Service._send) --------------------------------------------------------
-    def _send(
-        self, state: _Cart, cart: Cart, step: int, due: datetime, now: datetime, mailing: set[str]
-    ) -> None:
-        rules = self.rules
-        email = cart.email
-        recent = self._sent_to(email, now - rules.do_not_disturb) if email else []
-        verdict = check_gates(
-            cart, step, rules=rules, now=now, unsubscribed=False, recent_sends=recent
-        )
-        tier = self._tier(cart)
-        cart_id = cart.cart_id
-        if isinstance(verdict, Defer):
-            state.record(
-                SendRecord(
-                    cart_id=cart_id,
-                    step=step,
-                    outcome=Outcome.DEFERRED,
-                    at=now,
-                    recipient=email,
-                    reason="quiet_hours",
-                    due=verdict.until,
-                )
-            )
-            self._set_timer(state, verdict.until)
-            self.out.deferred_to(cart_id, step, due, verdict.until, tier)
-            return
-        to = ""
-        if isinstance(verdict, Skip):
-            reason = str(verdict.reason)
-        else:
-            try:
-                to = recipient_address(email)  # what composing the email would refuse
-                reason = ""
-            except AddressError:
-                reason = str(SkipReason.NO_EMAIL)
-        if reason:
-            state.record(
-                SendRecord(
-                    cart_id=cart_id,
-                    step=step,
-                    outcome=Outcome.SKIPPED,
-                    at=now,
-                    recipient=email,
-                    reason=reason,
-                )
-            )
-            self._set_timer(state, next_wake(cart, state.sends, rules))
-            self.out.skipped(cart_id, step, reason, tier)
-            return
-        assert email is not None
-        record = SendRecord(
-            cart_id=cart_id, step=step, outcome=Outcome.SENT, at=now, recipient=email
-        )
-        state.record(record)
-        key = normalise_email(email)
-        self._sent.setdefault(key, []).append(record)
-        self._sent_fifo.append((now, key))
-        mailing.add(normalise_email(to))
-        self._set_timer(state, next_wake(cart, state.sends, rules))
-        self.out.sent(cart_id, step, now, tier)
+    # ---- the facts of an address (AddressFacts) --------------------------------------------
+    def is_unsubscribed(self, email: str) -> bool:
+        return False  # the simulation's input has no unsubscribe
 
-    def _sent_to(self, email: str, since: datetime) -> list[SendRecord]:
+    def sent_to(self, email: str, since: datetime) -> list[SendRecord]:
         """MemoryStore.sent_to: reminders sent to ``email`` at ``since`` or later. Older ones
         are dropped here for good (``since`` never goes back)."""
         fifo = self._sent_fifo
@@ -516,8 +491,3 @@ class Engine:
             head = 0
         self._fifo_head = head
         return [s for s in sent.get(normalise_email(email), ()) if s.at >= since]
-
-    def _tier(self, cart: Cart) -> str:
-        if cart.wait_override is not None:
-            return "override"
-        return self.rules.tier_for(cart.total).name
