@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-from cart_recovery import aws_bootstrap
+from cart_recovery.bootstrap import aws as aws_bootstrap
 from cart_recovery.bootstrap.aws import AwsSettings
 from cart_recovery.config.settings import SettingsError
 

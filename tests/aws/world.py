@@ -27,9 +27,9 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from cart_recovery import aws_bootstrap
 from cart_recovery.adapters.aws.scheduler import parse_at
 from cart_recovery.adapters.storefronts.generic import sign
+from cart_recovery.bootstrap import aws as aws_bootstrap
 from cart_recovery.bootstrap.aws import AwsApp
 from cart_recovery.domain.rules import DEFAULT_RULES_TEXT
 from cart_recovery.domain.voice import DEFAULT_VOICE_TEXT
