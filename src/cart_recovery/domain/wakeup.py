@@ -1,5 +1,8 @@
 """The one plan of a wake-up: what a due wake-up of one cart does, as a value (SPEC §6–7).
 
+The plans are frozen msgspec Structs, as the model is: cheap to make on the hot path of
+``simulate`` (see docs/performance.md).
+
 ``plan_wakeup`` takes the cart, its sends, the rules, the facts about its address and ``now``,
 and returns exactly one plan. The service applies it to a store and a mailer; the simulate
 engine applies it to its own state. Neither repeats a rule: the decision, the gates, the size
@@ -10,9 +13,10 @@ per batch" rule are all here.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
+
+from msgspec import Struct
 
 from cart_recovery.domain.address import AddressError, normalise_email, recipient_address
 from cart_recovery.domain.decide import GiveUp, StillShopping, decide
@@ -33,43 +37,37 @@ class AddressFacts(Protocol):
     def sent_to(self, email: str, since: datetime) -> list[SendRecord]: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Wait:
+class Wait(Struct, frozen=True):
     """Nothing to send now: the cart's wake-up moves to ``until`` (None: no wake-up)."""
 
     until: datetime | None
 
 
-@dataclass(frozen=True, slots=True)
-class Close:
+class Close(Struct, frozen=True):
     """Give up on the cart (gave up after the last step, or too old)."""
 
     reason: CloseReason
 
 
-@dataclass(frozen=True, slots=True)
-class HandOff:
+class HandOff(Struct, frozen=True):
     """A step is due; a separate sender takes it from here (the AWS runtime's waiter)."""
 
     step: int
     due: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class Later:
+class Later(Struct, frozen=True):
     """The address is being mailed in this batch already: this cart waits for the next one,
     so that its do-not-disturb gate sees that send."""
 
 
-@dataclass(frozen=True, slots=True)
-class Recheck:
+class Recheck(Struct, frozen=True):
     """Another sender holds this step's claim right now: look again at ``at``, never send."""
 
     at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class Defer:
+class Defer(Struct, frozen=True):
     """Quiet hours in the shopper's zone: the step moves to ``until``; ``record`` is kept."""
 
     step: int
@@ -78,8 +76,7 @@ class Defer:
     record: SendRecord
 
 
-@dataclass(frozen=True, slots=True)
-class Skip:
+class Skip(Struct, frozen=True):
     """The step will never be sent; ``record`` (outcome skipped) counts it as done. ``why``:
     the address's fault when it cannot be mailed at all, for the log."""
 
@@ -89,8 +86,7 @@ class Skip:
     why: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Send:
+class Send(Struct, frozen=True):
     """Every gate is open: compose, claim and mail step ``step`` to ``to``."""
 
     step: int
