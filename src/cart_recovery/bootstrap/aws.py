@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cart_recovery.adapters.aws.config import Secrets, parameters_under
@@ -49,6 +49,9 @@ from cart_recovery.embedded.clock import Clock, SystemClock
 from cart_recovery.ports import LineWriter
 from cart_recovery.service import Happening, MailFailure, Service
 from cart_recovery.service.reports import Exporter, Reports
+
+if TYPE_CHECKING:
+    from mangum import Mangum
 
 log = logging.getLogger("cart_recovery.aws")
 
@@ -400,6 +403,22 @@ class AwsApp:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(self.secrets.current(self.settings.drive_secret_id))
         return path
+
+    @cached_property
+    def link_pages(self) -> Mangum:
+        """The unsubscribe function: the embedded app's link pages (``/u``, ``/r``, ``/a``)
+        behind Mangum, which turns a Function URL event into an ASGI request and back."""
+        from mangum import Mangum
+
+        from cart_recovery.web.links import LinkPages, links_app
+
+        pages = LinkPages(
+            service=lambda: self.service,
+            tokens=self.tokens,
+            now=self.now,
+            store_name=lambda: self.docs.voice().store_name,
+        )
+        return Mangum(links_app(pages), lifespan="off")
 
     # ---- per invocation ---------------------------------------------------------------------
     def begin(self) -> None:

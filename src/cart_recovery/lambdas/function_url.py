@@ -61,25 +61,3 @@ def json_response(status: int, body: Mapping[str, Any]) -> dict[str, Any]:
 
 def error_response(error: RequestError) -> dict[str, Any]:
     return json_response(error.status, error.body())
-
-
-def html_response(
-    status: int, html: str, headers: Mapping[str, str] | None = None
-) -> dict[str, Any]:
-    return {
-        "statusCode": status,
-        "headers": {
-            "content-type": "text/html; charset=utf-8",
-            "cache-control": "no-store",
-            **(headers or {}),
-        },
-        "body": html,
-    }
-
-
-def redirect_response(url: str) -> dict[str, Any]:
-    return {
-        "statusCode": 303,
-        "headers": {"location": url, "cache-control": "no-store", "referrer-policy": "no-referrer"},
-        "body": "",
-    }

@@ -1,6 +1,7 @@
 """The HTTP side of the embedded runtime (Starlette on uvicorn).
 
-Each route module (webhooks, shopper, ...) contributes its routes; routes are a parse and a call.
+Each route module (webhooks, links, dashboard, ...) contributes its routes; routes are a parse
+and a call. The link pages (``web/links.py``) are also what the unsubscribe Lambda serves.
 The generic webhook, the one path under load, is answered before the router (``CartWebhook``).
 """
 
@@ -15,8 +16,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from cart_recovery.web import contract, dashboard, shopper, webhooks
+from cart_recovery.web import contract, dashboard, webhooks
 from cart_recovery.web.context import WebContext
+from cart_recovery.web.links import LinkPages
+from cart_recovery.web.links import routes as link_routes
 
 
 def operations(ctx: WebContext) -> list[BaseRoute]:
@@ -36,6 +39,17 @@ def operations(ctx: WebContext) -> list[BaseRoute]:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
     ]
+
+
+def link_pages(ctx: WebContext) -> LinkPages:
+    """The link pages (``/u``, ``/r``, ``/a``) with the embedded runtime's parts."""
+    return LinkPages(
+        service=lambda: ctx.service,
+        tokens=ctx.tokens,
+        now=ctx.clock.now,
+        store_name=ctx.store_name,
+        templates=ctx.templates,
+    )
 
 
 class App(Starlette):
@@ -59,7 +73,7 @@ def create_app(ctx: WebContext, *, lifespan: Any = None) -> Starlette:
     routes = [
         *operations(ctx),
         *webhooks.routes(ctx),
-        *shopper.routes(ctx),
+        *link_routes(link_pages(ctx)),
         *contract.routes(ctx),
         *dashboard.routes(ctx),
     ]

@@ -11,29 +11,20 @@ from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
-from jinja2 import Environment, FileSystemLoader, select_autoescape
-from starlette.requests import Request
+from jinja2 import Environment
 from starlette.responses import HTMLResponse
 
 from cart_recovery.adapters.links import Tokens
-from cart_recovery.adapters.storefronts.base import MAX_BODY, RequestError, Source
+from cart_recovery.adapters.storefronts.base import Source
 from cart_recovery.adapters.storefronts.generic import GenericSource
 from cart_recovery.domain.model import CartEvent
 from cart_recovery.embedded.clock import Clock
 from cart_recovery.embedded.metrics import Metrics
 from cart_recovery.ports import WakeQueue
 from cart_recovery.service import Service
+from cart_recovery.web.pages import PAGE_HEADERS, page_templates
 
-TEMPLATES = Path(__file__).parent / "templates"
 POKE_INTERVAL = 0.05  # seconds between two pokes of the timer loop after commits
-
-PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' "
-    "https: data:; form-action 'self'; frame-ancestors 'none'",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-}
 
 
 @dataclass(frozen=True)
@@ -67,11 +58,7 @@ class WebContext:
     # How an accepted event is applied: by default in a worker thread, one transaction per
     # event; the embedded runtime passes its group-commit queue.
     ingester: Callable[[CartEvent, datetime], Awaitable[bool]] | None = None
-    templates: Environment = field(
-        default_factory=lambda: Environment(
-            loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"])
-        )
-    )
+    templates: Environment = field(default_factory=page_templates)
 
     # the metrics' per-outcome counters, looked up once
     _counters: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
@@ -134,18 +121,3 @@ class WebContext:
         self._poked_at = loop.time()
         if self.on_ingest is not None:
             self.on_ingest()
-
-
-async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
-    """The raw body, refusing (413) anything over ``limit`` before reading it all."""
-    length = request.headers.get("content-length")
-    if length is not None and (not length.isdigit() or int(length) > limit):
-        raise RequestError(413, "too_large", f"body is larger than {limit // 1024} KiB")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestError(413, "too_large", f"body is larger than {limit // 1024} KiB")
-        chunks.append(chunk)
-    return b"".join(chunks)

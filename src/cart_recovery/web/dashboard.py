@@ -1,4 +1,5 @@
-"""The owner's side: the dashboard under ``/admin`` and the signed action links ``/a/<token>``.
+"""The owner's side: the dashboard under ``/admin`` (the signed action links ``/a/<token>``
+are in ``web/links.py``, served by both runtimes).
 
 The dashboard logs in with the admin token (compared in constant time) and keeps a signed
 session cookie (HttpOnly, SameSite=Lax, Secure behind HTTPS, path ``/admin``). Every form
@@ -6,8 +7,6 @@ carries the session's CSRF token and every POST checks it. A visitor who is not 
 sent to the login page, or gets a JSON 401 from ``/admin/api``. Pages are rendered on the
 server; no script runs, so the strict content security policy of the shopper pages applies.
 
-An action link from the export sheet is its own credential: GET shows what it would do
-(mail scanners prefetch links, so GET never changes anything), POST does it as the owner.
 Every action goes through the service, which audits it.
 """
 
@@ -32,14 +31,14 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from cart_recovery.adapters.links import BadToken
 from cart_recovery.adapters.storefronts.base import RequestError
 from cart_recovery.domain.calendar import day_bounds, month_bounds
 from cart_recovery.domain.model import Cart, SendRecord
 from cart_recovery.domain.stats import attribution
 from cart_recovery.service import ActionRefused, check_address
 from cart_recovery.web import owner_views as views
-from cart_recovery.web.context import PAGE_HEADERS, OwnerAccess, WebContext, read_body
+from cart_recovery.web.context import OwnerAccess, WebContext
+from cart_recovery.web.pages import PAGE_HEADERS, read_body
 
 SESSION_COOKIE = "cr_owner"
 SESSION_MAX_AGE = 12 * 3600  # seconds: log in again after half a day
@@ -71,10 +70,9 @@ def session_key(signing_key: str) -> str:
 
 
 def routes(ctx: WebContext) -> list[BaseRoute]:
-    out: list[BaseRoute] = action_link_routes(ctx)
-    if ctx.owner is not None:
-        out.append(Mount("/admin", app=admin_app(ctx, ctx.owner)))
-    return out
+    if ctx.owner is None:
+        return []
+    return [Mount("/admin", app=admin_app(ctx, ctx.owner))]
 
 
 # ---- shared helpers ---------------------------------------------------------------------------
@@ -117,71 +115,6 @@ def cart_url(cart_id: str) -> str:
 
 async def run(fn: Callable[..., Any], *args: Any) -> Any:
     return await anyio.to_thread.run_sync(fn, *args)
-
-
-# ---- the signed action links (/a/<token>) -----------------------------------------------------
-
-
-def action_link_routes(ctx: WebContext) -> list[BaseRoute]:
-    def read(token: str) -> tuple[str, str] | Response:
-        try:
-            return ctx.tokens.read_action(token, now=ctx.clock.now().timestamp())
-        except BadToken as e:
-            expired = "expired" in str(e)
-            state = "expired" if expired else "invalid"
-            return render(ctx, "admin/action_link.html", 403 if expired else 404, state=state)
-
-    async def describe(action: str, target: str) -> dict[str, Any]:
-        values: dict[str, Any] = {"action": action, "target": target}
-        if action in CART_ACTIONS:
-            cart, _ = await run(ctx.service.store.load, target)
-            values["cart"] = cart
-            if cart is not None:
-                fmt = fmt_for(ctx)
-                values["total"] = fmt.money(cart.total, cart.currency)
-                values["status"] = views.status_of(cart)[0]
-        return values
-
-    async def confirm(request: Request) -> Response:
-        """GET never changes anything: it shows what the button would do."""
-        token = request.path_params["token"]
-        found = read(token)
-        if isinstance(found, Response):
-            return found
-        action, target = found
-        values = await describe(action, target)
-        cart: Cart | None = values.get("cart")
-        if action in CART_ACTIONS and (cart is None or not cart.is_open):
-            return render(ctx, "admin/action_link.html", 409, state="stale", **values)
-        return render(
-            ctx, "admin/action_link.html", state="confirm", post_to=f"/a/{token}", **values
-        )
-
-    async def perform(request: Request) -> Response:
-        found = read(request.path_params["token"])
-        if isinstance(found, Response):
-            return found
-        action, target = found
-        now = ctx.clock.now()
-        try:
-            if action == "suppress":
-                await run(lambda: ctx.service.suppress(target, now, by=OWNER, via="action link"))
-            elif action == "write_off":
-                await run(lambda: ctx.service.write_off(target, now, by=OWNER, via="action link"))
-            else:
-                await run(lambda: ctx.service.unsubscribe(target, now, source=OWNER))
-        except ActionRefused as e:
-            values = await describe(action, target)
-            return render(
-                ctx, "admin/action_link.html", 409, state="refused", reason=str(e), **values
-            )
-        values = await describe(action, target)
-        return render(ctx, "admin/action_link.html", state="done", **values)
-
-    return [
-        Route("/a/{token}", confirm, methods=["GET"]),
-        Route("/a/{token}", perform, methods=["POST"]),
-    ]
 
 
 # ---- the dashboard ----------------------------------------------------------------------------

@@ -19,7 +19,8 @@ from starlette.types import Receive, Scope, Send
 
 from cart_recovery.adapters.storefronts.base import MAX_BODY, RequestError, Source
 from cart_recovery.domain.cart import EventError
-from cart_recovery.web.context import WebContext, read_body
+from cart_recovery.web.context import WebContext
+from cart_recovery.web.pages import read_body
 
 # The path of each source. The generic one is always there (it answers 503 until a secret is
 # configured); the others only when their secret is.

@@ -1,0 +1,201 @@
+"""The pages behind the links in emails and exports, the same on uvicorn and on the
+unsubscribe Lambda (through Mangum).
+
+* ``GET /u/<token>``: a page with one confirm button (never changes anything: mail scanners
+  prefetch links). ``POST /u/<token>``: the button, or the RFC 8058 one-click request
+  (``List-Unsubscribe=One-Click``).
+* ``GET /r/<token>``: the tracked return link: records the click, then 303 to that cart's
+  stored return URL only.
+* ``GET /a/<token>``: an owner's signed, expiring action link (suppress, write off,
+  unsubscribe) shows what it would do; ``POST`` does it as the owner.
+
+Every change goes through the service, which audits it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import anyio.to_thread
+from jinja2 import Environment
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from cart_recovery.adapters.links import BadToken, Tokens
+from cart_recovery.adapters.storefronts.base import RequestError
+from cart_recovery.domain.model import Cart
+from cart_recovery.service import ActionRefused, Service
+from cart_recovery.web import owner_views as views
+from cart_recovery.web.pages import PAGE_HEADERS, page_templates, read_body
+
+OWNER = "owner"
+ONE_CLICK = b"List-Unsubscribe=One-Click"
+UNSUBSCRIBE_BODY_LIMIT = 8 * 1024
+CART_ACTIONS = {"suppress": "Suppress", "write_off": "Write off"}
+ACTION_HEADERS = {**PAGE_HEADERS, "Cache-Control": "no-store"}
+REDIRECT_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+
+@dataclass(frozen=True)
+class LinkPages:
+    """What the link pages need from a runtime's wiring. ``service`` is called when a request
+    first needs it, so a page that only reads its token builds nothing more."""
+
+    service: Callable[[], Service]
+    tokens: Tokens
+    now: Callable[[], datetime]
+    store_name: Callable[[], str]
+    templates: Environment = field(default_factory=page_templates)
+
+    def render(self, name: str, code: int, headers: dict[str, str], /, **values: Any) -> Response:
+        html = self.templates.get_template(name).render(store_name=self.store_name(), **values)
+        return HTMLResponse(html, status_code=code, headers=headers)
+
+
+def links_app(pages: LinkPages) -> Starlette:
+    """The link pages alone, as an ASGI app (the unsubscribe Lambda serves this)."""
+    return Starlette(routes=routes(pages))
+
+
+def routes(pages: LinkPages) -> list[BaseRoute]:
+    return [*shopper_routes(pages), *action_routes(pages)]
+
+
+async def run(fn: Callable[..., Any], *args: Any) -> Any:
+    return await anyio.to_thread.run_sync(fn, *args)
+
+
+# ---- the shopper's links: unsubscribe and return ---------------------------------------------
+
+
+def shopper_routes(pages: LinkPages) -> list[BaseRoute]:
+    def page(code: int = 200, /, **values: Any) -> Response:
+        return pages.render("unsubscribe.html", code, PAGE_HEADERS, **values)
+
+    def email_of(token: str) -> str | None:
+        try:
+            return pages.tokens.read_unsubscribe(token)
+        except BadToken:
+            return None
+
+    async def unsubscribe_page(request: Request) -> Response:
+        """GET never changes anything: mail scanners prefetch links."""
+        token = request.path_params["token"]
+        if email_of(token) is None:
+            return page(404, state="invalid")
+        return page(state="confirm", action=f"/u/{token}")
+
+    async def unsubscribe(request: Request) -> Response:
+        """The confirm button and the RFC 8058 one-click POST: one handler."""
+        token = request.path_params["token"]
+        email = email_of(token)
+        try:
+            body = await read_body(request, UNSUBSCRIBE_BODY_LIMIT)
+        except RequestError as e:
+            return JSONResponse(e.body(), status_code=e.status)
+        one_click = ONE_CLICK in body
+        if email is None:
+            if one_click:
+                return JSONResponse({"error": "invalid_token"}, status_code=404)
+            return page(404, state="invalid")
+        now = pages.now()
+        await run(lambda: pages.service().unsubscribe(email, now, source="shopper"))
+        if one_click:
+            return JSONResponse({"status": "unsubscribed"})
+        return page(state="done")
+
+    async def return_link(request: Request) -> Response:
+        """Records the click (GET only: a HEAD is a link checker), then redirects only to the
+        cart's stored return URL, never to one from the request."""
+        try:
+            cart_id, step = pages.tokens.read_return_link(request.path_params["token"])
+        except BadToken:
+            return page(404, state="invalid_link")
+        service = pages.service()
+        if request.method == "GET":
+            url = await run(service.follow_return_link, cart_id, step, pages.now())
+        else:
+            cart, _ = await run(service.store.load, cart_id)
+            url = None if cart is None else cart.return_url
+        if not url:
+            return page(404, state="invalid_link")
+        return RedirectResponse(url, status_code=303, headers=REDIRECT_HEADERS)
+
+    return [
+        Route("/u/{token}", unsubscribe_page, methods=["GET"]),
+        Route("/u/{token}", unsubscribe, methods=["POST"]),
+        Route("/r/{token}", return_link, methods=["GET"]),
+    ]
+
+
+# ---- the owner's signed action links ---------------------------------------------------------
+
+
+def action_routes(pages: LinkPages) -> list[BaseRoute]:
+    """An action link from the export sheet is its own credential: GET shows what it would do
+    (mail scanners prefetch links, so GET never changes anything), POST does it as the owner."""
+
+    def page(code: int = 200, /, **values: Any) -> Response:
+        return pages.render("admin/action_link.html", code, ACTION_HEADERS, **values)
+
+    def read(token: str) -> tuple[str, str] | Response:
+        try:
+            return pages.tokens.read_action(token, now=pages.now().timestamp())
+        except BadToken as e:
+            expired = "expired" in str(e)
+            return page(403 if expired else 404, state="expired" if expired else "invalid")
+
+    async def describe(action: str, target: str) -> dict[str, Any]:
+        values: dict[str, Any] = {"action": action, "target": target}
+        if action in CART_ACTIONS:
+            service = pages.service()
+            cart, _ = await run(service.store.load, target)
+            values["cart"] = cart
+            if cart is not None:
+                zone = ZoneInfo(service.docs.rules().store_timezone)
+                fmt = views.Fmt(zone, service.default_locale)
+                values["total"] = fmt.money(cart.total, cart.currency)
+                values["status"] = views.status_of(cart)[0]
+        return values
+
+    async def confirm(request: Request) -> Response:
+        token = request.path_params["token"]
+        found = read(token)
+        if isinstance(found, Response):
+            return found
+        action, target = found
+        values = await describe(action, target)
+        cart: Cart | None = values.get("cart")
+        if action in CART_ACTIONS and (cart is None or not cart.is_open):
+            return page(409, state="stale", **values)
+        return page(state="confirm", post_to=f"/a/{token}", **values)
+
+    async def perform(request: Request) -> Response:
+        found = read(request.path_params["token"])
+        if isinstance(found, Response):
+            return found
+        action, target = found
+        service, now = pages.service(), pages.now()
+        try:
+            if action == "suppress":
+                await run(lambda: service.suppress(target, now, by=OWNER, via="action link"))
+            elif action == "write_off":
+                await run(lambda: service.write_off(target, now, by=OWNER, via="action link"))
+            else:
+                await run(lambda: service.unsubscribe(target, now, source=OWNER))
+        except ActionRefused as e:
+            values = await describe(action, target)
+            return page(409, state="refused", reason=str(e), **values)
+        values = await describe(action, target)
+        return page(state="done", **values)
+
+    return [
+        Route("/a/{token}", confirm, methods=["GET"]),
+        Route("/a/{token}", perform, methods=["POST"]),
+    ]
