@@ -27,14 +27,14 @@ from cart_recovery.domain.rules import DEFAULT_RULES_TEXT, Rules, parse_rules
 from cart_recovery.domain.voice import DEFAULT_VOICE_TEXT, parse_voice
 from cart_recovery.embedded.clock import VirtualClock
 from cart_recovery.service import Happening, Service
+from cart_recovery.simulation.events_file import SimulationError
 from cart_recovery.simulation.replay import Replay
-from cart_recovery.simulation.run import (
+from cart_recovery.simulation.run import simulate_file
+from tests.integration.simulate_reference import (
     DiscardMailer,
     Report,
-    SimulationError,
     read_events,
     simulate_events,
-    simulate_file,
 )
 
 ZONES = [

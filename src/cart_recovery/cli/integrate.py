@@ -25,6 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from cart_recovery.adapters.storefronts.base import RequestError
 from cart_recovery.adapters.storefronts.convert import decode_json, to_event
+from cart_recovery.domain.calendar import utc_stamp
 from cart_recovery.domain.cart import EventError, validate_event
 from cart_recovery.domain.model import CartEvent
 from cart_recovery.web.webhooks import PATHS
@@ -46,10 +47,6 @@ TEST_ITEMS = [
 
 
 # ---- send-test-event ----------------------------------------------------------------------------
-def _rfc3339(t: datetime) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def test_event(
     kind: str, cart_id: str, email: str | None, name: str | None, now: datetime
 ) -> dict[str, Any]:
@@ -58,7 +55,7 @@ def test_event(
         "event_id": f"test-{secrets.token_hex(6)}",
         "type": kind,
         "cart_id": cart_id,
-        "occurred_at": _rfc3339(now),
+        "occurred_at": utc_stamp(now),
         "items": TEST_ITEMS,
         "currency": "USD",
         "return_url": f"https://shop.example/cart/{cart_id}",

@@ -60,3 +60,10 @@ def next_monthly(now: datetime, zone: ZoneInfo) -> tuple[datetime, tuple[int, in
             return at, previous_month(year, month)
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     raise AssertionError("unreachable")
+
+
+def utc_stamp(t: datetime) -> str:
+    """``t`` in UTC to the second, as reports write it: ``2026-05-12T14:00:00Z``."""
+    if t.tzinfo is not UTC:
+        t = t.astimezone(UTC)
+    return f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}Z"

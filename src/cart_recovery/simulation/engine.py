@@ -1,17 +1,18 @@
 """The ``simulate`` engine: the service's intake, waiter and sender carried out on a virtual
 clock over a stream of events, with the state a simulation needs and nothing else.
 
-It calls the same pure core as the service (``validate_event``, ``apply_event``,
-``next_wake``, ``decide``, ``check_gates``, ``recipient_address``) in the same order, and fires
-wake-ups exactly as ``Replay`` over a ``MemoryStore`` does: at one instant, inputs before
-wake-ups; wake-ups in ``(due, cart_id)`` order, in the timer loop's batches (``run_due``). Its
-report is the one the service-based replay gives (``simulate.simulate_events``), byte for byte;
-a differential test holds the two to that. What it leaves out cannot change a report:
+Intake calls the same pure core as the service (``apply_event``, ``next_wake``), and every
+wake-up is the service's own plan (``domain.wakeup.plan_wakeup``: the decision, the gates, the
+tier, the deferral and skip records, do-not-disturb and one email per address per batch),
+applied here to the engine's state instead of a store and a mailer. Wake-ups fire exactly as
+``Replay`` over a ``MemoryStore`` fires them: at one instant, inputs before wake-ups; wake-ups
+in ``(due, cart_id)`` order, in the timer loop's batches (``run_due``). Its report is the one
+the service-based replay gives (tests/integration/simulate_reference.py), byte for byte; a
+differential test holds the two to that. What it leaves out cannot change a report:
 
-* no email is composed or handed to a mailer. A send that passes the gates is reported sent
-  unless the cart's address is not mailable (``recipient_address`` raises), which the service
-  reports as skipped ``no_email``, as here. Nothing else in composing can fail for a
-  simulation's fixed sender, links and locale.
+* no email is composed or handed to a mailer: a ``Send`` plan is reported sent. Nothing in
+  composing can fail for a simulation's fixed sender, links and locale once the plan has
+  found the address mailable.
 * no audit rows, event log, versions or per-address cart index.
 * a cart that is bought or closed can never do anything again (``apply_event`` ignores every
   later event but a checkout, which changes no report): only its id is kept.
@@ -31,18 +32,16 @@ import itertools
 import json
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from json.encoder import encode_basestring_ascii
-from pathlib import Path
 from typing import IO, Any
 
-import msgspec
-
 from cart_recovery.domain.address import normalise_email
-from cart_recovery.domain.cart import EventError, apply_event, validate_event
+from cart_recovery.domain.calendar import utc_stamp
+from cart_recovery.domain.cart import apply_event
 from cart_recovery.domain.decide import next_wake
 from cart_recovery.domain.model import Cart, CartEvent, Outcome, SendRecord
 from cart_recovery.domain.rules import Rules, SizeTier, zone_named
@@ -56,6 +55,7 @@ from cart_recovery.domain.wakeup import (
     plan_wakeup,
     tier_name,
 )
+from cart_recovery.simulation.events_file import NotInOrder
 
 BATCH = 1000  # wake-ups taken from the queue at a time, as the replay's timer loop does
 
@@ -68,51 +68,6 @@ def hold_zones(rules: Rules, events: Iterable[CartEvent] = ()) -> dict[str, obje
         if event.timezone is not None and event.timezone not in zones:
             zones[event.timezone] = zone_named(event.timezone)
     return zones
-
-
-class NotInOrder(Exception):
-    """An event earlier than the one before it: the stream cannot be replayed as it comes."""
-
-
-class BadEvent(ValueError):
-    """A line that is not a valid cart event: ``where`` is ``path:line``."""
-
-    def __init__(self, where: str, error: Exception) -> None:
-        self.where = where
-        super().__init__(f"{where}: {error}")
-
-
-def read_lines(
-    path: Path,
-    on_bytes: Callable[[int], None] | None = None,
-    zones: dict[str, object] | None = None,
-) -> Iterator[CartEvent]:
-    """The events of a JSON-lines file, decoded and validated, in file order. Raises BadEvent
-    naming the first line that is not a valid event. Each shopper zone is added to ``zones``
-    (see ``hold_zones``)."""
-    decoder = msgspec.json.Decoder(CartEvent)
-    decode = decoder.decode
-    zones = {} if zones is None else zones
-    with path.open("rb") as f:
-        for n, line in enumerate(f, 1):
-            if on_bytes is not None:
-                on_bytes(len(line))
-            if not line.strip():
-                continue
-            try:
-                event = validate_event(decode(line))
-            except (msgspec.ValidationError, msgspec.DecodeError, EventError) as e:
-                raise BadEvent(f"{path}:{n}", e) from None
-            tz = event.timezone
-            if tz is not None and tz not in zones:
-                zones[tz] = zone_named(tz)
-            yield event
-
-
-def _ts(t: datetime) -> str:
-    if t.tzinfo is not UTC:
-        t = t.astimezone(UTC)
-    return f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}Z"
 
 
 class Outcomes:
@@ -140,7 +95,7 @@ class Outcomes:
         self._write(
             "sends",
             self.sends,
-            f'{{"cart_id":{encode_basestring_ascii(cart_id)},"step":{step},"at":"{_ts(at)}"}}',
+            f'{{"cart_id":{encode_basestring_ascii(cart_id)},"step":{step},"at":"{utc_stamp(at)}"}}',
         )
         self.sends += 1
         self.tiers[tier, f"sent_step{step}"] += 1
@@ -161,7 +116,7 @@ class Outcomes:
             "deferred",
             self.deferred,
             f'{{"cart_id":{encode_basestring_ascii(cart_id)},"step":{step},'
-            f'"due":"{_ts(due)}","at":"{_ts(at)}"}}',
+            f'"due":"{utc_stamp(due)}","at":"{utc_stamp(at)}"}}',
         )
         self.deferred += 1
         self.tiers[tier, "deferred"] += 1
@@ -171,7 +126,7 @@ class Outcomes:
             "closed",
             self.closed,
             f'{{"cart_id":{encode_basestring_ascii(cart_id)},'
-            f'"reason":{encode_basestring_ascii(reason)},"at":"{_ts(at)}"}}',
+            f'"reason":{encode_basestring_ascii(reason)},"at":"{utc_stamp(at)}"}}',
         )
         self.closed += 1
         self.closed_by_reason[reason] += 1

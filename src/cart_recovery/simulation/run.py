@@ -1,143 +1,35 @@
 """``cart-recovery simulate``: replay cart events through the rules on a virtual clock, and
 report what would have been sent, deferred, skipped, closed.
 
-``simulate_file`` (what the command runs) streams the file through ``simulate_engine``.
-``simulate_events`` replays a list of events through the service itself on in-memory
-adapters: the reference the engine's reports are held equal to (tests/integration/
-test_simulate_engine.py).
+``simulate_file`` (what the command runs) streams the file through ``simulation.engine``, which
+applies the same wake-up plan (``domain.wakeup``) as the service. The service-based replay that
+the engine's reports are held equal to, byte for byte, lives with its test
+(tests/integration/simulate_reference.py).
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import msgspec
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from cart_recovery.adapters.links import LinkMaker, Tokens
-from cart_recovery.adapters.memory import MemoryStore, StaticDocs
-from cart_recovery.domain.cart import EventError, validate_event
-from cart_recovery.domain.model import CartEvent
 from cart_recovery.domain.rules import DEFAULT_RULES_TEXT, Rules, RulesError, parse_rules
-from cart_recovery.domain.voice import DEFAULT_VOICE_TEXT, parse_voice
-from cart_recovery.embedded.clock import VirtualClock
-from cart_recovery.service import Closed, Deferred, Happening, Sent, Service, Skipped
-from cart_recovery.simulation.engine import (
+from cart_recovery.simulation.engine import Engine, Outcomes, hold_zones
+from cart_recovery.simulation.events_file import (
     BadEvent,
-    Engine,
     NotInOrder,
-    Outcomes,
-    hold_zones,
+    SimulationError,
     read_lines,
 )
-from cart_recovery.simulation.replay import Replay
 
-
-class SimulationError(Exception):
-    pass
-
-
-class DiscardMailer:
-    """Composes are real; the messages go nowhere."""
-
-    count = 0
-
-    def send(self, message: object) -> None:
-        self.count += 1
-
-
-def _ts(t: datetime) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def read_events(path: Path) -> list[CartEvent]:
-    decoder = msgspec.json.Decoder(CartEvent)
-    events = []
-    with path.open("rb") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                events.append(validate_event(decoder.decode(line)))
-            except (msgspec.ValidationError, msgspec.DecodeError, EventError) as e:
-                raise SimulationError(f"{path}:{n}: {e}") from None
-    return events
-
-
-@dataclass
-class Report:
-    sends: list[dict[str, Any]] = field(default_factory=list)
-    skips: list[dict[str, Any]] = field(default_factory=list)
-    closed: list[dict[str, Any]] = field(default_factory=list)
-    deferred: list[dict[str, Any]] = field(default_factory=list)
-    per_tier: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
-
-    def add(self, h: Happening) -> None:
-        if isinstance(h, Sent):
-            self.sends.append({"cart_id": h.cart_id, "step": h.step, "at": _ts(h.at)})
-            self.per_tier[h.tier][f"sent_step{h.step}"] += 1
-        elif isinstance(h, Skipped):
-            self.skips.append({"cart_id": h.cart_id, "step": h.step, "reason": h.reason})
-            self.per_tier[h.tier][f"skipped_{h.reason}"] += 1
-        elif isinstance(h, Deferred):
-            self.deferred.append(
-                {"cart_id": h.cart_id, "step": h.step, "due": _ts(h.due), "at": _ts(h.at)}
-            )
-            self.per_tier[h.tier]["deferred"] += 1
-        elif isinstance(h, Closed):
-            self.closed.append({"cart_id": h.cart_id, "reason": h.reason, "at": _ts(h.at)})
-            self.per_tier[h.tier][f"closed_{h.reason}"] += 1
-
-    def totals(self) -> dict[str, Any]:
-        skips = Counter(s["reason"] for s in self.skips)
-        closed = Counter(c["reason"] for c in self.closed)
-        return {
-            "sends": len(self.sends),
-            "skips": len(self.skips),
-            "skips_by_reason": dict(sorted(skips.items())),
-            "closed": len(self.closed),
-            "closed_by_reason": dict(sorted(closed.items())),
-            "deferred": len(self.deferred),
-            "per_tier": {t: dict(sorted(c.items())) for t, c in sorted(self.per_tier.items())},
-        }
-
-
-def simulate_events(
-    events: list[CartEvent],
-    rules: Rules,
-    until: datetime | None = None,
-    tick: Any = None,
-) -> tuple[Report, MemoryStore, list[tuple[CartEvent, str]]]:
-    """The engine of ``simulate``: returns the report, the final store and rejected events."""
-    report = Report()
-    if not events:
-        return report, MemoryStore(), []
-    events = sorted(events, key=lambda e: e.occurred_at)
-    start = events[0].occurred_at
-    end = until or (events[-1].occurred_at + rules.max_age + rules.close_out)
-    store = MemoryStore(keep_audit=False)
-    service = Service(
-        store=store,
-        mailer=DiscardMailer(),
-        docs=StaticDocs(rules, parse_voice(DEFAULT_VOICE_TEXT)),
-        links=LinkMaker("https://example.invalid", Tokens("simulation-signing-key-not-secret")),
-        sender="Store <shop@example.invalid>",
-        message_id_domain="example.invalid",
-        on_happening=report.add,
-    )
-    replay = Replay(service, store, VirtualClock(start))
-    replay.feed(events)
-    replay.run_until(end, tick=tick)
-    return report, store, replay.rejected
+__all__ = ["SimulationError", "run_simulation", "simulate_file"]
 
 
 def simulate_file(
@@ -163,7 +55,7 @@ def simulate_file(
         raise SimulationError(str(e)) from None
     except NotInOrder:
         outcomes.close()
-        events = sorted(read_events(path), key=lambda e: e.occurred_at)
+        events = sorted(read_lines(path), key=lambda e: e.occurred_at)
         zones = hold_zones(rules, events)
         outcomes = Outcomes(spool=spool)
         engine = Engine(rules, outcomes, tick=tick)
