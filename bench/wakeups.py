@@ -33,7 +33,7 @@ from cart_recovery.domain.rules import DEFAULT_RULES_TEXT, parse_rules
 from cart_recovery.domain.timers import CancelTimers, SetWake
 from cart_recovery.domain.voice import DEFAULT_VOICE_TEXT, parse_voice
 from cart_recovery.embedded.clock import VirtualClock
-from cart_recovery.embedded.runtime import TimerLoop
+from cart_recovery.embedded.timers import TimerLoop
 from cart_recovery.service import Sent, Service
 
 T0 = datetime(2026, 5, 12, 14, 0, tzinfo=UTC)  # 10:00 in New York: outside quiet hours

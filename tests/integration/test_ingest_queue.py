@@ -10,7 +10,7 @@ import msgspec
 
 from cart_recovery.adapters.sqlite import SqliteStore
 from cart_recovery.domain.cart import EventError
-from cart_recovery.embedded.runtime import IngestQueue
+from cart_recovery.embedded.ingest import IngestQueue
 from tests.conftest import T0, make_event
 from tests.integration.test_service import World
 

@@ -20,7 +20,7 @@ from cart_recovery.domain.model import Outcome
 from cart_recovery.domain.rules import DEFAULT_RULES_TEXT, parse_rules
 from cart_recovery.domain.voice import DEFAULT_VOICE_TEXT, parse_voice
 from cart_recovery.embedded.clock import VirtualClock
-from cart_recovery.embedded.runtime import TimerLoop
+from cart_recovery.embedded.timers import TimerLoop
 from cart_recovery.service import MailFailed, Sent, Service, Skipped
 from tests.conftest import T0, make_event
 

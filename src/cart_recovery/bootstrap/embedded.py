@@ -25,8 +25,10 @@ from cart_recovery.domain.privacy import EmailKey
 from cart_recovery.domain.rules import DEFAULT_RULES_TEXT
 from cart_recovery.domain.voice import DEFAULT_VOICE_TEXT
 from cart_recovery.embedded.clock import Clock, SystemClock
+from cart_recovery.embedded.ingest import IngestQueue
 from cart_recovery.embedded.metrics import Metrics
-from cart_recovery.embedded.runtime import IngestQueue, ReportSchedule, TimerLoop
+from cart_recovery.embedded.reports import ReportSchedule
+from cart_recovery.embedded.timers import TimerLoop
 from cart_recovery.ports import LineWriter, Mailer
 from cart_recovery.service import MailFailure, Service
 from cart_recovery.service.reports import Exporter, FileExporter, Reports

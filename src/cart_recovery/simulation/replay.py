@@ -13,7 +13,7 @@ from datetime import datetime
 
 from cart_recovery.domain.model import CartEvent
 from cart_recovery.embedded.clock import VirtualClock
-from cart_recovery.embedded.runtime import TimerLoop
+from cart_recovery.embedded.timers import TimerLoop
 from cart_recovery.ports import WakeQueue
 from cart_recovery.service import Happening, Service
 

@@ -1,0 +1,112 @@
+"""The webhook's group commit: one writer thread applies concurrent requests' events in
+batches, one transaction each, every request answered after its commit."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+
+from cart_recovery.domain.model import CartEvent
+from cart_recovery.ports import GroupCommit
+from cart_recovery.service import Service
+
+log = logging.getLogger("cart_recovery.timers")
+
+
+class IngestQueue:
+    """Group commit for the webhook: concurrent requests' events are applied by one writer
+    thread in batches, each batch one transaction; every request is answered after the commit
+    that holds its event. A failing event fails only its own request."""
+
+    def __init__(self, service: Service, store: GroupCommit, *, max_batch: int = 256) -> None:
+        self.service = service
+        self.store = store
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._starting = threading.Lock()
+        self.batches = 0
+        self.events = 0
+
+    def start(self) -> None:
+        with self._starting:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="ingest", daemon=True)
+                self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
+    async def ingest(self, event: CartEvent, now: datetime) -> bool:
+        if self._thread is None:
+            self.start()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
+        self._queue.put(_Item(event, now, loop, future))
+        return await future
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self.max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._queue.put(None)
+                    break
+                batch.append(item)
+            results: list[tuple[_Item, bool | BaseException]] = []
+            try:
+                with self.store.group():
+                    for item in batch:
+                        try:
+                            results.append((item, self.service.ingest(item.event, item.now)))
+                        except Exception as e:  # this event only: its writes were rolled back
+                            results.append((item, e))
+            except Exception as e:  # the commit itself failed: nobody was accepted
+                log.exception("group commit failed")
+                results = [(item, e) for item in batch]
+            self.batches += 1
+            self.events += len(batch)
+            # one wake-up of each waiting event loop per batch, not one per request
+            answers: dict[asyncio.AbstractEventLoop, list[_Answer]] = {}
+            for item, result in results:
+                answers.setdefault(item.loop, []).append((item.future, result))
+            for loop, pairs in answers.items():
+                # a closed loop raises RuntimeError: nobody is waiting there any more
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(_resolve, pairs)
+
+
+@dataclass
+class _Item:
+    event: CartEvent
+    now: datetime
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[bool]
+
+
+_Answer = tuple[asyncio.Future[bool], bool | BaseException]
+
+
+def _resolve(answers: list[_Answer]) -> None:
+    for future, result in answers:
+        if future.done():
+            continue
+        if isinstance(result, BaseException):
+            future.set_exception(result)
+        else:
+            future.set_result(result)

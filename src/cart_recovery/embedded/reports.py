@@ -1,0 +1,91 @@
+"""The embedded report schedule: the nightly export and the monthly summary, at their store
+times, with a catch-up at start-up."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import anyio.to_thread
+from anyio import CapacityLimiter
+
+from cart_recovery.domain.calendar import next_monthly, next_nightly
+from cart_recovery.embedded.clock import Clock
+from cart_recovery.embedded.timers import MAX_SLEEP
+from cart_recovery.service.reports import Reports
+
+log = logging.getLogger("cart_recovery.timers")
+
+CATCH_UP = timedelta(days=7)  # a monthly summary missed by less than this runs at start-up
+
+
+class ReportSchedule:
+    """Runs the nightly export (02:00 store time, for the day before) and the monthly summary
+    (first Monday, 09:00 store time, for the month before). A run missed while the service was
+    down is caught up at start-up; the files written are the record of what ran."""
+
+    def __init__(self, reports: Reports, clock: Clock, folder: Path) -> None:
+        self.reports = reports
+        self.clock = clock
+        self.folder = folder
+        self._limiter = CapacityLimiter(1)
+        self.runs: list[str] = []
+
+    def summary_file(self, year: int, month: int) -> Path:
+        return self.folder / f"summary-{year}-{month:02d}.txt"
+
+    def export_done(self, day: date) -> bool:
+        return (self.folder / f"carts-{day.isoformat()}.xlsx").exists()
+
+    def run_export(self, day: date) -> None:
+        self.reports.export_day(day)
+        self.runs.append(f"export {day.isoformat()}")
+
+    def run_summary(self, year: int, month: int, now: datetime) -> None:
+        summary = self.reports.summarise(year, month)
+        self.reports.send_summary(summary, now)
+        path = self.summary_file(year, month)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(summary.text, encoding="utf-8")
+        self.runs.append(f"summary {year}-{month:02d}")
+
+    def catch_up(self, now: datetime) -> None:
+        zone = self.reports.zone()
+        last_nightly, day = next_nightly(now - timedelta(days=1), zone)
+        if last_nightly <= now and not self.export_done(day):
+            self.run_export(day)
+        last_run, (year, month) = next_monthly(now - CATCH_UP, zone)
+        while last_run <= now:
+            if not self.summary_file(year, month).exists():
+                self.run_summary(year, month, now)
+            last_run, (year, month) = next_monthly(last_run, zone)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        try:
+            await anyio.to_thread.run_sync(self.catch_up, self.clock.now(), limiter=self._limiter)
+        except Exception:
+            log.exception("report catch-up failed")
+        while not stop.is_set():
+            now = self.clock.now()
+            zone = self.reports.zone()
+            nightly_at, day = next_nightly(now, zone)
+            monthly_at, (year, month) = next_monthly(now, zone)
+            target = min(nightly_at, monthly_at)
+            speed = getattr(self.clock, "speed", 1.0) or 1.0
+            delay = min((target - now).total_seconds() / speed, MAX_SLEEP.total_seconds())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=max(0.0, delay))
+            if stop.is_set() or self.clock.now() < target:
+                continue
+            try:
+                if target == nightly_at:
+                    await anyio.to_thread.run_sync(self.run_export, day, limiter=self._limiter)
+                else:
+                    await anyio.to_thread.run_sync(
+                        self.run_summary, year, month, self.clock.now(), limiter=self._limiter
+                    )
+            except Exception:
+                log.exception("report failed", extra={"at": target.isoformat()})
