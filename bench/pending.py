@@ -49,15 +49,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.wakeups import DiscardMailer
-from cart_recovery.adapters.links import LinkMaker, Tokens
-from cart_recovery.adapters.memory import StaticDocs
 from cart_recovery.adapters.sqlite import SqliteStore, to_us
+from cart_recovery.bootstrap.in_memory import in_memory
 from cart_recovery.domain.model import UPDATED, CartEvent, Item
 from cart_recovery.domain.privacy import EmailKey
-from cart_recovery.domain.rules import DEFAULT_RULES_TEXT, parse_rules
 from cart_recovery.domain.timers import TimerKind
-from cart_recovery.domain.voice import DEFAULT_VOICE_TEXT, parse_voice
-from cart_recovery.service import Service
 from reliability.service import AcceleratedClock, Inbox, ServiceProcess, signed
 
 # The service's clock reads START when it is started. 12:00 in New York: far from quiet hours.
@@ -162,14 +158,7 @@ def seed(path: Path, plan: Plan) -> dict[str, Any]:
         path, synchronous="OFF", email_key=EmailKey.from_signing_key(SIGNING_KEY)
     )  # synchronous only changes when pages reach the disk, never what is written
     try:
-        service = Service(
-            store=store,
-            mailer=DiscardMailer(),
-            docs=StaticDocs(parse_rules(DEFAULT_RULES_TEXT), parse_voice(DEFAULT_VOICE_TEXT)),
-            links=LinkMaker("https://shop.example", Tokens(SIGNING_KEY)),
-            sender="Linen & Light <shop@example.com>",
-            message_id_domain="shop.example",
-        )
+        service = in_memory(store=store, mailer=DiscardMailer(), signing_key=SIGNING_KEY)
         started = time.perf_counter()
         events = _events(plan)
         done = 0

@@ -25,13 +25,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from cart_recovery.adapters.links import LinkMaker, Tokens
-from cart_recovery.adapters.memory import StaticDocs
 from cart_recovery.adapters.sqlite import SqliteStore
+from cart_recovery.bootstrap.in_memory import in_memory
 from cart_recovery.domain.model import UPDATED, CartEvent, Item
-from cart_recovery.domain.rules import DEFAULT_RULES_TEXT, parse_rules
 from cart_recovery.domain.timers import CancelTimers, SetWake
-from cart_recovery.domain.voice import DEFAULT_VOICE_TEXT, parse_voice
 from cart_recovery.embedded.clock import VirtualClock
 from cart_recovery.embedded.timers import TimerLoop
 from cart_recovery.service import Sent, Service
@@ -68,13 +65,8 @@ def _event(i: int) -> CartEvent:
 
 
 def _service(store: SqliteStore) -> Service:
-    return Service(
-        store=store,
-        mailer=DiscardMailer(),
-        docs=StaticDocs(parse_rules(DEFAULT_RULES_TEXT), parse_voice(DEFAULT_VOICE_TEXT)),
-        links=LinkMaker("https://shop.example", Tokens("bench-signing-key-0123456789")),
-        sender="Linen & Light <shop@example.com>",
-        message_id_domain="shop.example",
+    return in_memory(
+        store=store, mailer=DiscardMailer(), signing_key="bench-signing-key-0123456789"
     )
 
 

@@ -12,13 +12,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cart_recovery.adapters.links import LinkMaker, Tokens
-from cart_recovery.adapters.memory import MemoryStore, StaticDocs
+from cart_recovery.adapters.memory import MemoryStore
+from cart_recovery.bootstrap.in_memory import in_memory
 from cart_recovery.domain.model import CartEvent
 from cart_recovery.domain.rules import Rules
-from cart_recovery.domain.voice import DEFAULT_VOICE_TEXT, parse_voice
 from cart_recovery.embedded.clock import VirtualClock
-from cart_recovery.service import Closed, Deferred, Happening, Sent, Service, Skipped
+from cart_recovery.service import Closed, Deferred, Happening, Sent, Skipped
 from cart_recovery.simulation.events_file import read_lines
 from cart_recovery.simulation.replay import Replay
 
@@ -93,11 +92,12 @@ def simulate_events(
     start = events[0].occurred_at
     end = until or (events[-1].occurred_at + rules.max_age + rules.close_out)
     store = MemoryStore(keep_audit=False)
-    service = Service(
+    service = in_memory(
         store=store,
         mailer=DiscardMailer(),
-        docs=StaticDocs(rules, parse_voice(DEFAULT_VOICE_TEXT)),
-        links=LinkMaker("https://example.invalid", Tokens("simulation-signing-key-not-secret")),
+        rules=rules,
+        signing_key="simulation-signing-key-not-secret",
+        base_url="https://example.invalid",
         sender="Store <shop@example.invalid>",
         message_id_domain="example.invalid",
         on_happening=report.add,
