@@ -7,12 +7,11 @@ import email.policy
 import email.utils
 import os
 import re
-import socket
 import ssl
 import threading
 import traceback
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,6 @@ from urllib.parse import quote
 
 import pytest
 import trustme
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from cart_recovery.adapters.mail import (
@@ -31,6 +29,8 @@ from cart_recovery.adapters.mail import (
     SmtpSettings,
     parse_smtp_url,
 )
+from tests.aws.services import free_port
+from tests.fakes.smtp_server import Server
 
 USER = "shop@example.com"
 PASSWORD = "p@ss:w/rd%Sécret 42"  # needs percent-encoding in a URL; not ASCII
@@ -40,13 +40,6 @@ TOKEN = "eyJjYXJ0IjoiYzEyMyIsInNob3AiOiJzMSJ9.ZmFrZS1zaWduYXR1cmUtZm9yLXRlc3Rz.a
 WRONG_PASSWORD = "Wrong-Hunter2-Passphrase"
 
 # --------------------------------------------------------------------------- helpers
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def make_message(n: int = 1, *, message_id: str | None = None) -> EmailMessage:
@@ -111,70 +104,6 @@ def assert_unsubscribe_headers_verbatim(data: bytes) -> None:
 def full_text(exc: BaseException) -> str:
     """Everything a log line or traceback of ``exc`` would show."""
     return "".join(traceback.format_exception(exc)) + repr(exc)
-
-
-@dataclass
-class Received:
-    mail_from: str
-    rcpt_tos: list[str]
-    content: bytes
-    tls: bool
-    authenticated: bool | None
-
-
-@dataclass
-class Recorder:
-    """aiosmtpd handler: keeps every delivered message and every connection that said EHLO."""
-
-    messages: list[Received] = field(default_factory=list)
-    connections: list[object] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    async def handle_EHLO(
-        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
-    ) -> list[str]:
-        session.host_name = hostname
-        with self.lock:
-            # One aiosmtpd SMTP protocol object per TCP connection (EHLO is repeated after
-            # STARTTLS on the same one).
-            if not any(seen is server for seen in self.connections):
-                self.connections.append(server)
-        return responses
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        with self.lock:
-            self.messages.append(
-                Received(
-                    mail_from=envelope.mail_from,
-                    rcpt_tos=list(envelope.rcpt_tos),
-                    content=envelope.original_content,
-                    tls=session.ssl is not None,
-                    authenticated=session.authenticated,
-                )
-            )
-        return "250 Message accepted"
-
-
-class Server:
-    """A running aiosmtpd Controller that a test may stop and start again (same port)."""
-
-    def __init__(self, **smtp_kwargs: Any) -> None:
-        self.port = free_port()
-        self.handler = Recorder()
-        self._kwargs = smtp_kwargs
-        self._controller: Controller | None = None
-        self.start()
-
-    def start(self) -> None:
-        assert self._controller is None
-        controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, **self._kwargs)
-        controller.start()
-        self._controller = controller
-
-    def stop(self) -> None:
-        if self._controller is not None:
-            self._controller.stop()
-            self._controller = None
 
 
 @pytest.fixture
