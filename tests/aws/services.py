@@ -192,10 +192,10 @@ def dynamo_tables(endpoint: str) -> Iterator[tuple[Any, Any]]:
 
 
 @contextlib.contextmanager
-def contract_store(endpoint: str) -> Iterator[Any]:
+def contract_store(endpoint: str, *, email_key: Any = None) -> Iterator[Any]:
     """A DynamoStore on fresh tables whose schedules go to a dictionary."""
     from cart_recovery.adapters.aws.dynamo import DynamoStore
     from cart_recovery.adapters.aws.scheduler import MemorySchedules
 
     with dynamo_tables(endpoint) as (db, tables):
-        yield DynamoStore(db, tables=tables, timers=MemorySchedules())
+        yield DynamoStore(db, tables=tables, timers=MemorySchedules(), email_key=email_key)

@@ -1,4 +1,5 @@
-"""The CartStore contract for clicks, the owner's reads and privacy, run against every adapter."""
+"""The CartStore contract for clicks, the owner's reads and privacy, run against every adapter
+(memory, SQLite, DynamoDB)."""
 
 from __future__ import annotations
 
@@ -15,15 +16,19 @@ from cart_recovery.domain.model import AuditEntry, Outcome, Status
 from cart_recovery.domain.privacy import EmailKey
 from cart_recovery.domain.timers import SetWake
 from cart_recovery.ports import Claim
+from tests.aws.services import contract_store
 from tests.conftest import T0, at, make_cart, make_event
 
 KEY = EmailKey.from_signing_key("contract-signing-key-0123456789")
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", pytest.param("dynamodb", marks=pytest.mark.aws)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     if request.param == "memory":
         yield MemoryStore(email_key=KEY)
+    elif request.param == "dynamodb":
+        with contract_store(request.getfixturevalue("dynamodb_local"), email_key=KEY) as s:
+            yield s
     else:
         s = SqliteStore(tmp_path / "db.sqlite3", email_key=KEY)
         yield s
