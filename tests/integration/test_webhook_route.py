@@ -1,6 +1,7 @@
 """The generic webhook's lean ASGI route answers exactly as the framework route it stands in
 front of: the same status, body bytes and content type for every kind of delivery, and the
-same events stored."""
+same events stored. And both refuse, with 401 and the reason's code, any delivery the storefront
+did not sign just now, storing nothing."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from cart_recovery.embedded.clock import VirtualClock
 from cart_recovery.web.app import App
 
 START = datetime(2026, 5, 12, 14, 0, tzinfo=UTC)
+ROUTE_SECRET = "route-secret-0123456789abcdef"
 
 
 def event(**over: Any) -> dict[str, Any]:
@@ -68,7 +70,7 @@ def deliveries(secret: str) -> list[tuple[str, str, bytes, dict[str, str]]]:
 def runtime(folder: Path, *, lean: bool) -> tuple[Embedded, TestClient]:
     init_data_dir(folder)
     (folder / "config.toml").write_text(
-        'webhook_secrets = ["route-secret-0123456789abcdef", "old-secret-0123456789abcdef"]\n'
+        f'webhook_secrets = ["{ROUTE_SECRET}", "old-secret-0123456789abcdef"]\n'
         'signing_key = "route-signing-key-0123456789"\n'
         'admin_token = "route-admin-token-0123456789"\n',
         encoding="utf-8",
@@ -117,5 +119,47 @@ def test_lean_route_names_the_field_and_counts_outcomes(tmp_path: Path) -> None:
         metrics = client.get("/metrics").text
         assert 'cart_recovery_events_total{outcome="accepted"} 1.0' in metrics
         assert 'cart_recovery_events_total{outcome="invalid_event"} 1.0' in metrics
+    finally:
+        rt.close()
+
+
+def refusals(secret: str) -> list[Any]:
+    """Deliveries that must be refused as not coming from the storefront: (headers, code)."""
+    ts = int(START.timestamp())
+    ok = json.dumps(event()).encode()
+    return [
+        pytest.param({"Content-Type": "application/json"}, "unsigned", id="unsigned"),
+        pytest.param(
+            sign(ok, "some-other-secret-0123456789abcdef", ts), "bad_signature", id="wrong secret"
+        ),
+        pytest.param(
+            {**sign(ok, secret, ts), "X-Cart-Signature": "sha256=00"},
+            "bad_signature",
+            id="bad signature",
+        ),
+        pytest.param(sign(ok + b" ", secret, ts), "bad_signature", id="signature of another body"),
+        pytest.param(sign(ok, secret, ts - 301), "stale_timestamp", id="stale"),
+        pytest.param(sign(ok, secret, ts + 301), "stale_timestamp", id="from the future"),
+    ]
+
+
+@pytest.mark.parametrize("lean", [True, False], ids=["lean route", "framework route"])
+@pytest.mark.parametrize(("headers", "code"), refusals(ROUTE_SECRET))
+def test_an_unsigned_badly_signed_or_stale_delivery_is_refused_and_stores_nothing(
+    tmp_path: Path, lean: bool, headers: dict[str, str], code: str
+) -> None:
+    # Given a running service
+    rt, client = runtime(tmp_path / "rt", lean=lean)
+    assert rt.settings.webhook_secrets[0] == ROUTE_SECRET
+    try:
+        # When a cart event arrives that the storefront did not sign (just now)
+        body = json.dumps(event()).encode()
+        r = client.post("/webhooks/cart", content=body, headers=headers)
+        # Then it is refused as unauthenticated, saying why
+        assert r.status_code == 401
+        assert r.json()["error"] == code
+        # And nothing was stored
+        for table in ("events", "carts", "audit", "timers", "sends"):
+            assert rt.store.count(table) == 0, table
     finally:
         rt.close()
