@@ -370,3 +370,25 @@ def test_generic_refuses_odd_timestamps_and_signatures_with_a_4xx() -> None:
         with pytest.raises(RequestError) as e:
             GENERIC.verify(headers, body, NOW)
         assert e.value.status == 401
+
+
+@pytest.mark.parametrize(
+    ("offset", "accepted"),
+    [(-301, False), (301, False), (-299, True), (299, True)],
+    ids=["301 s old", "301 s ahead", "299 s old", "299 s ahead"],
+)
+def test_generic_accepts_a_signature_only_within_the_five_minute_window(
+    offset: int, accepted: bool
+) -> None:
+    # Given an event signed with the right secret, at a time ``offset`` seconds from now
+    body = json.dumps(GOOD_EVENT).encode()
+    signed = generic.sign(body, SECRET, int(NOW.timestamp()) + offset)
+    headers = {name.lower(): value for name, value in signed.items()}  # as the app hands them
+    # When it is verified now
+    if accepted:
+        GENERIC.verify(headers, body, NOW)
+        return
+    # Then outside the replay window it is refused as stale
+    with pytest.raises(RequestError) as e:
+        GENERIC.verify(headers, body, NOW)
+    assert (e.value.status, e.value.code) == (401, "stale_timestamp")
