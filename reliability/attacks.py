@@ -11,6 +11,7 @@ and that nothing was stored or changed (row counts and the rows it aimed at, bef
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
 import logging
@@ -924,9 +925,10 @@ def _secrets(live: LiveService, c: Checks) -> None:
 WATCHED_LOGGERS = ("", "uvicorn", "uvicorn.error", "uvicorn.access", "cart_recovery")
 
 
-def run_all(live: LiveService) -> list[Outcome]:
-    """Every attack in catalog order, with every log record and HTTP answer recorded (the
-    secrets check, last, reads them)."""
+@contextlib.contextmanager
+def recording(live: LiveService) -> Iterator[None]:
+    """Inside the block, every log record and HTTP answer of ``live`` is recorded for the
+    secrets check (which must run last, after the attacks whose traces it reads)."""
     rec = recorder_of(live)
     handler = _Capture(rec)
     loggers = [logging.getLogger(name) for name in WATCHED_LOGGERS]
@@ -939,12 +941,28 @@ def run_all(live: LiveService) -> list[Outcome]:
     hooks = live.http.event_hooks
     live.http.event_hooks = {**hooks, "response": [*hooks["response"], rec.on_response]}
     try:
-        return [entry(live) for entry in CATALOG]
+        yield
     finally:
         live.http.event_hooks = hooks
         for lg, level in zip(loggers, levels, strict=True):
             lg.removeHandler(handler)
             lg.setLevel(level)
+
+
+def run_all(live: LiveService) -> list[Outcome]:
+    """Every attack in catalog order, with every log record and HTTP answer recorded (the
+    secrets check, last, reads them)."""
+    with recording(live):
+        return [entry(live) for entry in CATALOG]
+
+
+def report(outcomes: list[Outcome]) -> dict[str, Any]:
+    """The figures for the docs (``test-output/attacks.json``): attacks tried, refused, each."""
+    return {
+        "attacks": len(outcomes),
+        "refused": sum(o.refused for o in outcomes),
+        "outcomes": [{"name": o.name, "refused": o.refused, "detail": o.detail} for o in outcomes],
+    }
 
 
 def table(outcomes: list[Outcome]) -> str:
@@ -955,4 +973,4 @@ def table(outcomes: list[Outcome]) -> str:
     )
 
 
-__all__ = ["CATALOG", "Attack", "Outcome", "run_all", "table"]
+__all__ = ["CATALOG", "Attack", "Outcome", "recording", "report", "run_all", "table"]
