@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from email.message import EmailMessage
 from typing import Any
 
 import pytest
@@ -22,6 +23,13 @@ def at(**delta: float) -> datetime:
 @pytest.fixture
 def rules() -> Rules:
     return parse_rules(DEFAULT_RULES_TEXT)
+
+
+def body_text(message: EmailMessage, kind: str = "plain") -> str:
+    """The content of the message's ``kind`` part (``plain`` or ``html``); it must have one."""
+    part = message.get_body((kind,))
+    assert part is not None, f"the message has no {kind} part"
+    return str(part.get_content())
 
 
 def make_cart(**over: Any) -> Cart:

@@ -79,7 +79,9 @@ class World:
     mail_before: int = 0  # SES messages from earlier worlds in this moto server
 
     # ---- the storefront and the shopper ----------------------------------------------------
-    def webhook_event(self, body: Mapping[str, Any], *, secret: str | None = None) -> dict:
+    def webhook_event(
+        self, body: Mapping[str, Any], *, secret: str | None = None
+    ) -> dict[str, Any]:
         """A Function URL event carrying ``body``, signed now (virtual time)."""
         raw = json.dumps(body, separators=(",", ":")).encode()
         headers = sign(raw, secret or self.webhook_secret, int(self.clock.now().timestamp()))
@@ -186,7 +188,8 @@ class World:
 
     def schedules_of(self, cart_id: str) -> list[Schedule]:
         def cart_of(s: Schedule) -> str | None:
-            return s.input.get("cart_id") or s.input.get("detail", {}).get("cart_id")
+            cart_id = s.input.get("cart_id") or s.input.get("detail", {}).get("cart_id")
+            return cart_id if isinstance(cart_id, str) else None
 
         return [s for s in self.schedules() if cart_of(s) == cart_id]
 
@@ -235,7 +238,7 @@ class World:
             if address in m.get("destinations", []):
                 raw = m["raw_data"].encode("utf-8", "surrogateescape")
                 out.append(message_from_bytes(raw, policy=policy.default))
-        return out  # type: ignore[return-value]
+        return out
 
 
 def raw_messages(moto: str) -> list[dict[str, Any]]:

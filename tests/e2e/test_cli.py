@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import body_text
 from tests.e2e.harness import serve_in
 
 pytestmark = pytest.mark.e2e
@@ -83,7 +84,7 @@ def test_demo_shows_two_reminders_a_deferral_a_stop_and_an_unsubscribe(tmp_path:
     assert len(maya) == 2 and len(jordan) == 1
     for m in maya:
         assert m["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-        body = m.get_body(("plain",)).get_content()
+        body = body_text(m)
         for needle in ("Linen shirt", "Beeswax candle", "Canvas tote", "$120.00", "/r/"):
             assert needle in body
 

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.conftest import body_text
 from tests.e2e.harness import OLD_SECRET, LiveService
 
 pytestmark = pytest.mark.e2e
@@ -59,7 +60,7 @@ def test_reminders_arrive_over_smtp_at_the_waits(live: LiveService) -> None:
     [first] = live.inbox.messages
     assert first["To"] == "Maya <maya@example.com>" or "maya@example.com" in str(first["To"])
     assert first["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    text = first.get_body(("plain",)).get_content()
+    text = body_text(first)
     assert "Linen shirt" in text and "$120.00" in text
     # And the second at 08:00 the next day, then nothing more
     live.advance(START + timedelta(hours=21, minutes=59))
@@ -156,7 +157,7 @@ def test_unsigned_and_malformed_requests_store_nothing(live: LiveService) -> Non
 def test_return_link_redirects_only_to_the_stored_url(live: LiveService) -> None:
     live.post_event(event(1))
     live.advance(START + timedelta(hours=2))
-    html = live.inbox.messages[0].get_body(("html",)).get_content()
+    html = body_text(live.inbox.messages[0], "html")
     import re
 
     link = re.search(r'href="http://127\.0\.0\.1:\d+(/r/[^"]+)"', html)

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from cart_recovery.adapters.storefronts import shopify, standard_webhooks
+from tests.conftest import body_text
 from tests.e2e.harness import SHOPIFY_SECRET, STANDARD_SECRET, LiveService
 
 pytestmark = pytest.mark.e2e
@@ -33,7 +34,7 @@ def live(tmp_path: Path) -> Iterator[LiveService]:
 
 def opening_of(live: LiveService, address: str) -> str:
     [message] = [m for m in live.inbox.messages if address in str(m["To"])]
-    text: str = message.get_body(("plain",)).get_content()
+    text: str = body_text(message)
     return text
 
 

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from cart_recovery.adapters.storefronts import shopify, standard_webhooks
+from tests.conftest import body_text
 from tests.e2e.harness import SHOPIFY_SECRET, STANDARD_SECRET, LiveService
 
 pytestmark = pytest.mark.e2e
@@ -97,7 +98,7 @@ def test_shopify_checkouts_become_a_cart_and_an_order_stops_the_chase(live: Live
     assert live.inbox.messages == []
     live.advance(START + timedelta(hours=2, minutes=20))
     [first] = live.inbox.messages
-    text = first.get_body(("plain",)).get_content()
+    text = body_text(first)
     for needle in ("Hi Maya", "Linen shirt", "Beeswax candle", "Canvas tote", "$120.00"):
         assert needle in text
     link = re.search(r"http://127\.0\.0\.1:\d+(/r/\S+)", text)
@@ -275,7 +276,7 @@ def test_the_saved_link_lane_changes_the_copy_not_the_timing(live: LiveService) 
     assert live.post_event(plain).json()["status"] == "accepted"
     # When two hours pass (the same medium-cart wait for both)
     live.advance(START + timedelta(hours=2))
-    by_to = {str(m["To"]): m.get_body(("plain",)).get_content() for m in live.inbox.messages}
+    by_to = {str(m["To"]): body_text(m) for m in live.inbox.messages}
     assert len(by_to) == 2
     [ana] = [t for to, t in by_to.items() if "ana@" in to]
     [ben] = [t for to, t in by_to.items() if "ben@" in to]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ def _construct(tag: str, loader: CfnLoader, node: yaml.Node) -> dict[str, Any]:
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
     else:
+        assert isinstance(node, yaml.MappingNode)
         value = loader.construct_mapping(node, deep=True)
     if tag == "Ref":
         return {"Ref": value}
@@ -42,10 +43,17 @@ TAGS = (
     "Ref GetAtt Sub Join Select Split If Not Equals And Or FindInMap Base64 Cidr "
     "ImportValue GetAZs Condition Transform"
 )
+
+
+def _constructor(tag: str) -> Callable[[CfnLoader, yaml.Node], dict[str, Any]]:
+    def construct(loader: CfnLoader, node: yaml.Node) -> dict[str, Any]:
+        return _construct(tag, loader, node)
+
+    return construct
+
+
 for _tag in TAGS.split():
-    CfnLoader.add_constructor(
-        f"!{_tag}", lambda loader, node, tag=_tag: _construct(tag, loader, node)
-    )
+    CfnLoader.add_constructor(f"!{_tag}", _constructor(_tag))
 
 
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from cart_recovery.domain.voice import DEFAULT_VOICE_TEXT, parse_voice
 from cart_recovery.embedded.clock import VirtualClock
 from cart_recovery.service import Closed, Deferred, Sent, Service, Skipped
 from cart_recovery.simulation.replay import Replay
-from tests.conftest import make_event
+from tests.conftest import body_text, make_event
 
 NY = ZoneInfo("America/New_York")
 START = datetime(2026, 5, 12, 10, 0, tzinfo=NY)  # a Tuesday morning
@@ -212,7 +212,7 @@ def test_saved_link_changes_the_opening_not_the_timing(world: World) -> None:
     world.replay.feed([medium(), medium(event_id="s", type=SAVED, occurred_at=ny(12, 11))])
     out = world.run(ny(12, 13))
     assert [(h.step, h.at) for h in out if isinstance(h, Sent)] == [(1, ny(12, 12))]
-    text = world.mailer.sent[0].get_body(("plain",)).get_content()
+    text = body_text(world.mailer.sent[0])
     assert "saving" in text.lower()
 
 
@@ -253,7 +253,7 @@ def test_email_carries_items_total_links_and_one_click_headers(world: World) -> 
     assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     token = str(parsed["List-Unsubscribe"]).strip("<>").rsplit("/u/", 1)[1]
     assert world.tokens.read_unsubscribe(token) == "maya@example.com"
-    text = parsed.get_body(("plain",)).get_content()
+    text = body_text(parsed)
     for needle in (
         "Linen shirt",
         "Beeswax candle",

@@ -25,7 +25,9 @@ TITLES = ["Linen shirt", "Beeswax candle", "Canvas tote"]
 STORE = "Linen & Light"
 
 
-def opening(text: str, *, titles: list[str] = TITLES, quantities: tuple[int, ...] = (1, 2, 1)):
+def opening(
+    text: str, *, titles: list[str] = TITLES, quantities: tuple[int, ...] = (1, 2, 1)
+) -> str | None:
     allowed = opening_numbers(plain=PLAIN, items=titles, store_name=STORE, quantities=quantities)
     return check_opening(text, allowed_numbers=allowed, known_text=[*titles, STORE])
 
