@@ -27,7 +27,6 @@ import boto3
 import pytest
 from markupsafe import escape
 
-from cart_recovery.adapters.links import LinkMaker, Tokens
 from cart_recovery.adapters.llm import (
     DEFAULT_BEDROCK_MODEL,
     AnthropicLines,
@@ -37,18 +36,17 @@ from cart_recovery.adapters.llm import (
     TemplateLines,
     make_line_writer,
 )
-from cart_recovery.adapters.mail import MailError, MemoryMailer
-from cart_recovery.adapters.memory import MemoryStore, StaticDocs
+from cart_recovery.adapters.mail import MemoryMailer
+from cart_recovery.adapters.memory import MemoryStore
 from cart_recovery.bootstrap.embedded import embedded, init_data_dir
+from cart_recovery.bootstrap.in_memory import in_memory
 from cart_recovery.config.settings import SettingsError, load_settings
 from cart_recovery.domain.lines import Prompt
 from cart_recovery.domain.model import Item
-from cart_recovery.domain.rules import DEFAULT_RULES_TEXT, parse_rules
-from cart_recovery.domain.voice import DEFAULT_VOICE_TEXT, parse_voice
 from cart_recovery.embedded.clock import VirtualClock
 from cart_recovery.embedded.logs import JsonFormatter
 from cart_recovery.ports import LineWriter
-from cart_recovery.service import Sent, Service
+from cart_recovery.service import Sent
 from cart_recovery.simulation.replay import Replay
 from tests.conftest import make_event
 from tests.fakes.model_server import FakeModelServer, Reply, refused_url, running
@@ -130,15 +128,11 @@ class Shop:
         self.store = MemoryStore()
         self.mailer = MemoryMailer()
         self.clock = VirtualClock(START)
-        self.service = Service(
+        self.service = in_memory(
             store=self.store,
             mailer=self.mailer,
-            docs=StaticDocs(parse_rules(DEFAULT_RULES_TEXT), parse_voice(DEFAULT_VOICE_TEXT)),
-            links=LinkMaker("https://shop.example", Tokens("test-signing-key-0123456789")),
-            sender="Linen & Light <shop@example.com>",
-            message_id_domain="shop.example",
+            signing_key="test-signing-key-0123456789",
             lines=lines,
-            mail_errors=(MailError,),
         )
         self.replay = Replay(self.service, self.store, self.clock)
 

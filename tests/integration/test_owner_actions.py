@@ -13,16 +13,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cart_recovery.adapters.links import LinkMaker, Tokens
-from cart_recovery.adapters.mail import MailError, OutboxMailer
-from cart_recovery.adapters.memory import MemoryStore, StaticDocs
+from cart_recovery.adapters.mail import OutboxMailer
+from cart_recovery.adapters.memory import MemoryStore
 from cart_recovery.adapters.sqlite import SqliteStore
+from cart_recovery.bootstrap.in_memory import in_memory
 from cart_recovery.domain.model import CHECKED_OUT, Item, Outcome, Status
 from cart_recovery.domain.privacy import EmailKey
-from cart_recovery.domain.rules import DEFAULT_RULES_TEXT, parse_rules
-from cart_recovery.domain.voice import DEFAULT_VOICE_TEXT, parse_voice
 from cart_recovery.embedded.clock import VirtualClock
-from cart_recovery.service import ActionRefused, Sent, Service
+from cart_recovery.service import ActionRefused, Sent
 from cart_recovery.simulation.replay import Replay
 from tests.conftest import make_event
 
@@ -40,15 +38,7 @@ class Shop:
         self.store = store
         self.outbox = outbox
         self.clock = VirtualClock(START)
-        self.service = Service(
-            store=store,
-            mailer=OutboxMailer(outbox),
-            docs=StaticDocs(parse_rules(DEFAULT_RULES_TEXT), parse_voice(DEFAULT_VOICE_TEXT)),
-            links=LinkMaker("https://shop.example", Tokens(SIGNING_KEY)),
-            sender="Linen & Light <shop@example.com>",
-            message_id_domain="shop.example",
-            mail_errors=(MailError,),
-        )
+        self.service = in_memory(store=store, mailer=OutboxMailer(outbox), signing_key=SIGNING_KEY)
         self.replay = Replay(self.service, store, self.clock)
 
     def run(self, until: datetime) -> list[Any]:

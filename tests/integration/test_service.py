@@ -13,15 +13,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cart_recovery.adapters.links import LinkMaker, Tokens
-from cart_recovery.adapters.mail import MailError, MemoryMailer
-from cart_recovery.adapters.memory import MemoryStore, StaticDocs
+from cart_recovery.adapters.links import Tokens
+from cart_recovery.adapters.mail import MemoryMailer
+from cart_recovery.adapters.memory import MemoryStore
 from cart_recovery.adapters.sqlite import SqliteStore
+from cart_recovery.bootstrap.in_memory import in_memory
 from cart_recovery.domain.model import CHECKED_OUT, SAVED, Item, Outcome, Status
 from cart_recovery.domain.rules import DEFAULT_RULES_TEXT, parse_rules
-from cart_recovery.domain.voice import DEFAULT_VOICE_TEXT, parse_voice
 from cart_recovery.embedded.clock import VirtualClock
-from cart_recovery.service import Closed, Deferred, Sent, Service, Skipped
+from cart_recovery.service import Closed, Deferred, Sent, Skipped
 from cart_recovery.simulation.replay import Replay
 from tests.conftest import body_text, make_event
 
@@ -37,18 +37,15 @@ class World:
     def __init__(self, store: Any, rules_text: str = DEFAULT_RULES_TEXT) -> None:
         self.store = store
         self.mailer = MemoryMailer()
-        self.docs = StaticDocs(parse_rules(rules_text), parse_voice(DEFAULT_VOICE_TEXT))
         self.tokens = Tokens("test-signing-key-0123456789")
         self.clock = VirtualClock(START)
-        self.service = Service(
+        self.service = in_memory(
             store=store,
             mailer=self.mailer,
-            docs=self.docs,
-            links=LinkMaker("https://shop.example", self.tokens),
-            sender="Linen & Light <shop@example.com>",
-            message_id_domain="shop.example",
-            mail_errors=(MailError,),
+            rules=parse_rules(rules_text),
+            signing_key="test-signing-key-0123456789",
         )
+        self.docs = self.service.docs
         self.replay = Replay(self.service, store, self.clock)
 
     def run(self, until: datetime) -> list[Any]:

@@ -21,10 +21,9 @@ from typing import Any
 
 import pytest
 
-from cart_recovery.adapters.links import LinkMaker, Tokens
-from cart_recovery.adapters.memory import MemoryStore, StaticDocs
+from cart_recovery.adapters.memory import MemoryStore
+from cart_recovery.bootstrap.in_memory import in_memory
 from cart_recovery.domain.rules import DEFAULT_RULES_TEXT, Rules, parse_rules
-from cart_recovery.domain.voice import DEFAULT_VOICE_TEXT, parse_voice
 from cart_recovery.embedded.clock import VirtualClock
 from cart_recovery.service import Happening, Service
 from cart_recovery.simulation.events_file import SimulationError
@@ -205,11 +204,12 @@ def one_by_one(path: Path, rules: Rules, until: datetime | None) -> str:
     store = MemoryStore(keep_audit=False)
     if not events:
         return _as_json(report, 0, 0, 0)
-    service = Service(
+    service = in_memory(
         store=store,
         mailer=DiscardMailer(),
-        docs=StaticDocs(rules, parse_voice(DEFAULT_VOICE_TEXT)),
-        links=LinkMaker("https://example.invalid", Tokens("simulation-signing-key-not-secret")),
+        rules=rules,
+        signing_key="simulation-signing-key-not-secret",
+        base_url="https://example.invalid",
         sender="Store <shop@example.invalid>",
         message_id_domain="example.invalid",
         on_happening=report.add,

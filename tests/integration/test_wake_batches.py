@@ -12,13 +12,10 @@ from typing import Any
 
 import pytest
 
-from cart_recovery.adapters.links import LinkMaker, Tokens
 from cart_recovery.adapters.mail import MailError, MemoryMailer
-from cart_recovery.adapters.memory import StaticDocs
 from cart_recovery.adapters.sqlite import SqliteStore
+from cart_recovery.bootstrap.in_memory import in_memory
 from cart_recovery.domain.model import Outcome
-from cart_recovery.domain.rules import DEFAULT_RULES_TEXT, parse_rules
-from cart_recovery.domain.voice import DEFAULT_VOICE_TEXT, parse_voice
 from cart_recovery.embedded.clock import VirtualClock
 from cart_recovery.embedded.timers import TimerLoop
 from cart_recovery.service import MailFailed, Sent, Service, Skipped
@@ -56,15 +53,7 @@ def world(tmp_path: Path) -> Iterator[tuple[Service, SqliteStore, SpyMailer]]:
     path = tmp_path / "db.sqlite3"
     store = SqliteStore(path)
     mailer = SpyMailer(path)
-    service = Service(
-        store=store,
-        mailer=mailer,
-        docs=StaticDocs(parse_rules(DEFAULT_RULES_TEXT), parse_voice(DEFAULT_VOICE_TEXT)),
-        links=LinkMaker("https://shop.example", Tokens("test-signing-key-0123456789")),
-        sender="Linen & Light <shop@example.com>",
-        message_id_domain="shop.example",
-        mail_errors=(MailError,),
-    )
+    service = in_memory(store=store, mailer=mailer, signing_key="test-signing-key-0123456789")
     yield service, store, mailer
     store.close()
 
