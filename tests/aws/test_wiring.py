@@ -7,9 +7,9 @@ import importlib
 
 import pytest
 
+from cart_recovery.adapters.llm import DEFAULT_BEDROCK_MODEL
 from cart_recovery.bootstrap import aws as aws_bootstrap
-from cart_recovery.bootstrap.aws import AwsSettings
-from cart_recovery.config.settings import SettingsError
+from cart_recovery.config.settings import AwsSettings, SettingsError
 
 HANDLERS = (
     "ingest_webhook",
@@ -61,3 +61,21 @@ def test_ssm_parameters_override_and_unknown_ones_are_ignored() -> None:
     s = AwsSettings.from_environ({"CR_MAIL_FROM": "A <a@example.com>"})
     s = s.with_parameters({"mail_from": "B <b@example.com>", "quiet_hours": "9pm to 8am"})
     assert s.mail_from == "B <b@example.com>"
+
+
+def test_a_named_bedrock_model_chooses_the_bedrock_writer_through_the_parameters() -> None:
+    # Given a deployment that names the default model, and one whose SSM parameter names one
+    named = AwsSettings.from_environ({"CR_BEDROCK_MODEL": DEFAULT_BEDROCK_MODEL})
+    by_parameter = AwsSettings.from_environ({}).with_parameters({"bedrock_model": "m"})
+    # Then both write with Bedrock, and a deployment naming none keeps the template
+    assert named.with_parameters({}).line_writer == "bedrock"
+    assert (by_parameter.line_writer, by_parameter.bedrock_model) == ("bedrock", "m")
+    assert AwsSettings.from_environ({}).with_parameters({}).line_writer == "template"
+
+
+def test_a_bad_parameter_is_named_by_its_path() -> None:
+    s = AwsSettings.from_environ({"CR_CONFIG_PATH": "/shop/config/"})
+    with pytest.raises(SettingsError, match="/shop/config/store_timezone"):
+        s.with_parameters({"store_timezone": "Mars/Olympus"})
+    with pytest.raises(SettingsError, match="/shop/config/base_url: 'base_url'"):
+        s.with_parameters({"base_url": "ftp://shop.example"})

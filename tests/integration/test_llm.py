@@ -38,7 +38,7 @@ from cart_recovery.adapters.llm import (
 )
 from cart_recovery.adapters.mail import MemoryMailer
 from cart_recovery.adapters.memory import MemoryStore
-from cart_recovery.bootstrap.embedded import embedded, init_data_dir
+from cart_recovery.bootstrap.embedded import embedded, init_data_dir, line_writer_config
 from cart_recovery.bootstrap.in_memory import in_memory
 from cart_recovery.config.settings import SettingsError, load_settings
 from cart_recovery.domain.lines import Prompt
@@ -490,7 +490,7 @@ def test_the_key_never_reaches_a_log_line_an_error_or_a_repr(
     )
     assert settings.anthropic_api_key == KEY
     assert KEY not in repr(settings)
-    configured = make_line_writer(settings)
+    configured = make_line_writer(line_writer_config(settings))
     assert isinstance(configured, AnthropicLines) and KEY not in repr(configured)
     configured.close()
 
@@ -516,7 +516,7 @@ def test_a_missing_sdk_names_the_extra_to_install(
 def test_the_plain_template_is_the_default(tmp_path: Path) -> None:
     settings = load_settings(tmp_path, {})
     assert settings.line_writer == "template"
-    assert isinstance(make_line_writer(settings), TemplateLines)
+    assert isinstance(make_line_writer(line_writer_config(settings)), TemplateLines)
 
 
 def test_the_anthropic_writer_from_the_environment(tmp_path: Path) -> None:
@@ -530,7 +530,7 @@ def test_the_anthropic_writer_from_the_environment(tmp_path: Path) -> None:
             "CART_RECOVERY_LLM_TIMEOUT_SECONDS": "1.5",
         },
     )
-    writer = make_line_writer(settings)
+    writer = make_line_writer(line_writer_config(settings))
     assert isinstance(writer, AnthropicLines)
     assert (writer.model, writer.base_url, writer.timeout) == (
         "claude-test-model",
@@ -549,7 +549,7 @@ def test_the_bedrock_writer_from_the_config_file(tmp_path: Path) -> None:
         "llm_timeout_seconds = 2\n"
     )
     settings = load_settings(tmp_path, {})
-    writer = make_line_writer(settings)
+    writer = make_line_writer(line_writer_config(settings))
     assert isinstance(writer, BedrockLines)
     assert (writer.model, writer.region, writer.endpoint_url, writer.timeout) == (
         DEFAULT_BEDROCK_MODEL,

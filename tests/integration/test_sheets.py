@@ -16,7 +16,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from cart_recovery.adapters.export.sheets import ExportError, SheetsExporter, sheets_exporter
-from cart_recovery.config.settings import Settings
 from cart_recovery.domain.export_rows import COLUMNS, Row, export_rows
 from cart_recovery.domain.model import CloseReason, Item, Status
 from cart_recovery.domain.rules import DEFAULT_RULES_TEXT, parse_rules
@@ -445,15 +444,9 @@ def test_missing_gspread_names_the_extra(monkeypatch: pytest.MonkeyPatch, tmp_pa
 
 
 def test_sheets_exporter_from_settings(tmp_path: Path) -> None:
-    assert sheets_exporter(Settings(data_dir=tmp_path)) is None
+    assert sheets_exporter(None, None) is None
     account = tmp_path / "sa.json"
-    made: Any = sheets_exporter(
-        Settings(
-            data_dir=tmp_path,
-            sheets_spreadsheet_id=SPREADSHEET_ID,
-            sheets_service_account_file=account,
-        )
-    )
+    made: Any = sheets_exporter(SPREADSHEET_ID, account)
     assert isinstance(made, SheetsExporter)
     assert made.spreadsheet_id == SPREADSHEET_ID
     assert made.service_account_file == account

@@ -28,12 +28,10 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cart_recovery.adapters.aws.config import Secrets, parameters_under
 from cart_recovery.adapters.aws.docs import S3Docs
@@ -42,8 +40,8 @@ from cart_recovery.adapters.aws.messaging import EventBridgeHandOff, EventQueue,
 from cart_recovery.adapters.aws.scheduler import SchedulerTimers
 from cart_recovery.adapters.links import LinkMaker, Tokens
 from cart_recovery.adapters.llm.template import TemplateLines
-from cart_recovery.config.settings import SettingsError
-from cart_recovery.domain.address import AddressError, recipient_address
+from cart_recovery.config.settings import PARAMETERS, AwsSettings, aws_settings
+from cart_recovery.domain.address import recipient_address
 from cart_recovery.domain.privacy import EmailKey
 from cart_recovery.embedded.clock import Clock, SystemClock
 from cart_recovery.ports import LineWriter
@@ -56,154 +54,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("cart_recovery.aws")
 
 CLAIM_GRACE = timedelta(minutes=15)  # far longer than a sender runs (30 s timeout)
-
-# boto3's own names for the per-service endpoint variables.
-ENDPOINT_VARIABLES = {
-    "dynamodb": "DYNAMODB",
-    "sqs": "SQS",
-    "events": "EVENTBRIDGE",
-    "scheduler": "SCHEDULER",
-    "ses": "SES",
-    "s3": "S3",
-    "ssm": "SSM",
-    "secretsmanager": "SECRETS_MANAGER",
-    "bedrock-runtime": "BEDROCK_RUNTIME",
-}
-
-_ENV = {
-    "state_table": "CR_STATE_TABLE",
-    "sends_table": "CR_SENDS_TABLE",
-    "audit_table": "CR_AUDIT_TABLE",
-    "unsub_table": "CR_UNSUB_TABLE",
-    "event_ids_table": "CR_EVENT_IDS_TABLE",
-    "events_queue_url": "CR_EVENTS_QUEUE_URL",
-    "rules_bucket": "CR_RULES_BUCKET",
-    "config_path": "CR_CONFIG_PATH",
-    "webhook_secret_id": "CR_WEBHOOK_SECRET_ID",
-    "signing_secret_id": "CR_SIGNING_SECRET_ID",
-    "scheduler_group": "CR_SCHEDULER_GROUP",
-    "waiter_arn": "CR_WAITER_ARN",
-    "sender_arn": "CR_SENDER_ARN",
-    "scheduler_role_arn": "CR_SCHEDULER_ROLE_ARN",
-    "ses_configuration_set": "CR_SES_CONFIGURATION_SET",
-    "mail_from": "CR_MAIL_FROM",
-    "base_url": "CR_BASE_URL",
-    "store_timezone": "CR_STORE_TIMEZONE",
-    "bedrock_model": "CR_BEDROCK_MODEL",
-    "owner_emails": "CR_OWNER_EMAILS",
-    "drive_secret_id": "CR_SHEETS_SECRET_ID",
-}
-
-# Settings an SSM parameter under CR_CONFIG_PATH may set.
-_PARAMETERS = {
-    "mail_from",
-    "base_url",
-    "owner_emails",
-    "default_locale",
-    "store_timezone",
-    "bedrock_model",
-    "message_id_domain",
-    "sheets_spreadsheet_id",
-}
-
-
-@dataclass(frozen=True)
-class AwsSettings:
-    """The AWS runtime's settings, parsed once. A value a function needs but was not given
-    raises SettingsError naming its environment variable (``need``)."""
-
-    state_table: str = "cr-state"
-    sends_table: str = "cr-sends"
-    audit_table: str = "cr-audit"
-    unsub_table: str = "cr-unsub"
-    event_ids_table: str = "cr-event-ids"
-    events_queue_url: str = ""
-    rules_bucket: str = "cr-rules-source"
-    config_path: str = "/cr/config/"
-    # Secrets Manager ids (names, not secrets)
-    webhook_secret_id: str = "cr/webhook/secret"  # noqa: S105
-    signing_secret_id: str = "cr/signing/key"  # noqa: S105
-    drive_secret_id: str = "cr/drive/sa"  # noqa: S105
-    scheduler_group: str = "default"
-    waiter_arn: str = ""
-    sender_arn: str = ""
-    scheduler_role_arn: str = ""
-    ses_configuration_set: str = "cr-sends-config"
-    mail_from: str = ""
-    base_url: str = ""
-    store_timezone: str = "America/New_York"
-    bedrock_model: str = ""
-    owner_emails: tuple[str, ...] = ()
-    default_locale: str = "en_US"
-    message_id_domain: str = ""
-    sheets_spreadsheet_id: str = ""
-    region: str | None = None
-    endpoints: Mapping[str, str] = field(default_factory=dict)
-    credentials: Mapping[str, str] = field(default_factory=dict, repr=False)
-
-    @classmethod
-    def from_environ(cls, environ: Mapping[str, str]) -> AwsSettings:
-        values: dict[str, Any] = {}
-        for name, variable in _ENV.items():
-            raw = environ.get(variable, "").strip()
-            if raw:
-                values[name] = raw
-        endpoints: dict[str, str] = {}
-        for service, suffix in ENDPOINT_VARIABLES.items():
-            url = environ.get(f"AWS_ENDPOINT_URL_{suffix}") or environ.get("AWS_ENDPOINT_URL")
-            if url:
-                endpoints[service] = url
-        credentials = {
-            k: environ[v]
-            for k, v in (
-                ("aws_access_key_id", "AWS_ACCESS_KEY_ID"),
-                ("aws_secret_access_key", "AWS_SECRET_ACCESS_KEY"),
-                ("aws_session_token", "AWS_SESSION_TOKEN"),
-            )
-            if environ.get(v)
-        }
-        region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or None
-        return cls(region=region, endpoints=endpoints, credentials=credentials).replace(values)
-
-    def replace(self, values: Mapping[str, str]) -> AwsSettings:
-        """These settings with ``values`` (text, as from the environment or SSM) over them."""
-        parsed: dict[str, Any] = dict(values)
-        if "owner_emails" in parsed:
-            owners = tuple(o.strip() for o in parsed["owner_emails"].split(",") if o.strip())
-            for owner in owners:
-                try:
-                    recipient_address(owner)
-                except AddressError:
-                    raise SettingsError(
-                        f"owner_emails: {owner[:80]!r} is not an email address"
-                    ) from None
-            parsed["owner_emails"] = owners
-        out = dataclasses.replace(self, **parsed)
-        try:
-            ZoneInfo(out.store_timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise SettingsError(
-                f"CR_STORE_TIMEZONE: {out.store_timezone!r} is not an IANA timezone"
-            ) from None
-        if not out.config_path.startswith("/"):
-            raise SettingsError("CR_CONFIG_PATH must start with '/' (e.g. /cr/config/)")
-        return out
-
-    def with_parameters(self, parameters: Mapping[str, str]) -> AwsSettings:
-        known = {k: v for k, v in parameters.items() if k in _PARAMETERS and v.strip()}
-        unknown = sorted(set(parameters) - _PARAMETERS)
-        if unknown:
-            log.info(
-                "SSM parameters not used by the functions", extra={"names": ", ".join(unknown)}
-            )
-        return self.replace({k: v.strip() for k, v in known.items()})
-
-    def need(self, name: str) -> str:
-        value = getattr(self, name)
-        if not value:
-            variable = _ENV.get(name, name)
-            raise SettingsError(f"{variable} is not set (needed by this function)")
-        return str(value)
 
 
 class Clients:
@@ -250,7 +100,7 @@ class AwsApp:
         lines: LineWriter | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.base_settings = AwsSettings.from_environ(environ)
+        self.base_settings = aws_settings(environ)
         self.clock = clock or SystemClock()
         self.clients = Clients(self.base_settings)
         self._lines = lines
@@ -261,6 +111,11 @@ class AwsApp:
     def settings(self) -> AwsSettings:
         """The environment's settings with SSM's parameters over them (read once)."""
         params = parameters_under(self.clients("ssm"), self.base_settings.config_path)
+        unknown = sorted(set(params) - PARAMETERS)
+        if unknown:
+            log.info(
+                "SSM parameters not used by the functions", extra={"names": ", ".join(unknown)}
+            )
         return self.base_settings.with_parameters(params)
 
     @cached_property
@@ -328,15 +183,15 @@ class AwsApp:
     def lines(self) -> LineWriter:
         if self._lines is not None:
             return self._lines
-        model = self.settings.bedrock_model
-        if not model:
+        s = self.settings
+        if s.line_writer != "bedrock":
             return TemplateLines()
         from cart_recovery.adapters.llm.bedrock import BedrockLines
 
         return BedrockLines(
-            model=model,
-            region=self.settings.region,
-            endpoint_url=self.settings.endpoints.get("bedrock-runtime"),
+            model=s.bedrock_model,
+            region=s.bedrock_region,
+            endpoint_url=s.bedrock_endpoint_url,
             session=self.clients.session,
         )
 

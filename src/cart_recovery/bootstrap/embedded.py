@@ -13,14 +13,15 @@ from starlette.applications import Starlette
 
 from cart_recovery.adapters.files import FileDocs
 from cart_recovery.adapters.links import LinkMaker, Tokens
-from cart_recovery.adapters.llm import make_line_writer
+from cart_recovery.adapters.llm import LineWriterConfig, make_line_writer
 from cart_recovery.adapters.mail import MailError, OutboxMailer, SmtpMailer, parse_smtp_url
 from cart_recovery.adapters.sqlite import SqliteStore
 from cart_recovery.adapters.storefronts.base import Source
 from cart_recovery.adapters.storefronts.generic import GenericSource
 from cart_recovery.adapters.storefronts.shopify import ShopifySource
 from cart_recovery.adapters.storefronts.standard_webhooks import StandardWebhooksSource
-from cart_recovery.config.settings import CONFIG_NAME, Settings, new_config_text
+from cart_recovery.config.first_run import new_config_text
+from cart_recovery.config.settings import CONFIG_NAME, EmbeddedSettings
 from cart_recovery.domain.privacy import EmailKey
 from cart_recovery.domain.rules import DEFAULT_RULES_TEXT
 from cart_recovery.domain.voice import DEFAULT_VOICE_TEXT
@@ -61,14 +62,16 @@ def init_data_dir(data_dir: Path) -> list[Path]:
 
 
 def make_reports(
-    settings: Settings, store: SqliteStore, docs: FileDocs, service: Service
+    settings: EmbeddedSettings, store: SqliteStore, docs: FileDocs, service: Service
 ) -> Reports:
     """The nightly export (files, plus Google Sheets when configured) and the summary."""
     exporters: list[Exporter] = [FileExporter(settings.export_dir)]
     if settings.sheets_spreadsheet_id:
         from cart_recovery.adapters.export.sheets import sheets_exporter
 
-        sheets = sheets_exporter(settings)
+        sheets = sheets_exporter(
+            settings.sheets_spreadsheet_id, settings.sheets_service_account_file
+        )
         if sheets is not None:
             exporters.append(sheets)
     return Reports(
@@ -84,7 +87,7 @@ def make_reports(
     )
 
 
-def make_sources(settings: Settings) -> dict[str, Source]:
+def make_sources(settings: EmbeddedSettings) -> dict[str, Source]:
     """The storefront sources the settings enable (each with its own secrets)."""
     sources: dict[str, Source] = {"generic": GenericSource(settings.webhook_secrets)}
     if settings.shopify_secrets:
@@ -94,7 +97,7 @@ def make_sources(settings: Settings) -> dict[str, Source]:
     return sources
 
 
-def open_store(settings: Settings) -> SqliteStore:
+def open_store(settings: EmbeddedSettings) -> SqliteStore:
     """The data folder's database, its unsubscribe list keyed with the signing key. Anything
     that opens the embedded store (the service, the CLI, reports) opens it through here."""
     if not settings.signing_key:
@@ -106,7 +109,21 @@ def open_store(settings: Settings) -> SqliteStore:
     )
 
 
-def owner_access(settings: Settings, service: Service) -> OwnerAccess:
+def line_writer_config(settings: EmbeddedSettings) -> LineWriterConfig:
+    """The line writer the settings name, and what it needs."""
+    return LineWriterConfig(
+        kind=settings.line_writer,
+        timeout=settings.llm_timeout_seconds,
+        anthropic_model=settings.anthropic_model,
+        anthropic_base_url=settings.anthropic_base_url,
+        anthropic_api_key=settings.anthropic_api_key,
+        bedrock_model=settings.bedrock_model,
+        bedrock_region=settings.bedrock_region,
+        bedrock_endpoint_url=settings.bedrock_endpoint_url,
+    )
+
+
+def owner_access(settings: EmbeddedSettings, service: Service) -> OwnerAccess:
     return OwnerAccess(
         admin_token=settings.admin_token,
         session_key=session_key(settings.signing_key),
@@ -115,7 +132,7 @@ def owner_access(settings: Settings, service: Service) -> OwnerAccess:
     )
 
 
-def make_mailer(settings: Settings) -> Mailer:
+def make_mailer(settings: EmbeddedSettings) -> Mailer:
     if settings.smtp_url:
         return SmtpMailer(parse_smtp_url(settings.smtp_url))
     return OutboxMailer(settings.outbox)
@@ -123,7 +140,7 @@ def make_mailer(settings: Settings) -> Mailer:
 
 @dataclass
 class Embedded:
-    settings: Settings
+    settings: EmbeddedSettings
     store: SqliteStore
     docs: FileDocs
     service: Service
@@ -144,7 +161,7 @@ class Embedded:
 
 
 def embedded(
-    settings: Settings,
+    settings: EmbeddedSettings,
     *,
     clock: Clock | None = None,
     mailer: Mailer | None = None,
@@ -166,7 +183,7 @@ def embedded(
         links=LinkMaker(settings.base_url, tokens),
         sender=settings.mail_from,
         message_id_domain=settings.message_id_domain,
-        lines=lines or make_line_writer(settings),
+        lines=lines or make_line_writer(line_writer_config(settings)),
         default_locale=settings.default_locale,
         mail_errors=(MailError, MailFailure),
     )

@@ -1,57 +1,105 @@
-"""Typed settings, parsed once: the TOML config file, then environment variables over it.
+"""One typed settings model for both runtimes, parsed once from an injected mapping.
 
-Errors name the key and the file. Secrets are kept out of ``repr``.
+``Settings`` holds what both runtimes share (the public URL, the sender, the owners, the line
+writer, the Sheet); ``EmbeddedSettings`` adds the one-process runtime's part (data folder,
+listener, storefront secrets, SMTP, SQLite), read from ``config.toml`` with ``CART_RECOVERY_*``
+variables over it; ``AwsSettings`` adds the AWS runtime's part (tables, queue, Scheduler,
+secret ids, endpoints), read from ``CR_*`` variables with SSM parameters over them.
+
+Each runtime's sources are merged into one mapping, remembering where each key came from, and
+converted once (``msgspec.convert``); an error names the key and where it came from: the
+file, the environment variable or the SSM parameter. Secrets are kept out of ``repr``.
 """
 
 from __future__ import annotations
 
-import secrets
+import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import msgspec
 
 from cart_recovery.adapters.storefronts.standard_webhooks import load_secret as load_standard_secret
+from cart_recovery.domain.address import AddressError, recipient_address
 
 CONFIG_NAME = "config.toml"
 RULES_NAME = "rules.txt"
 VOICE_NAME = "voice.txt"
+
+LINE_WRITERS = ("template", "anthropic", "bedrock")
+DEFAULT_MAIL_FROM = "Your Store <shop@example.com>"
 
 
 class SettingsError(ValueError):
     pass
 
 
-@dataclass(frozen=True)
-class Settings:
-    data_dir: Path
-    host: str = "127.0.0.1"
-    port: int = 8080
-    base_url: str = "http://127.0.0.1:8080"
-    webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
-    shopify_secrets: tuple[str, ...] = field(default=(), repr=False)
-    standard_webhooks_secrets: tuple[str, ...] = field(default=(), repr=False)
-    signing_key: str = field(default="", repr=False)
-    admin_token: str = field(default="", repr=False)
-    smtp_url: str | None = field(default=None, repr=False)
-    mail_from: str = "Your Store <shop@example.com>"
+Url = Annotated[str, msgspec.Meta(pattern=r"^https?://")]
+OptionalUrl = Annotated[str, msgspec.Meta(pattern=r"^(?:https?://|$)")]  # "": not given
+Secret = Annotated[str, msgspec.Meta(min_length=16)]
+Rotating = Annotated[tuple[Secret, ...], msgspec.Meta(max_length=2)]  # two during a rotation
+
+# Left out of repr (and so of every log line and error that shows settings).
+_SECRET_FIELDS = frozenset(
+    {
+        "webhook_secrets",
+        "shopify_secrets",
+        "standard_webhooks_secrets",
+        "signing_key",
+        "admin_token",
+        "smtp_url",
+        "anthropic_api_key",
+        "credentials",
+    }
+)
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """What both runtimes share."""
+
+    base_url: OptionalUrl = ""  # the embedded runtime derives one from host and port
+    mail_from: str = DEFAULT_MAIL_FROM
     default_locale: str = "en_US"
-    sqlite_synchronous: str = "FULL"
-    config_file: Path | None = None
-    # The line writer (README: "The line writer"): who may polish the opening line.
-    line_writer: str = "template"  # template | anthropic | bedrock
-    anthropic_model: str = "claude-haiku-4-5"
-    anthropic_base_url: str = "https://api.anthropic.com"
-    anthropic_api_key: str = field(default="", repr=False)
-    bedrock_model: str = "global.anthropic.claude-haiku-4-5-20251001-v1:0"
-    bedrock_region: str | None = None
-    bedrock_endpoint_url: str | None = None
-    llm_timeout_seconds: float = 3.0
     owner_emails: tuple[str, ...] = ()
     sheets_spreadsheet_id: str | None = None
+    # The line writer (README: "The line writer"): who may polish the opening line.
+    line_writer: Literal["template", "anthropic", "bedrock"] = "template"
+    anthropic_model: str = "claude-haiku-4-5"
+    anthropic_base_url: Url = "https://api.anthropic.com"
+    anthropic_api_key: str = ""
+    bedrock_model: str = "global.anthropic.claude-haiku-4-5-20251001-v1:0"
+    bedrock_region: str | None = None
+    bedrock_endpoint_url: Url | None = None
+    llm_timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=60)] = 3.0
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{name}={getattr(self, name)!r}"
+            for name in self.__struct_fields__
+            if name not in _SECRET_FIELDS
+        )
+        return f"{type(self).__name__}({shown})"
+
+
+class EmbeddedSettings(Settings, frozen=True, kw_only=True):
+    """The embedded runtime's part: one data folder, one process."""
+
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8080
+    webhook_secrets: Rotating = ()
+    shopify_secrets: Rotating = ()
+    standard_webhooks_secrets: Rotating = ()
+    signing_key: str = ""
+    admin_token: str = ""
+    smtp_url: str | None = None
+    sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "FULL"
     sheets_service_account_file: Path | None = None
+    config_file: Path | None = None
 
     @property
     def database(self) -> Path:
@@ -75,23 +123,138 @@ class Settings:
 
     @property
     def message_id_domain(self) -> str:
-        host = urlsplit(self.base_url).hostname or "localhost"
-        return host
+        return urlsplit(self.base_url).hostname or "localhost"
 
     @property
     def webhook_url(self) -> str:
         return f"{self.base_url.rstrip('/')}/webhooks/cart"
 
 
-def _str(table: Mapping[str, Any], key: str, where: str, default: str | None) -> str | None:
-    value = table.get(key, default)
-    if value is not None and not isinstance(value, str):
-        raise SettingsError(f"{where}: '{key}' must be a string")
-    return value
+class AwsSettings(Settings, frozen=True, kw_only=True):
+    """The AWS runtime's part. A value a function needs but was not given raises
+    SettingsError naming its environment variable (``need``)."""
+
+    state_table: str = "cr-state"
+    sends_table: str = "cr-sends"
+    audit_table: str = "cr-audit"
+    unsub_table: str = "cr-unsub"
+    event_ids_table: str = "cr-event-ids"
+    events_queue_url: str = ""
+    rules_bucket: str = "cr-rules-source"
+    config_path: Annotated[str, msgspec.Meta(pattern="^/")] = "/cr/config/"
+    # Secrets Manager ids (names, not secrets)
+    webhook_secret_id: str = "cr/webhook/secret"  # noqa: S105
+    signing_secret_id: str = "cr/signing/key"  # noqa: S105
+    drive_secret_id: str = "cr/drive/sa"  # noqa: S105
+    scheduler_group: str = "default"
+    waiter_arn: str = ""
+    sender_arn: str = ""
+    scheduler_role_arn: str = ""
+    ses_configuration_set: str = "cr-sends-config"
+    store_timezone: str = "America/New_York"
+    message_id_domain: str = ""
+    region: str | None = None
+    endpoints: dict[str, str] = {}
+    credentials: dict[str, str] = {}
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> AwsSettings:
+        return aws_settings(environ)
+
+    def with_parameters(self, parameters: Mapping[str, str]) -> AwsSettings:
+        """These settings with the SSM parameters under ``config_path`` over them (the ones in
+        ``PARAMETERS``; others are not for the functions)."""
+        raw = msgspec.structs.asdict(self)
+        where = dict(_AWS_ORIGINS)
+        for name, value in parameters.items():
+            if name in PARAMETERS and value.strip():
+                raw.update(_aws_value(name, value.strip()))
+                where[name] = f"{self.config_path.rstrip('/')}/{name}"
+        return _aws_checked(raw, where)
+
+    def need(self, name: str) -> str:
+        value = getattr(self, name)
+        if not value:
+            variable = AWS_ENV.get(name, name)
+            raise SettingsError(f"{variable} is not set (needed by this function)")
+        return str(value)
 
 
-LINE_WRITERS = ("template", "anthropic", "bedrock")
-_LINE_WRITER_KEYS = {
+# ---- conversion: one mapping in, one typed value out ---------------------------------------
+S = TypeVar("S", bound=Settings)
+
+_EXPLAINED = {
+    "port": "must be a number from 0 to 65535",
+    "llm_timeout_seconds": "must be above 0 and at most 60",
+    "line_writer": f"must be one of {', '.join(LINE_WRITERS)}",
+    "sqlite_synchronous": "must be OFF, NORMAL, FULL or EXTRA",
+    "owner_emails": "must be a list of email addresses",
+    "base_url": "must be an http(s) URL",
+    "anthropic_base_url": "must be an http(s) URL",
+    "bedrock_endpoint_url": "must be an http(s) URL",
+    "config_path": "must start with '/' (e.g. /cr/config/)",
+}
+_KINDS = {"str": "a string", "int": "a whole number", "float": "a number", "array": "a list"}
+_SECRET_NAMES = {
+    "webhook_secrets": "webhook secret",
+    "shopify_secrets": "Shopify secret",
+    "standard_webhooks_secrets": "Standard Webhooks secret",
+}
+
+
+def _explain(key: str, detail: str) -> str:
+    if key in _SECRET_NAMES:
+        if "length >= 16" in detail:
+            return f"'{key}': each {_SECRET_NAMES[key]} must be at least 16 characters"
+        if "length <= 2" in detail:
+            return f"'{key}' takes at most two (during a rotation)"
+        return f"'{key}' must be a list of strings"
+    if key in _EXPLAINED:
+        return f"'{key}' {_EXPLAINED[key]}"
+    wanted = re.match(r"Expected `(\w+)`", detail)
+    if wanted and wanted[1] in _KINDS:
+        return f"'{key}' must be {_KINDS[wanted[1]]}"
+    return f"'{key}': {detail}"
+
+
+def _path_hook(kind: type, value: Any) -> Any:
+    if kind is Path and isinstance(value, str | Path):
+        return Path(value).expanduser()
+    raise NotImplementedError
+
+
+def convert(kind: type[S], raw: Mapping[str, Any], where: Mapping[str, str], default: str) -> S:
+    """``raw`` as a ``kind``; a bad value raises SettingsError naming the key and where it came
+    from (``where[key]``, else ``default``)."""
+    try:
+        return msgspec.convert(dict(raw), kind, strict=False, dec_hook=_path_hook)
+    except msgspec.ValidationError as e:
+        detail, _, at = str(e).partition(" - at `$.")
+        key = re.split(r"[\[.`]", at, maxsplit=1)[0] if at else ""
+        raise SettingsError(f"{where.get(key, default)}: {_explain(key, detail)}") from None
+
+
+def _check_owners(owners: tuple[str, ...], where: str) -> None:
+    for owner in owners:
+        try:
+            recipient_address(owner)
+        except AddressError:
+            raise SettingsError(f"{where}: {_explain('owner_emails', '')}") from None
+
+
+def _words(raw: str) -> list[str]:
+    """A comma-separated variable's values."""
+    return [w.strip() for w in raw.split(",") if w.strip()]
+
+
+# ---- the embedded runtime: config.toml, then CART_RECOVERY_* --------------------------------
+# The file's keys a CART_RECOVERY_<KEY> variable overrides (lists comma-separated).
+_ENV_KEYS = (
+    "host",
+    "port",
+    "base_url",
+    "smtp_url",
+    "owner_emails",
     "line_writer",
     "anthropic_model",
     "anthropic_base_url",
@@ -100,250 +263,215 @@ _LINE_WRITER_KEYS = {
     "bedrock_region",
     "bedrock_endpoint_url",
     "llm_timeout_seconds",
-}
-
-
-def _line_writer(
-    table: Mapping[str, Any], environ: Mapping[str, str], where: str
-) -> dict[str, Any]:
-    """The line writer's keys, each overridable by ``CART_RECOVERY_<KEY>``; the API key also by
-    the SDK's own ``ANTHROPIC_API_KEY``, the region by ``AWS_REGION``/``AWS_DEFAULT_REGION``."""
-
-    def pick(key: str, default: str | None) -> str | None:
-        return environ.get(f"CART_RECOVERY_{key.upper()}") or _str(table, key, where, default)
-
-    writer = (pick("line_writer", "template") or "template").strip().lower()
-    if writer not in LINE_WRITERS:
-        raise SettingsError(f"{where}: 'line_writer' must be one of {', '.join(LINE_WRITERS)}")
-    raw: Any = environ.get("CART_RECOVERY_LLM_TIMEOUT_SECONDS") or table.get(
-        "llm_timeout_seconds", Settings.llm_timeout_seconds
-    )
-    try:
-        if isinstance(raw, bool):
-            raise ValueError
-        timeout = float(raw)
-        if not 0 < timeout <= 60:
-            raise ValueError
-    except (TypeError, ValueError):
-        raise SettingsError(
-            f"{where}: 'llm_timeout_seconds' must be above 0 and at most 60"
-        ) from None
-    base_url = pick("anthropic_base_url", Settings.anthropic_base_url) or ""
-    endpoint_url = pick("bedrock_endpoint_url", None) or None
-    for key, url in (("anthropic_base_url", base_url), ("bedrock_endpoint_url", endpoint_url)):
-        if url is not None and urlsplit(url).scheme not in {"http", "https"}:
-            raise SettingsError(f"{where}: '{key}' must be an http(s) URL")
-    api_key = (
-        environ.get("CART_RECOVERY_ANTHROPIC_API_KEY")
-        or environ.get("ANTHROPIC_API_KEY")
-        or _str(table, "anthropic_api_key", where, "")
-        or ""
-    )
-    region = (
-        pick("bedrock_region", None)
-        or environ.get("AWS_REGION")
-        or environ.get("AWS_DEFAULT_REGION")
-        or None
-    )
-    if writer == "anthropic" and not api_key:
-        raise SettingsError(
-            f"{where}: line_writer 'anthropic' needs an API key: set "
-            "CART_RECOVERY_ANTHROPIC_API_KEY (or ANTHROPIC_API_KEY)"
-        )
-    if writer == "bedrock" and not region:
-        raise SettingsError(
-            f"{where}: line_writer 'bedrock' needs a region: set 'bedrock_region' "
-            "(or CART_RECOVERY_BEDROCK_REGION, AWS_REGION)"
-        )
-    return {
-        "line_writer": writer,
-        "anthropic_model": pick("anthropic_model", Settings.anthropic_model),
-        "anthropic_base_url": base_url.rstrip("/"),
-        "anthropic_api_key": api_key,
-        "bedrock_model": pick("bedrock_model", Settings.bedrock_model),
-        "bedrock_region": region,
-        "bedrock_endpoint_url": endpoint_url,
-        "llm_timeout_seconds": timeout,
-    }
-
-
+)
 SECRET_ENV = {
+    "webhook_secrets": "CART_RECOVERY_WEBHOOK_SECRET",
     "shopify_secrets": "CART_RECOVERY_SHOPIFY_SECRET",
     "standard_webhooks_secrets": "CART_RECOVERY_STANDARD_WEBHOOKS_SECRET",
 }
+_LISTS = ("owner_emails", *SECRET_ENV)
+FILE_KEYS = frozenset(EmbeddedSettings.__struct_fields__) - {"data_dir", "config_file"}
 
 
-def _secret_list(
-    table: Mapping[str, Any], environ: Mapping[str, str], key: str, where: str
-) -> tuple[str, ...]:
-    """A storefront source's secrets: one, or two during a rotation (the environment variable
-    in ``SECRET_ENV``, comma-separated, over the file)."""
-    raw: Any = table.get(key, [])
-    if isinstance(raw, str):
-        raw = [raw]
-    env = environ.get(SECRET_ENV[key])
-    if env:
-        raw = [s.strip() for s in env.split(",") if s.strip()]
-    if not isinstance(raw, list) or not all(isinstance(s, str) for s in raw):
-        raise SettingsError(f"{where}: '{key}' must be a list of strings")
-    if len(raw) > 2:
-        raise SettingsError(f"{where}: '{key}' takes at most two (during a rotation)")
-    for s in raw:
-        if len(s) < 16:
-            raise SettingsError(f"{where}: each of '{key}' must be at least 16 characters")
-    return tuple(raw)
-
-
-def load_settings(data_dir: Path, environ: Mapping[str, str]) -> Settings:
-    """Read ``data_dir/config.toml`` (if present), then apply ``CART_RECOVERY_*`` variables."""
-    env_dir = environ.get("CART_RECOVERY_DATA_DIR")
-    if env_dir:
-        data_dir = Path(env_dir)
-    config_file = data_dir / CONFIG_NAME
-    table: dict[str, Any] = {}
-    if config_file.exists():
-        try:
-            table = tomllib.loads(config_file.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as e:
-            raise SettingsError(f"{config_file}: {e}") from None
-    where = str(config_file)
-    known = {
-        "host",
-        "port",
-        "base_url",
-        "webhook_secrets",
-        "shopify_secrets",
-        "standard_webhooks_secrets",
-        "signing_key",
-        "admin_token",
-        "smtp_url",
-        "mail_from",
-        "default_locale",
-        "sqlite_synchronous",
-        "owner_emails",
-        "sheets_spreadsheet_id",
-        "sheets_service_account_file",
-    }
-    known |= _LINE_WRITER_KEYS
-    for key in table:
-        if key not in known:
-            raise SettingsError(f"{where}: unknown key '{key}' (known: {', '.join(sorted(known))})")
-
-    host = environ.get("CART_RECOVERY_HOST") or _str(table, "host", where, "127.0.0.1") or ""
-    port_raw: Any = environ.get("CART_RECOVERY_PORT") or table.get("port", 8080)
+def _read_file(config_file: Path) -> dict[str, Any]:
+    if not config_file.exists():
+        return {}
     try:
-        port = int(port_raw)
-        if not 0 <= port <= 65535:
-            raise ValueError
-    except (TypeError, ValueError):
-        raise SettingsError(f"{where}: 'port' must be a number from 0 to 65535") from None
+        table = tomllib.loads(config_file.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise SettingsError(f"{config_file}: {e}") from None
+    for key in table:
+        if key not in FILE_KEYS:
+            known = ", ".join(sorted(FILE_KEYS))
+            raise SettingsError(f"{config_file}: unknown key '{key}' (known: {known})")
+    # A list may be given as one string; an empty string is as if the key were absent.
+    return {
+        k: ([v] if k in _LISTS and isinstance(v, str) else v) for k, v in table.items() if v != ""
+    }
 
-    secrets_raw: Any = table.get("webhook_secrets", [])
-    if isinstance(secrets_raw, str):
-        secrets_raw = [secrets_raw]
-    if not isinstance(secrets_raw, list) or not all(isinstance(s, str) for s in secrets_raw):
-        raise SettingsError(f"{where}: 'webhook_secrets' must be a list of strings")
-    env_secrets = environ.get("CART_RECOVERY_WEBHOOK_SECRET")
-    if env_secrets:
-        secrets_raw = [s.strip() for s in env_secrets.split(",") if s.strip()]
-    if len(secrets_raw) > 2:
-        raise SettingsError(f"{where}: 'webhook_secrets' takes at most two (during a rotation)")
-    for s in secrets_raw:
-        if len(s) < 16:
-            raise SettingsError(f"{where}: each webhook secret must be at least 16 characters")
-    shopify_secrets = _secret_list(table, environ, "shopify_secrets", where)
-    standard_secrets = _secret_list(table, environ, "standard_webhooks_secrets", where)
-    for s in standard_secrets:
-        try:
-            load_standard_secret(s)
-        except ValueError as e:
-            raise SettingsError(f"{where}: 'standard_webhooks_secrets': {e}") from None
 
-    base_url = environ.get("CART_RECOVERY_BASE_URL") or _str(table, "base_url", where, None)
-    if not base_url:
-        shown = "127.0.0.1" if host in {"0.0.0.0", "::", ""} else host  # noqa: S104
-        base_url = f"http://{shown}:{port}"
-    if urlsplit(base_url).scheme not in {"http", "https"}:
-        raise SettingsError(f"{where}: 'base_url' must be an http(s) URL")
+def _from_environment(environ: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
+    """The values the environment sets, each with its variable's name."""
+    found: dict[str, tuple[Any, str]] = {}
+    for key in _ENV_KEYS:
+        variable = f"CART_RECOVERY_{key.upper()}"
+        if environ.get(variable):
+            value = environ[variable]
+            found[key] = (_words(value) if key in _LISTS else value, variable)
+    for key, variable in SECRET_ENV.items():
+        if environ.get(variable):
+            found[key] = (_words(environ[variable]), variable)
+    if "anthropic_api_key" not in found and environ.get("ANTHROPIC_API_KEY"):
+        found["anthropic_api_key"] = (environ["ANTHROPIC_API_KEY"], "ANTHROPIC_API_KEY")
+    return found
 
-    smtp_url = environ.get("CART_RECOVERY_SMTP_URL") or _str(table, "smtp_url", where, None)
-    signing_key = _str(table, "signing_key", where, "") or ""
-    synchronous = (_str(table, "sqlite_synchronous", where, "FULL") or "FULL").upper()
-    if synchronous not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
-        raise SettingsError(f"{where}: 'sqlite_synchronous' must be OFF, NORMAL, FULL or EXTRA")
-    owners_raw: Any = table.get("owner_emails", [])
-    if isinstance(owners_raw, str):
-        owners_raw = [owners_raw]
-    env_owners = environ.get("CART_RECOVERY_OWNER_EMAILS")
-    if env_owners:
-        owners_raw = [o.strip() for o in env_owners.split(",") if o.strip()]
-    if not isinstance(owners_raw, list) or not all(
-        isinstance(o, str) and "@" in o for o in owners_raw
-    ):
-        raise SettingsError(f"{where}: 'owner_emails' must be a list of email addresses")
-    sheet_id = _str(table, "sheets_spreadsheet_id", where, None)
-    sa_file = _str(table, "sheets_service_account_file", where, None)
-    if bool(sheet_id) != bool(sa_file):
-        raise SettingsError(
-            f"{where}: 'sheets_spreadsheet_id' and 'sheets_service_account_file' go together"
-        )
-    return Settings(
-        **_line_writer(table, environ, where),
-        owner_emails=tuple(owners_raw),
-        sheets_spreadsheet_id=sheet_id or None,
-        sheets_service_account_file=Path(sa_file).expanduser() if sa_file else None,
-        data_dir=data_dir,
-        host=host,
-        port=port,
-        base_url=base_url.rstrip("/"),
-        webhook_secrets=tuple(secrets_raw),
-        shopify_secrets=shopify_secrets,
-        standard_webhooks_secrets=standard_secrets,
-        signing_key=signing_key,
-        admin_token=_str(table, "admin_token", where, "") or "",
-        smtp_url=smtp_url or None,
-        mail_from=_str(table, "mail_from", where, Settings.mail_from) or Settings.mail_from,
-        default_locale=_str(table, "default_locale", where, "en_US") or "en_US",
-        sqlite_synchronous=synchronous,
-        config_file=config_file if config_file.exists() else None,
+
+def load_settings(data_dir: Path, environ: Mapping[str, str]) -> EmbeddedSettings:
+    """Read ``data_dir/config.toml`` (if present), then apply ``CART_RECOVERY_*`` variables."""
+    config_file = data_dir / CONFIG_NAME
+    at = str(config_file)
+    raw = _read_file(config_file)
+    where = dict.fromkeys(raw, at)
+    for key, (value, variable) in _from_environment(environ).items():
+        raw[key], where[key] = value, variable
+    if not raw.get("bedrock_region"):  # the AWS SDK's own variables last
+        region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
+        if region:
+            raw["bedrock_region"], where["bedrock_region"] = region, "AWS_REGION"
+    for key, change in (("line_writer", str.lower), ("sqlite_synchronous", str.upper)):
+        if isinstance(raw.get(key), str):
+            raw[key] = change(raw[key].strip())
+    for key in ("base_url", "anthropic_base_url"):
+        if isinstance(raw.get(key), str):
+            raw[key] = raw[key].rstrip("/")
+    host = raw.get("host", "127.0.0.1")
+    settings = convert(
+        EmbeddedSettings,
+        {
+            "data_dir": data_dir,
+            "config_file": config_file if config_file.exists() else None,
+            **raw,
+        },
+        where,
+        at,
     )
+    if "base_url" not in raw:
+        shown = "127.0.0.1" if host in {"0.0.0.0", "::", ""} else host  # noqa: S104
+        settings = msgspec.structs.replace(settings, base_url=f"http://{shown}:{settings.port}")
+    _check_embedded(settings, where, at)
+    return settings
 
 
-def new_config_text() -> str:
-    """A first-run config file with freshly generated secrets."""
-    return f"""\
-# cart-recovery configuration. Environment variables (CART_RECOVERY_*) override these.
-host = "127.0.0.1"
-port = 8080
-# The public URL of this service, used in the links inside emails.
-# base_url = "https://recovery.your-store.com"
+def _check_embedded(s: EmbeddedSettings, where: Mapping[str, str], at: str) -> None:
+    """What one key alone cannot say: keys that go together, and the secrets' formats."""
+    _check_owners(s.owner_emails, where.get("owner_emails", at))
+    for secret in s.standard_webhooks_secrets:
+        try:
+            load_standard_secret(secret)
+        except ValueError as e:
+            origin = where.get("standard_webhooks_secrets", at)
+            raise SettingsError(f"{origin}: 'standard_webhooks_secrets': {e}") from None
+    writer = where.get("line_writer", at)
+    if s.line_writer == "anthropic" and not s.anthropic_api_key:
+        raise SettingsError(
+            f"{writer}: line_writer 'anthropic' needs an API key: set "
+            "CART_RECOVERY_ANTHROPIC_API_KEY (or ANTHROPIC_API_KEY)"
+        )
+    if s.line_writer == "bedrock" and not s.bedrock_region:
+        raise SettingsError(
+            f"{writer}: line_writer 'bedrock' needs a region: set 'bedrock_region' "
+            "(or CART_RECOVERY_BEDROCK_REGION, AWS_REGION)"
+        )
+    if bool(s.sheets_spreadsheet_id) != bool(s.sheets_service_account_file):
+        raise SettingsError(
+            f"{at}: 'sheets_spreadsheet_id' and 'sheets_service_account_file' go together"
+        )
 
-# The storefront signs each webhook with this secret (HMAC-SHA256). During a rotation,
-# list the new and the old one: ["new...", "old..."].
-webhook_secrets = ["{secrets.token_urlsafe(32)}"]
 
-# Shopify: the app's client secret (Settings > Notifications > Webhooks shows it for webhooks
-# made in the admin); Shopify's deliveries then go to POST /webhooks/shopify.
-# shopify_secrets = ["..."]
-# Standard Webhooks senders: the whsec_... secret; deliveries to POST /webhooks/standard.
-# standard_webhooks_secrets = ["whsec_..."]
+# ---- the AWS runtime: CR_* variables, then SSM parameters under CR_CONFIG_PATH ---------------
+AWS_ENV = {
+    "state_table": "CR_STATE_TABLE",
+    "sends_table": "CR_SENDS_TABLE",
+    "audit_table": "CR_AUDIT_TABLE",
+    "unsub_table": "CR_UNSUB_TABLE",
+    "event_ids_table": "CR_EVENT_IDS_TABLE",
+    "events_queue_url": "CR_EVENTS_QUEUE_URL",
+    "rules_bucket": "CR_RULES_BUCKET",
+    "config_path": "CR_CONFIG_PATH",
+    "webhook_secret_id": "CR_WEBHOOK_SECRET_ID",
+    "signing_secret_id": "CR_SIGNING_SECRET_ID",
+    "scheduler_group": "CR_SCHEDULER_GROUP",
+    "waiter_arn": "CR_WAITER_ARN",
+    "sender_arn": "CR_SENDER_ARN",
+    "scheduler_role_arn": "CR_SCHEDULER_ROLE_ARN",
+    "ses_configuration_set": "CR_SES_CONFIGURATION_SET",
+    "mail_from": "CR_MAIL_FROM",
+    "base_url": "CR_BASE_URL",
+    "store_timezone": "CR_STORE_TIMEZONE",
+    "bedrock_model": "CR_BEDROCK_MODEL",
+    "owner_emails": "CR_OWNER_EMAILS",
+    "drive_secret_id": "CR_SHEETS_SECRET_ID",
+}
+_AWS_ORIGINS = dict(AWS_ENV)
 
-# Signs unsubscribe, return and owner action links, and keys the unsubscribe list (kept as
-# keyed hashes of addresses). Keep it: changing it breaks links in emails already sent, and
-# the service refuses to start on an unsubscribe list written under another key.
-signing_key = "{secrets.token_urlsafe(32)}"
+# Settings an SSM parameter under CR_CONFIG_PATH may set.
+PARAMETERS = frozenset(
+    {
+        "mail_from",
+        "base_url",
+        "owner_emails",
+        "default_locale",
+        "store_timezone",
+        "bedrock_model",
+        "message_id_domain",
+        "sheets_spreadsheet_id",
+    }
+)
 
-# The owner's dashboard login.
-admin_token = "{secrets.token_urlsafe(24)}"
+# boto3's own names for the per-service endpoint variables.
+ENDPOINT_VARIABLES = {
+    "dynamodb": "DYNAMODB",
+    "sqs": "SQS",
+    "events": "EVENTBRIDGE",
+    "scheduler": "SCHEDULER",
+    "ses": "SES",
+    "s3": "S3",
+    "ssm": "SSM",
+    "secretsmanager": "SECRETS_MANAGER",
+    "bedrock-runtime": "BEDROCK_RUNTIME",
+}
 
-mail_from = "Your Store <shop@example.com>"
-# Who gets the monthly summary (first Monday, 9am store time).
-# owner_emails = ["you@your-store.com"]
-# Without smtp_url, emails are written as .eml files to the outbox folder.
-# smtp_url = "smtp://user:password@smtp.example.com:587?starttls=true"
+# The AWS runtime's own defaults where they differ from the shared ones: no sender and no
+# model unless the deployment names them (a function that needs the sender says so).
+_AWS_DEFAULTS: dict[str, Any] = {"mail_from": "", "bedrock_model": ""}
 
-# The nightly export (2am store time) goes to exports/ as .xlsx and .csv; to also fill a
-# Google Sheet, share it with a service account and name both here:
-# sheets_spreadsheet_id = "1AbC..."
-# sheets_service_account_file = "/path/to/service-account.json"
-"""
+
+def _aws_value(name: str, text: str) -> dict[str, Any]:
+    """One setting given as text (a variable or a parameter), as the model's keys."""
+    if name == "owner_emails":
+        return {name: _words(text)}
+    return {name: text}
+
+
+def aws_settings(environ: Mapping[str, str]) -> AwsSettings:
+    """The AWS runtime's settings from ``environ`` (the SAM template's ``CR_*`` variables and
+    boto3's ``AWS_*``)."""
+    raw: dict[str, Any] = dict(_AWS_DEFAULTS)
+    for name, variable in AWS_ENV.items():
+        text = environ.get(variable, "").strip()
+        if text:
+            raw.update(_aws_value(name, text))
+    endpoints: dict[str, str] = {}
+    for service, suffix in ENDPOINT_VARIABLES.items():
+        url = environ.get(f"AWS_ENDPOINT_URL_{suffix}") or environ.get("AWS_ENDPOINT_URL")
+        if url:
+            endpoints[service] = url
+    raw["endpoints"] = endpoints
+    raw["credentials"] = {
+        k: environ[v]
+        for k, v in (
+            ("aws_access_key_id", "AWS_ACCESS_KEY_ID"),
+            ("aws_secret_access_key", "AWS_SECRET_ACCESS_KEY"),
+            ("aws_session_token", "AWS_SESSION_TOKEN"),
+        )
+        if environ.get(v)
+    }
+    raw["region"] = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or None
+    return _aws_checked(raw, _AWS_ORIGINS)
+
+
+def _aws_checked(raw: dict[str, Any], where: Mapping[str, str]) -> AwsSettings:
+    # The model's line writer: Bedrock when the deployment names a model, else the template.
+    raw["line_writer"] = "bedrock" if raw.get("bedrock_model") else "template"
+    raw["bedrock_region"] = raw.get("region")
+    raw["bedrock_endpoint_url"] = raw.get("endpoints", {}).get("bedrock-runtime")
+    settings = convert(AwsSettings, raw, where, "environment")
+    _check_owners(settings.owner_emails, where.get("owner_emails", "CR_OWNER_EMAILS"))
+    try:
+        ZoneInfo(settings.store_timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        origin = where.get("store_timezone", "CR_STORE_TIMEZONE")
+        raise SettingsError(
+            f"{origin}: {settings.store_timezone!r} is not an IANA timezone"
+        ) from None
+    return settings

@@ -32,8 +32,6 @@ if TYPE_CHECKING:
     from gspread.http_client import HTTPClient
     from gspread.worksheet import Worksheet
 
-    from cart_recovery.config.settings import Settings
-
 __all__ = ["SHEETS_API", "ExportError", "SheetsExporter", "sheets_exporter"]
 
 SHEETS_API = "https://sheets.googleapis.com"
@@ -274,8 +272,10 @@ class SheetsExporter:
         return [worksheet.url]
 
 
-def sheets_exporter(settings: Settings) -> SheetsExporter | None:
-    """The Sheets exporter when the config names a spreadsheet and a service account file."""
-    if not settings.sheets_spreadsheet_id or settings.sheets_service_account_file is None:
+def sheets_exporter(
+    spreadsheet_id: str | None, service_account_file: Path | None
+) -> SheetsExporter | None:
+    """The Sheets exporter when both a spreadsheet and a service account file are named."""
+    if not spreadsheet_id or service_account_file is None:
         return None
-    return SheetsExporter(settings.sheets_spreadsheet_id, settings.sheets_service_account_file)
+    return SheetsExporter(spreadsheet_id, service_account_file)
