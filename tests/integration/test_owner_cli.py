@@ -96,3 +96,17 @@ def test_unsubscribe_then_forget_then_export(data_dir: Path) -> None:
     assert code == 0 and "erased from 1 cart" in out and "stays unsubscribed" in out
     code, out, _ = run("export-shopper", "maya@example.com", "--data-dir", str(data_dir))
     assert json.loads(out)["carts"] == [] and json.loads(out)["unsubscribed"] is True
+
+
+def test_the_data_folder_comes_from_the_environment_unless_given(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    # Given CART_RECOVERY_DATA_DIR names the data folder
+    env = {"CART_RECOVERY_DATA_DIR": str(data_dir)}
+    # When a command runs without --data-dir, it acts on that folder
+    result = CliRunner().invoke(main, ["write-off", "c2"], env=env)
+    assert result.exit_code == 0 and "c2 is written off" in result.stdout
+    # And an explicit --data-dir wins over the environment
+    elsewhere = str(tmp_path / "elsewhere")
+    result = CliRunner().invoke(main, ["write-off", "c2", "--data-dir", elsewhere], env=env)
+    assert result.exit_code == 1 and "elsewhere: no config.toml here" in result.stderr

@@ -8,7 +8,6 @@ import csv
 import hashlib
 import io
 import json
-import os
 import secrets
 import sys
 import urllib.error
@@ -25,19 +24,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from cart_recovery.adapters.storefronts.base import RequestError
 from cart_recovery.adapters.storefronts.convert import decode_json, to_event
+from cart_recovery.cli.options import data_dir_option, data_dir_settings, open_data_dir
 from cart_recovery.domain.calendar import utc_stamp
 from cart_recovery.domain.cart import EventError, validate_event
 from cart_recovery.domain.model import CartEvent
 from cart_recovery.web.webhooks import PATHS
-
-DATA_DIR_OPTION = click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default="cart-recovery-data",
-    show_default=True,
-    help="The service's data folder: its config gives the URL and the secrets "
-    "(env CART_RECOVERY_DATA_DIR).",
-)
 
 TEST_ITEMS = [
     {"title": "Linen shirt", "quantity": 1, "unit_price": "68.00"},
@@ -125,15 +116,9 @@ def signed_request(
 
 def _configured(data_dir: Path, source: str) -> tuple[str, str | None]:
     """The service's base URL and the source's first secret, from its config (if there)."""
-    from cart_recovery.config.settings import SettingsError, load_settings
-
-    folder = Path(os.environ.get("CART_RECOVERY_DATA_DIR") or data_dir)
-    if not (folder / "config.toml").exists():
+    if not (data_dir / "config.toml").exists():
         return "http://127.0.0.1:8080", None
-    try:
-        settings = load_settings(folder, dict(os.environ))
-    except SettingsError as e:
-        raise click.ClickException(str(e)) from None
+    settings = data_dir_settings(data_dir)
     found = {
         "generic": settings.webhook_secrets,
         "shopify": settings.shopify_secrets,
@@ -168,7 +153,7 @@ def _configured(data_dir: Path, source: str) -> tuple[str, str | None]:
     "and the same --cart-id to stop them).",
 )
 @click.option("--name", default="Maya", show_default=True)
-@DATA_DIR_OPTION
+@data_dir_option
 def send_test_event(
     source: str,
     url: str | None,
@@ -320,7 +305,7 @@ def read_backfill(path: Path, fmt: str, now: datetime) -> list[Row]:
     default=None,
     help="Show a progress bar (default: when stderr is a terminal).",
 )
-@DATA_DIR_OPTION
+@data_dir_option
 def import_carts(
     fmt: str,
     file: Path,
@@ -355,9 +340,6 @@ def import_carts(
     if dry_run:
         click.echo(f"{len(good)} record(s) would be imported, {len(bad)} skipped")
         return
-    from cart_recovery.cli.reports import _open
-
-    rt = _open(data_dir)
     show = sys.stderr.isatty() if progress is None else progress
     bar = Progress(
         TextColumn("{task.description}"),
@@ -367,7 +349,7 @@ def import_carts(
         console=Console(stderr=True),
         disable=not show,
     )
-    try:
+    with open_data_dir(data_dir) as rt:
         accepted = duplicates = too_old = 0
         rules = rt.docs.rules()
         seen: set[str] = set()
@@ -387,8 +369,6 @@ def import_carts(
                     rt.service.wake(cart_id, now)  # decides "too old": closed, never reminded
                     too_old += 1
                 bar.advance(task)
-    finally:
-        rt.close()
     click.echo(
         f"imported {accepted} event(s) for {len(seen)} cart(s); {duplicates} already there; "
         f"{too_old} cart(s) older than {_days(rules.max_age)} closed without a reminder; "

@@ -4,52 +4,15 @@ call the dashboard and the signed action links make, audited as the owner's."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
-if TYPE_CHECKING:
-    from cart_recovery.bootstrap.embedded import Embedded
+from cart_recovery.cli.options import data_dir_option, open_data_dir
 
-DEFAULT_DATA_DIR = "cart-recovery-data"
 OWNER = "owner"
 VIA = "command line"
-
-data_dir_option = click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=DEFAULT_DATA_DIR,
-    show_default=True,
-    help="The service's data folder (env CART_RECOVERY_DATA_DIR).",
-)
-
-
-@contextlib.contextmanager
-def opened(data_dir: Path) -> Iterator[Embedded]:
-    """The wired service over an existing data folder (never creates one)."""
-    from cart_recovery.bootstrap.embedded import embedded
-    from cart_recovery.config.settings import CONFIG_NAME, SettingsError, load_settings
-
-    environ = dict(os.environ)
-    folder = Path(environ.get("CART_RECOVERY_DATA_DIR") or data_dir)
-    if not (folder / CONFIG_NAME).is_file():
-        raise click.ClickException(
-            f"{folder}: no {CONFIG_NAME} here. Point --data-dir at the service's data folder "
-            "(`cart-recovery serve` sets one up)."
-        )
-    try:
-        runtime = embedded(load_settings(folder, environ), run_timers=False)
-    except (SettingsError, ValueError, RuntimeError) as e:
-        raise click.ClickException(str(e)) from None
-    try:
-        yield runtime
-    finally:
-        runtime.close()
 
 
 def _refused(e: Exception) -> click.ClickException:
@@ -63,7 +26,7 @@ def suppress(cart_id: str, data_dir: Path) -> None:
     """Stop reminding one cart (closed as suppressed)."""
     from cart_recovery.service import ActionRefused
 
-    with opened(data_dir) as rt:
+    with open_data_dir(data_dir) as rt:
         try:
             rt.service.suppress(cart_id, rt.clock.now(), by=OWNER, via=VIA)
         except ActionRefused as e:
@@ -78,7 +41,7 @@ def write_off(cart_id: str, data_dir: Path) -> None:
     """Close one cart as written off (counted apart in the summary)."""
     from cart_recovery.service import ActionRefused
 
-    with opened(data_dir) as rt:
+    with open_data_dir(data_dir) as rt:
         try:
             rt.service.write_off(cart_id, rt.clock.now(), by=OWNER, via=VIA)
         except ActionRefused as e:
@@ -93,7 +56,7 @@ def unsubscribe(email: str, data_dir: Path) -> None:
     """Never remind this address again, for any cart."""
     from cart_recovery.service import ActionRefused, check_address
 
-    with opened(data_dir) as rt:
+    with open_data_dir(data_dir) as rt:
         try:
             address = check_address(email)
         except ActionRefused as e:
@@ -110,7 +73,7 @@ def forget(email: str, data_dir: Path) -> None:
     from cart_recovery.adapters.mail import OutboxMailer
     from cart_recovery.service import ActionRefused
 
-    with opened(data_dir) as rt:
+    with open_data_dir(data_dir) as rt:
         outbox = rt.settings.outbox if isinstance(rt.service.mailer, OutboxMailer) else None
         try:
             done = rt.service.forget(email, rt.clock.now(), by=OWNER, outbox=outbox)
@@ -131,7 +94,7 @@ def export_shopper(email: str, data_dir: Path) -> None:
     """Print everything kept about a shopper, as JSON."""
     from cart_recovery.service import ActionRefused
 
-    with opened(data_dir) as rt:
+    with open_data_dir(data_dir) as rt:
         try:
             data = rt.service.export_shopper(email, rt.clock.now(), by=OWNER, via=VIA)
         except ActionRefused as e:
