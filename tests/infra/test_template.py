@@ -3,8 +3,11 @@ the engineering reference (functions, tables, queues, schedules, alarms, the bud
 
 from __future__ import annotations
 
+import ast
+import importlib.metadata
 import os
 import subprocess
+import sys
 import tomllib
 from typing import Any
 
@@ -418,22 +421,72 @@ def test_no_circular_dependencies(template: dict[str, Any]) -> None:
     assert not cycles, cycles
 
 
+def layer_pins() -> dict[str, str]:
+    lines = (ROOT / "infra" / "layer" / "requirements.txt").read_text(encoding="utf-8")
+    return {
+        line.split("==")[0].lower(): line.split("==")[1]
+        for line in lines.splitlines()
+        if line and not line.startswith("#")
+    }
+
+
 def test_layer_pins_match_the_project() -> None:
-    # Given pyproject.toml's runtime dependencies (+ the sheets and aws extras; without the
-    # server, and without boto3, which the Lambda runtime ships)
+    # Given pyproject.toml's runtime dependencies (+ the sheets and aws extras; the server is
+    # the `serve` extra, not in them; boto3 the Lambda runtime ships)
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     extras = project["optional-dependencies"]
     wanted = {
         d.split("[")[0].split("==")[0].lower(): d.split("==")[1]
         for d in [*project["dependencies"], *extras["sheets"], *extras["aws"]]
-        if not d.startswith(("uvicorn", "boto3"))
+        if not d.startswith("boto3")
     }
     # When the layer's requirements are read
-    lines = (ROOT / "infra" / "layer" / "requirements.txt").read_text(encoding="utf-8")
-    pinned = {
-        line.split("==")[0].lower(): line.split("==")[1]
-        for line in lines.splitlines()
-        if line and not line.startswith("#")
-    }
+    pinned = layer_pins()
     # Then they are the same packages at the same versions
     assert pinned == wanted
+
+
+def imported_by(modules: list[str]) -> set[str]:
+    """The top-level names of everything outside the package that ``modules`` import, following
+    the package's own imports (those inside functions too)."""
+    src = ROOT / "src"
+    seen: set[str] = set()
+    outside: set[str] = set()
+    todo = list(modules)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        parts = name.split(".")
+        todo += [".".join(parts[:i]) for i in range(1, len(parts))]
+        path = src.joinpath(*parts)
+        file = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+        if not file.is_file():
+            continue
+        for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                found = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                found = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            else:
+                continue
+            for imported in found:
+                if imported.split(".")[0] == "cart_recovery":
+                    todo.append(imported)
+                else:
+                    outside.add(imported.split(".")[0])
+    return outside - set(sys.stdlib_module_names) - {"__future__"}
+
+
+def test_the_layer_holds_what_the_functions_import() -> None:
+    # Given every package the Lambda handlers import, directly or through the package
+    handlers = sorted((ROOT / "src" / "cart_recovery" / "lambdas").glob("*.py"))
+    names = imported_by([f"cart_recovery.lambdas.{p.stem}" for p in handlers])
+    distributions = importlib.metadata.packages_distributions()
+    needed = {d.lower() for n in names for d in distributions.get(n, [n])}
+    # When the layer's pins are read (boto3 and botocore come with the Lambda runtime, and
+    # gspread brings google-auth and requests)
+    shipped = set(layer_pins()) | {"boto3", "botocore", "google-auth", "requests"}
+    # Then the layer ships each of them
+    assert needed <= shipped, sorted(needed - shipped)
