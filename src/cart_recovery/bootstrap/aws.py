@@ -43,10 +43,10 @@ from cart_recovery.adapters.llm.template import TemplateLines
 from cart_recovery.config.settings import PARAMETERS, AwsSettings, aws_settings
 from cart_recovery.domain.address import recipient_address
 from cart_recovery.domain.privacy import EmailKey
-from cart_recovery.embedded.clock import Clock, SystemClock
-from cart_recovery.ports import LineWriter
-from cart_recovery.service import Happening, MailFailure, Service
-from cart_recovery.service.reports import Exporter, Reports
+from cart_recovery.embedded.clock import SystemClock
+from cart_recovery.ports import Clock, Exporter, LineWriter
+from cart_recovery.service import Happening, Service
+from cart_recovery.service.reports import Reports
 
 if TYPE_CHECKING:
     from mangum import Mangum
@@ -218,7 +218,6 @@ class AwsApp:
             message_id_domain=self.message_id_domain(),
             lines=self.lines,
             default_locale=s.default_locale,
-            mail_errors=(MailFailure,),
             on_happening=log_happening,
             hand_off=EventBridgeHandOff(self.clients("events")),
         )
