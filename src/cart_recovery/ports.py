@@ -9,12 +9,14 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from cart_recovery.domain.compose import Links, WireMessage
+from cart_recovery.domain.export_rows import Row
 from cart_recovery.domain.model import AuditEntry, Cart, CartEvent, Outcome, SendRecord
 from cart_recovery.domain.privacy import Forgotten
 from cart_recovery.domain.rules import Rules
@@ -190,6 +192,7 @@ class BatchReads(Protocol):
         """``sent_to(email, since)`` of every address, keyed by ``normalise_email(email)``."""
 
 
+@runtime_checkable
 class GroupCommit(Protocol):
     """A store that can make many writes durable with one commit (the embedded runtime's
     webhook batches concurrent requests this way; each still answers only after the commit)."""
@@ -214,11 +217,51 @@ class WakeQueue(Protocol):
     def pending(self) -> int: ...
 
 
+class MailError(Exception):
+    """The one mail error: a message was not accepted by the next hop (every mailer wraps its
+    own failures in it, and the service retries later).
+
+    ``code`` is the SMTP reply code when the server gave one (e.g. 535, 550), else ``None``.
+    The text never contains a password.
+    """
+
+    def __init__(self, message: str, *, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 class Mailer(Protocol):
     def send(self, message: EmailMessage | WireMessage) -> None:
         """Deliver one message (From, To and Message-ID set; a ``WireMessage`` carries its
         envelope and its bytes as they go on the wire). Raises MailError on failure; returning
         means the next hop accepted it."""
+
+
+@dataclass(frozen=True)
+class MailCopy:
+    """A kept copy of a sent message: the name it is kept under, and the message."""
+
+    name: str
+    message: EmailMessage
+
+
+@runtime_checkable
+class KeepsCopies(Protocol):
+    """A mailer that keeps a copy of every message it delivers (the outbox folder). Optional:
+    the owner's cart page shows a reminder's copy, and forgetting a shopper erases theirs."""
+
+    def find_copy(self, message_id: str) -> MailCopy | None:
+        """The kept copy of the message with this Message-ID, or None."""
+
+    def erase_copies(self, message_ids: Iterable[str]) -> int:
+        """Delete the kept copies of these messages; returns how many went."""
+
+
+@runtime_checkable
+class Closable(Protocol):
+    """An adapter that holds something (a connection, a client) until ``close`` (optional)."""
+
+    def close(self) -> None: ...
 
 
 class LinkMaker(Protocol):
@@ -229,6 +272,26 @@ class LinkMaker(Protocol):
 
     def action_url(self, action: str, target: str) -> str:
         """A signed, expiring owner action link (``suppress``, ``write_off``, ``unsubscribe``)."""
+
+
+class BadToken(ValueError):
+    """A link token that was not made by this service (or was altered, or has expired)."""
+
+
+class LinkTokens(Protocol):
+    """Reads the signed tokens of the public links (raises BadToken for anything else)."""
+
+    def read_unsubscribe(self, token: str) -> str:
+        """The address an unsubscribe token was made for."""
+
+    def read_return_link(self, token: str) -> tuple[str, int]:
+        """The ``(cart_id, step)`` a return link was made for."""
+
+    def read_action(
+        self, token: str, *, max_age: int = ..., now: float | None = None
+    ) -> tuple[str, str]:
+        """``(action, target)`` of an owner action link; BadToken when forged, altered or
+        older than ``max_age`` seconds (``now``: Unix seconds)."""
 
 
 class LineWriter(Protocol):
@@ -259,6 +322,26 @@ class LineWriter(Protocol):
         """A short paragraph for the owner's monthly summary, or None to keep ``plain``."""
 
 
+class PlainLines:
+    """The null LineWriter: never asks anyone, so every reminder keeps the owner's own plain
+    opening line (the service's default)."""
+
+    def opening_line(
+        self,
+        *,
+        plain: str,
+        items: Sequence[str],
+        saved_link: bool,
+        store_name: str = "",
+        step: int = 1,
+        quantities: Sequence[int] = (),
+    ) -> str | None:
+        return None
+
+    def summary_paragraph(self, *, plain: str, figures: Mapping[str, object]) -> str | None:
+        return None
+
+
 class DocSource(Protocol):
     """The owner's rules and voice docs. A bad edit never replaces the last good version."""
 
@@ -267,14 +350,131 @@ class DocSource(Protocol):
     def voice(self) -> Voice: ...
 
 
+class DocFile(Protocol):
+    """One doc file the owner edits: where it is, and why its last edit was rejected (None:
+    it was not)."""
+
+    @property
+    def path(self) -> Path: ...
+
+    @property
+    def last_error(self) -> str | None: ...
+
+
+@runtime_checkable
+class DocFiles(Protocol):
+    """A DocSource kept in files the owner edits (optional; the dashboard's docs page shows
+    them, their text and their problems)."""
+
+    @property
+    def rules_doc(self) -> DocFile: ...
+
+    @property
+    def voice_doc(self) -> DocFile: ...
+
+
+class Exporter(Protocol):
+    def write(self, day: date, rows: Sequence[Row]) -> list[str]:
+        """Publish one day's rows; returns where they went (paths or URLs). Idempotent: a
+        second export of the same day replaces the first."""
+
+
+class Clock(Protocol):
+    """The runtime's only source of ``now`` (the core never reads one)."""
+
+    def now(self) -> datetime: ...
+
+
+@runtime_checkable
+class FastClock(Protocol):
+    """A clock that runs ``speed`` times faster than real time (optional; a runtime divides
+    the real seconds it sleeps by it)."""
+
+    @property
+    def speed(self) -> float: ...
+
+
+class TimerSink(Protocol):
+    """Where a store whose timers live outside it applies them (idempotent both ways)."""
+
+    def ensure(self, cart_id: str, timer: Timer, name: str) -> None:
+        """Make sure schedule ``name`` exists and fires ``timer`` for ``cart_id``."""
+
+    def remove(self, name: str) -> None:
+        """Delete schedule ``name``; one that does not exist is fine."""
+
+
+# ---- storefront sources ---------------------------------------------------------------------
+MAX_BODY = 256 * 1024  # the largest request body any source accepts
+
+
+class RequestError(Exception):
+    """A refused request: HTTP ``status``, a machine ``code``, the ``field`` at fault."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        self.status = status
+        self.code = code
+        self.field = field
+        super().__init__(message)
+
+    def body(self) -> dict[str, str]:
+        out = {"error": self.code, "message": str(self)}
+        if self.field is not None:
+            out["field"] = self.field
+        return out
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """What a delivery means: the cart events to ingest (maybe none), and why there are none."""
+
+    events: tuple[CartEvent, ...] = ()
+    ignored: str | None = field(default=None)  # e.g. "topic products/update is not used"
+
+
+class Source(Protocol):
+    """One storefront source. Both methods are pure (time comes in as ``now``) and raise only
+    RequestError: 401 for a bad or missing signature, 400 (naming the field) for bad input."""
+
+    @property
+    def name(self) -> str:
+        """The source's name: ``generic``, ``shopify``, ``standard``."""
+
+    def verify(self, headers: Mapping[str, str], body: bytes, now: datetime) -> None:
+        """Raises RequestError(401) unless a configured secret signed ``body`` (in constant
+        time, every configured secret tried: two are accepted during a rotation)."""
+
+    def parse(self, headers: Mapping[str, str], body: bytes, now: datetime) -> Parsed:
+        """The cart events in an already verified delivery."""
+
+
 __all__ = [
+    "MAX_BODY",
+    "BadToken",
+    "BatchReads",
     "CartStore",
     "Claim",
+    "Clock",
+    "Closable",
+    "DocFile",
+    "DocFiles",
     "DocSource",
+    "Exporter",
+    "FastClock",
+    "GroupCommit",
+    "KeepsCopies",
     "LineWriter",
     "LinkMaker",
+    "LinkTokens",
+    "MailCopy",
+    "MailError",
     "Mailer",
+    "Parsed",
+    "PlainLines",
+    "RequestError",
+    "Source",
     "StaleCart",
     "StoredEvent",
+    "TimerSink",
     "WakeQueue",
 ]

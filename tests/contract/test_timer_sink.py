@@ -18,12 +18,12 @@ import pytest
 from cart_recovery.adapters.aws.scheduler import (
     MemorySchedules,
     SchedulerTimers,
-    TimerSink,
     parse_at,
     schedule_name,
 )
 from cart_recovery.domain.timers import Timer, TimerKind
 from cart_recovery.embedded.clock import VirtualClock
+from cart_recovery.ports import TimerSink
 from tests.aws.services import REGION, client, unique
 from tests.conftest import T0, at
 

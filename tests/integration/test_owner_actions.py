@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cart_recovery.adapters.mail import OutboxMailer
 from cart_recovery.adapters.memory import MemoryStore
+from cart_recovery.adapters.outbox_files import OutboxFolder
 from cart_recovery.adapters.sqlite import SqliteStore
 from cart_recovery.bootstrap.in_memory import in_memory
 from cart_recovery.domain.model import CHECKED_OUT, Item, Outcome, Status
@@ -38,7 +38,7 @@ class Shop:
         self.store = store
         self.outbox = outbox
         self.clock = VirtualClock(START)
-        self.service = in_memory(store=store, mailer=OutboxMailer(outbox), signing_key=SIGNING_KEY)
+        self.service = in_memory(store=store, mailer=OutboxFolder(outbox), signing_key=SIGNING_KEY)
         self.replay = Replay(self.service, store, self.clock)
 
     def run(self, until: datetime) -> list[Any]:
@@ -200,7 +200,7 @@ def test_forget_leaves_no_trace_of_the_shopper_in_any_table(tmp_path: Path) -> N
     maya_and_sam(shop)
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == 2  # Maya's and Sam's
     # When Maya is forgotten
-    done = shop.service.forget(" maya.lind@EXAMPLE.com", ny(12, 16), outbox=tmp_path / "outbox")
+    done = shop.service.forget(" maya.lind@EXAMPLE.com", ny(12, 16))
     store.close()
     # Then no table holds her address, name, item or return link, in any case or form
     traces = ("maya", "lind", "teapot", "maya-1")

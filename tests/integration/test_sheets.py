@@ -20,7 +20,7 @@ from cart_recovery.domain.export_rows import COLUMNS, Row, export_rows
 from cart_recovery.domain.model import CloseReason, Item, Status
 from cart_recovery.domain.rules import DEFAULT_RULES_TEXT, parse_rules
 from cart_recovery.domain.stats import CartFacts
-from cart_recovery.service.reports import Exporter
+from cart_recovery.ports import Exporter
 from tests.conftest import at, make_cart, sent
 from tests.fakes.sheets_api import FakeSheets, Sheet
 

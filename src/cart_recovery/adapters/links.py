@@ -15,11 +15,7 @@ from itsdangerous.encoding import base64_encode
 
 from cart_recovery.domain.address import normalise_email
 from cart_recovery.domain.compose import Links
-
-
-class BadToken(ValueError):
-    """A token that was not made by this service (or was altered)."""
-
+from cart_recovery.ports import BadToken as BadToken
 
 OWNER_ACTIONS = ("suppress", "unsubscribe", "write_off")
 ACTION_LINK_MAX_AGE = 14 * 86400  # an owner action link in an export works for two weeks

@@ -39,6 +39,7 @@ from typing import Literal, Self
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from cart_recovery.domain.compose import WireMessage
+from cart_recovery.ports import MailError
 
 __all__ = [
     "MailError",
@@ -55,18 +56,6 @@ SmtpMode = Literal["plain", "starttls", "ssl"]
 _DEFAULT_PORTS: dict[SmtpMode, int] = {"plain": 25, "starttls": 587, "ssl": 465}
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
-
-
-class MailError(Exception):
-    """A message was not accepted by the next hop.
-
-    ``code`` is the SMTP reply code when the server gave one (e.g. 535, 550), else ``None``.
-    The text never contains the SMTP password.
-    """
-
-    def __init__(self, message: str, *, code: int | None = None) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 # --------------------------------------------------------------------------- settings

@@ -1,5 +1,7 @@
 """Reading the outbox folder back: the ``.eml`` copy of a reminder, found by its Message-ID.
 
+``OutboxFolder`` is the outbox mailer with these reads: a mailer that ``KeepsCopies``.
+
 The outbox mailer names each file ``<time>-<pid>-<message-id, made file-safe>.eml``; the
 Message-ID of a reminder is ``<cr.<digest>.<step>@domain>``, so the ``cr.<digest>.<step>`` part
 finds the candidates and the header inside confirms the match.
@@ -14,6 +16,9 @@ import re
 from collections.abc import Iterable
 from email.message import EmailMessage
 from pathlib import Path
+
+from cart_recovery.adapters.mail import OutboxMailer
+from cart_recovery.ports import MailCopy
 
 _OURS = re.compile(r"<?(cr\.[0-9a-f]{8,64}\.\d+)@[^>]+>?")
 
@@ -49,3 +54,16 @@ def erase_copies(folder: Path, message_ids: Iterable[str]) -> int:
                 path.unlink()
                 erased += 1
     return erased
+
+
+class OutboxFolder(OutboxMailer):
+    """The outbox mailer that also reads its folder back (``KeepsCopies``): the owner's cart
+    page shows a reminder's copy, and forgetting a shopper erases theirs."""
+
+    def find_copy(self, message_id: str) -> MailCopy | None:
+        path = find_copy(self.folder, message_id)
+        message = None if path is None else read_copy(path)
+        return None if path is None or message is None else MailCopy(path.name, message)
+
+    def erase_copies(self, message_ids: Iterable[str]) -> int:
+        return erase_copies(self.folder, message_ids)

@@ -37,16 +37,25 @@ from cart_recovery.adapters.aws.config import Secrets, parameters_under
 from cart_recovery.adapters.aws.docs import S3Docs
 from cart_recovery.adapters.aws.dynamo import DynamoStore, Tables
 from cart_recovery.adapters.aws.messaging import EventBridgeHandOff, EventQueue, SesMailer
+from cart_recovery.adapters.aws.messaging import QueueUnavailable as QueueUnavailable
+from cart_recovery.adapters.aws.scheduler import EVENT_SOURCE as EVENT_SOURCE
+from cart_recovery.adapters.aws.scheduler import STEP_EVENTS as STEP_EVENTS
 from cart_recovery.adapters.aws.scheduler import SchedulerTimers
 from cart_recovery.adapters.links import LinkMaker, Tokens
 from cart_recovery.adapters.llm.template import TemplateLines
+from cart_recovery.adapters.storefronts.generic import decode_event as decode_event
+from cart_recovery.adapters.storefronts.generic import verify as verify
 from cart_recovery.config.settings import PARAMETERS, AwsSettings, aws_settings
 from cart_recovery.domain.address import recipient_address
 from cart_recovery.domain.privacy import EmailKey
-from cart_recovery.embedded.clock import Clock, SystemClock
-from cart_recovery.ports import LineWriter
-from cart_recovery.service import Happening, MailFailure, Service
-from cart_recovery.service.reports import Exporter, Reports
+from cart_recovery.embedded.clock import SystemClock
+from cart_recovery.ports import Clock, Exporter, LineWriter
+from cart_recovery.service import Happening, Service
+from cart_recovery.service.reports import Reports
+
+# The ``X as X`` imports above are handed over to the handlers, which reach adapters only
+# through bootstrap (pyproject.toml's import-linter contracts): the generic source's decoder
+# and signature check, the queue's error and the reminder events' names.
 
 if TYPE_CHECKING:
     from mangum import Mangum
@@ -218,7 +227,6 @@ class AwsApp:
             message_id_domain=self.message_id_domain(),
             lines=self.lines,
             default_locale=s.default_locale,
-            mail_errors=(MailFailure,),
             on_happening=log_happening,
             hand_off=EventBridgeHandOff(self.clients("events")),
         )

@@ -11,12 +11,13 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 
+from cart_recovery.adapters.export.files import FileExporter
 from cart_recovery.adapters.files import FileDocs
 from cart_recovery.adapters.links import LinkMaker, Tokens
 from cart_recovery.adapters.llm import LineWriterConfig, make_line_writer
-from cart_recovery.adapters.mail import MailError, OutboxMailer, SmtpMailer, parse_smtp_url
+from cart_recovery.adapters.mail import SmtpMailer, parse_smtp_url
+from cart_recovery.adapters.outbox_files import OutboxFolder
 from cart_recovery.adapters.sqlite import SqliteStore
-from cart_recovery.adapters.storefronts.base import Source
 from cart_recovery.adapters.storefronts.generic import GenericSource
 from cart_recovery.adapters.storefronts.shopify import ShopifySource
 from cart_recovery.adapters.storefronts.standard_webhooks import StandardWebhooksSource
@@ -25,14 +26,14 @@ from cart_recovery.config.settings import CONFIG_NAME, EmbeddedSettings
 from cart_recovery.domain.privacy import EmailKey
 from cart_recovery.domain.rules import DEFAULT_RULES_TEXT
 from cart_recovery.domain.voice import DEFAULT_VOICE_TEXT
-from cart_recovery.embedded.clock import Clock, SystemClock
+from cart_recovery.embedded.clock import SystemClock
 from cart_recovery.embedded.ingest import IngestQueue
 from cart_recovery.embedded.metrics import Metrics
 from cart_recovery.embedded.reports import ReportSchedule
 from cart_recovery.embedded.timers import TimerLoop
-from cart_recovery.ports import LineWriter, Mailer
-from cart_recovery.service import MailFailure, Service
-from cart_recovery.service.reports import Exporter, FileExporter, Reports
+from cart_recovery.ports import Clock, Closable, Exporter, LineWriter, Mailer, Source
+from cart_recovery.service import Service
+from cart_recovery.service.reports import Reports
 from cart_recovery.web.app import create_app
 from cart_recovery.web.context import OwnerAccess, WebContext
 from cart_recovery.web.dashboard import session_key
@@ -123,19 +124,18 @@ def line_writer_config(settings: EmbeddedSettings) -> LineWriterConfig:
     )
 
 
-def owner_access(settings: EmbeddedSettings, service: Service) -> OwnerAccess:
+def owner_access(settings: EmbeddedSettings) -> OwnerAccess:
     return OwnerAccess(
         admin_token=settings.admin_token,
         session_key=session_key(settings.signing_key),
         https_only=settings.base_url.startswith("https://"),
-        outbox=settings.outbox if isinstance(service.mailer, OutboxMailer) else None,
     )
 
 
 def make_mailer(settings: EmbeddedSettings) -> Mailer:
     if settings.smtp_url:
         return SmtpMailer(parse_smtp_url(settings.smtp_url))
-    return OutboxMailer(settings.outbox)
+    return OutboxFolder(settings.outbox)
 
 
 @dataclass
@@ -154,9 +154,8 @@ class Embedded:
 
     def close(self) -> None:
         for part in (self.service.mailer, self.service.lines):
-            close = getattr(part, "close", None)
-            if callable(close):
-                close()
+            if isinstance(part, Closable):
+                part.close()
         self.store.close()
 
 
@@ -185,7 +184,6 @@ def embedded(
         message_id_domain=settings.message_id_domain,
         lines=lines or make_line_writer(line_writer_config(settings)),
         default_locale=settings.default_locale,
-        mail_errors=(MailError, MailFailure),
     )
     metrics = Metrics()
     service.on_happening = metrics.observe
@@ -218,13 +216,12 @@ def embedded(
         queue=store,
         clock=clock,
         tokens=tokens,
-        webhook_secrets=settings.webhook_secrets,
         store_name=lambda: docs.voice().store_name,
         on_ingest=loop.poke,
         schema_version=store.schema_version,
         metrics=metrics,
         sources=make_sources(settings),
-        owner=owner_access(settings, service),
+        owner=owner_access(settings),
         ingester=ingest_queue.ingest,
     )
     app = create_app(ctx, lifespan=lifespan)

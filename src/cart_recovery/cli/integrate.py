@@ -22,12 +22,12 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from cart_recovery.adapters.storefronts.base import RequestError
 from cart_recovery.adapters.storefronts.convert import decode_json, to_event
 from cart_recovery.cli.options import data_dir_option, data_dir_settings, open_data_dir
 from cart_recovery.domain.calendar import utc_stamp
 from cart_recovery.domain.cart import EventError, validate_event
 from cart_recovery.domain.model import CartEvent
+from cart_recovery.ports import RequestError
 from cart_recovery.web.webhooks import PATHS
 
 TEST_ITEMS = [

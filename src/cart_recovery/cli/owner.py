@@ -70,13 +70,11 @@ def unsubscribe(email: str, data_dir: Path) -> None:
 @data_dir_option
 def forget(email: str, data_dir: Path) -> None:
     """Erase a shopper's personal data; they stay unsubscribed."""
-    from cart_recovery.adapters.mail import OutboxMailer
     from cart_recovery.service import ActionRefused
 
     with open_data_dir(data_dir) as rt:
-        outbox = rt.settings.outbox if isinstance(rt.service.mailer, OutboxMailer) else None
         try:
-            done = rt.service.forget(email, rt.clock.now(), by=OWNER, outbox=outbox)
+            done = rt.service.forget(email, rt.clock.now(), by=OWNER)
         except ActionRefused as e:
             raise _refused(e) from None
     n = len(done.cart_ids)

@@ -1,13 +1,10 @@
-"""Clocks: the runtime's only source of ``now``. The core never reads one."""
+"""Clocks: the runtime's only source of ``now`` (the ``Clock`` port). The core never reads one."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Protocol
 
-
-class Clock(Protocol):
-    def now(self) -> datetime: ...
+from cart_recovery.ports import Clock
 
 
 class SystemClock:

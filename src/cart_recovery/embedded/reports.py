@@ -13,8 +13,8 @@ import anyio.to_thread
 from anyio import CapacityLimiter
 
 from cart_recovery.domain.calendar import next_monthly, next_nightly
-from cart_recovery.embedded.clock import Clock
 from cart_recovery.embedded.timers import MAX_SLEEP
+from cart_recovery.ports import Clock, FastClock
 from cart_recovery.service.reports import Reports
 
 log = logging.getLogger("cart_recovery.timers")
@@ -74,7 +74,7 @@ class ReportSchedule:
             nightly_at, day = next_nightly(now, zone)
             monthly_at, (year, month) = next_monthly(now, zone)
             target = min(nightly_at, monthly_at)
-            speed = getattr(self.clock, "speed", 1.0) or 1.0
+            speed = (self.clock.speed if isinstance(self.clock, FastClock) else 1.0) or 1.0
             delay = min((target - now).total_seconds() / speed, MAX_SLEEP.total_seconds())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=max(0.0, delay))

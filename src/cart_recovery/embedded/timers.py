@@ -13,8 +13,7 @@ from datetime import datetime, timedelta
 import anyio.to_thread
 from anyio import CapacityLimiter
 
-from cart_recovery.embedded.clock import Clock
-from cart_recovery.ports import WakeQueue
+from cart_recovery.ports import Clock, FastClock, GroupCommit, WakeQueue
 from cart_recovery.service import Happening, Service
 
 log = logging.getLogger("cart_recovery.timers")
@@ -60,7 +59,7 @@ class TimerLoop:
         before its email leaves. A batch whose wake-ups raised is finished, then the first
         error is raised (the loop logs it and backs off)."""
         out: list[Happening] = []
-        group = getattr(self.queue, "group", None) or contextlib.nullcontext
+        group = self.queue.group if isinstance(self.queue, GroupCommit) else contextlib.nullcontext
         while True:
             timers = self.queue.due(now, self.batch)
             if not timers:
@@ -105,7 +104,7 @@ class TimerLoop:
             delay = MAX_SLEEP.total_seconds()
             if nxt is not None:
                 delay = min(delay, max(0.0, (nxt - self.clock.now()).total_seconds()))
-            speed = getattr(self.clock, "speed", 1.0)
+            speed = self.clock.speed if isinstance(self.clock, FastClock) else 1.0
             delay = delay / speed if speed else delay
             if delay <= 0:
                 continue

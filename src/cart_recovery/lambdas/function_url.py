@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-from cart_recovery.adapters.storefronts.base import RequestError
+from cart_recovery.ports import RequestError
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,16 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from cart_recovery.adapters.aws.messaging import QueueUnavailable
-from cart_recovery.adapters.storefronts.base import MAX_BODY, RequestError
-from cart_recovery.adapters.storefronts.generic import decode_event, verify
-from cart_recovery.bootstrap.aws import AwsApp, current_app
+from cart_recovery.bootstrap.aws import (
+    AwsApp,
+    QueueUnavailable,
+    current_app,
+    decode_event,
+    verify,
+)
 from cart_recovery.domain.cart import EventError, validate_event
 from cart_recovery.lambdas.function_url import error_response, json_response, parse_request
+from cart_recovery.ports import MAX_BODY, RequestError
 
 log = logging.getLogger("cart_recovery.lambdas.ingest_webhook")
 

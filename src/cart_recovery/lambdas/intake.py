@@ -11,9 +11,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from cart_recovery.adapters.storefronts.base import RequestError
-from cart_recovery.adapters.storefronts.generic import decode_event
-from cart_recovery.bootstrap.aws import AwsApp, current_app
+from cart_recovery.bootstrap.aws import AwsApp, current_app, decode_event
+from cart_recovery.ports import RequestError
 
 log = logging.getLogger("cart_recovery.lambdas.intake")
 

@@ -12,8 +12,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from cart_recovery.adapters.aws.scheduler import EVENT_SOURCE, STEP_EVENTS
-from cart_recovery.bootstrap.aws import AwsApp, current_app
+from cart_recovery.bootstrap.aws import EVENT_SOURCE, STEP_EVENTS, AwsApp, current_app
 
 log = logging.getLogger("cart_recovery.lambdas.sender")
 

@@ -5,7 +5,7 @@ of ``domain.wakeup``, ``owner`` the stops and owner actions, ``reports`` the nig
 the monthly summary.
 """
 
-from cart_recovery.service.core import MailFailure, NoLines, Service
+from cart_recovery.service.core import Service
 from cart_recovery.service.happenings import (
     Closed,
     Deferred,
@@ -32,8 +32,6 @@ __all__ = [
     "HandedOff",
     "Happening",
     "MailFailed",
-    "MailFailure",
-    "NoLines",
     "Sent",
     "Service",
     "Skipped",

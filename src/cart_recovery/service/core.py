@@ -10,23 +10,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from cart_recovery.adapters.llm.template import TemplateLines
 from cart_recovery.domain.cart import apply_event, validate_event
 from cart_recovery.domain.decide import next_wake
 from cart_recovery.domain.model import AuditEntry, CartEvent, cart_snapshot
 from cart_recovery.domain.timers import CancelTimers, SetWake, TimerChange
-from cart_recovery.ports import CartStore, DocSource, LineWriter, LinkMaker, Mailer
+from cart_recovery.ports import (
+    CartStore,
+    DocSource,
+    LineWriter,
+    LinkMaker,
+    Mailer,
+    MailError,
+    PlainLines,
+)
 from cart_recovery.service.happenings import H, Happening
 from cart_recovery.service.owner import OwnerActions
 from cart_recovery.service.retry import retrying
 from cart_recovery.service.waking import Waking
-
-
-class MailFailure(Exception):
-    """Raised by a mailer when the message did not leave (adapters wrap their own errors)."""
-
-
-NoLines = TemplateLines  # the default line writer: the owner's plain opening line, always
 
 
 @dataclass
@@ -37,9 +37,9 @@ class Service(Waking, OwnerActions):
     links: LinkMaker
     sender: str
     message_id_domain: str
-    lines: LineWriter = field(default_factory=NoLines)
+    lines: LineWriter = field(default_factory=PlainLines)  # the owner's plain line, always
     default_locale: str = "en_US"
-    mail_errors: tuple[type[Exception], ...] = (MailFailure,)
+    mail_errors: tuple[type[Exception], ...] = (MailError,)
     on_happening: Callable[[Happening], None] | None = None
     # None: the waiter sends itself (embedded). Otherwise it hands each due step to this
     # (cart_id, step, due) → e.g. an EventBridge event whose target calls ``send_reminder``.

@@ -4,14 +4,12 @@ from the dashboard, the signed action links and the CLI. Each is audited."""
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from cart_recovery.adapters.outbox_files import erase_copies
 from cart_recovery.domain.address import AddressError, recipient_address
 from cart_recovery.domain.model import AuditEntry, Cart, CartEvent, CloseReason, SendRecord, Status
 from cart_recovery.domain.privacy import Forgotten, shopper_export
-from cart_recovery.ports import CartStore
+from cart_recovery.ports import CartStore, KeepsCopies, Mailer
 from cart_recovery.service.happenings import Closed
 from cart_recovery.service.retry import retrying
 
@@ -39,6 +37,7 @@ class OwnerActions:
     """The stops and owner actions of ``Service`` (see ``service.core``)."""
 
     store: CartStore
+    mailer: Mailer
 
     def _close(
         self, cart: Cart, reason: CloseReason, now: datetime, by: str, detail: str | None = None
@@ -96,16 +95,13 @@ class OwnerActions:
 
         return retrying(once, f"cart {cart_id} kept changing during {verb}")
 
-    def forget(
-        self, email: str, now: datetime, *, by: str = "owner", outbox: Path | None = None
-    ) -> Forgotten:
+    def forget(self, email: str, now: datetime, *, by: str = "owner") -> Forgotten:
         """Erase a shopper's personal data (SPEC §9) and keep them unsubscribed through a keyed
-        digest of the address. ``outbox``: the outbox folder, whose copies of their reminders
-        are deleted too."""
+        digest of the address. A mailer that keeps copies (the outbox) erases theirs too."""
         address = check_address(email)
         forgotten = self.store.forget(address, by=by, at=now)
-        if outbox is not None:
-            erase_copies(outbox, forgotten.message_ids)
+        if isinstance(self.mailer, KeepsCopies):
+            self.mailer.erase_copies(forgotten.message_ids)
         return forgotten
 
     def export_shopper(

@@ -12,45 +12,22 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.numbers import format_currency
 
 from cart_recovery.domain.calendar import day_bounds, month_bounds
-from cart_recovery.domain.export_rows import Row, export_rows
+from cart_recovery.domain.export_rows import export_rows
 from cart_recovery.domain.stats import (
     CartFacts,
-    Click,
     MonthFigures,
     month_figures,
     plain_paragraph,
 )
-from cart_recovery.ports import CartStore, DocSource, LineWriter, Mailer
+from cart_recovery.ports import CartStore, DocSource, Exporter, LineWriter, Mailer
 
 log = logging.getLogger("cart_recovery.reports")
-
-
-class Exporter(Protocol):
-    def write(self, day: date, rows: Sequence[Row]) -> list[str]:
-        """Publish one day's rows; returns where they went (paths or URLs). Idempotent: a
-        second export of the same day replaces the first."""
-
-
-@dataclass
-class FileExporter:
-    """``export_dir/carts-YYYY-MM-DD.xlsx`` and ``.csv``."""
-
-    folder: Path
-
-    def write(self, day: date, rows: Sequence[Row]) -> list[str]:
-        from cart_recovery.adapters.export.files import write_csv, write_xlsx
-
-        stem = self.folder / f"carts-{day.isoformat()}"
-        xlsx = write_xlsx(rows, stem.with_suffix(".xlsx"), title=day.isoformat())
-        csv = write_csv(rows, stem.with_suffix(".csv"))
-        return [str(xlsx), str(csv)]
 
 
 @dataclass(frozen=True)
@@ -80,10 +57,7 @@ class Reports:
         return ZoneInfo(self.docs.rules().store_timezone)
 
     def facts(self, cart_ids: Sequence[str]) -> list[CartFacts]:
-        clicks_for: Callable[[Sequence[str]], dict[str, list[Click]]] | None = getattr(
-            self.store, "clicks_for", None
-        )
-        clicks = clicks_for(list(cart_ids)) if clicks_for is not None else {}
+        clicks = self.store.clicks_for(list(cart_ids))
         out = []
         for cart_id in cart_ids:
             cart, sends = self.store.load(cart_id)

@@ -4,23 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
 from jinja2 import Environment
 from starlette.responses import HTMLResponse
 
-from cart_recovery.adapters.links import Tokens
-from cart_recovery.adapters.storefronts.base import Source
-from cart_recovery.adapters.storefronts.generic import GenericSource
 from cart_recovery.domain.model import CartEvent
-from cart_recovery.embedded.clock import Clock
 from cart_recovery.embedded.metrics import Metrics
-from cart_recovery.ports import WakeQueue
+from cart_recovery.ports import Clock, LinkTokens, Source, WakeQueue
 from cart_recovery.service import Service
 from cart_recovery.web.pages import PAGE_HEADERS, page_templates
 
@@ -30,13 +25,11 @@ POKE_INTERVAL = 0.05  # seconds between two pokes of the timer loop after commit
 @dataclass(frozen=True)
 class OwnerAccess:
     """The dashboard's keys: the admin token it logs in with (empty: the dashboard is off),
-    the key its session cookie is signed with, whether that cookie is for HTTPS only, and the
-    outbox folder (when mail goes there) whose copies the dashboard shows."""
+    the key its session cookie is signed with, and whether that cookie is for HTTPS only."""
 
     admin_token: str = field(repr=False)
     session_key: str = field(repr=False)
     https_only: bool = False
-    outbox: Path | None = None
 
 
 @dataclass
@@ -44,15 +37,13 @@ class WebContext:
     service: Service
     queue: WakeQueue
     clock: Clock
-    tokens: Tokens
-    webhook_secrets: Sequence[str]
+    tokens: LinkTokens
     store_name: Callable[[], str]
     on_ingest: Callable[[], None] | None = None
     schema_version: int = 0
     metrics: Metrics | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-    # The storefront sources by name (generic, shopify, standard); the generic one is made
-    # from ``webhook_secrets`` unless given.
+    # The storefront sources by name (generic, shopify, standard), as bootstrap made them.
     sources: dict[str, Source] = field(default_factory=dict)
     owner: OwnerAccess | None = None  # None: no dashboard (the action links still work)
     # How an accepted event is applied: by default in a worker thread, one transaction per
@@ -65,9 +56,6 @@ class WebContext:
     _counters_of: Metrics | None = field(default=None, init=False, repr=False)
     _poke_pending: asyncio.AbstractEventLoop | None = field(default=None, init=False, repr=False)
     _poked_at: float = field(default=-math.inf, init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self.sources.setdefault("generic", GenericSource(self.webhook_secrets))
 
     async def ingest(self, event: CartEvent, now: datetime) -> bool:
         """Apply one event; returns only after it is durable (False: a redelivery)."""

@@ -31,10 +31,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from cart_recovery.adapters.storefronts.base import RequestError
 from cart_recovery.domain.calendar import day_bounds, month_bounds
 from cart_recovery.domain.model import Cart, SendRecord
 from cart_recovery.domain.stats import attribution
+from cart_recovery.ports import RequestError
 from cart_recovery.service import ActionRefused, check_address
 from cart_recovery.web import owner_views as views
 from cart_recovery.web.context import OwnerAccess, WebContext
@@ -385,7 +385,7 @@ def admin_app(ctx: WebContext, access: OwnerAccess) -> Starlette:
             ],
             "timeline": views.timeline(cart, events, sends, clicks, rules, fmt),
             "audit": views.audit_lines(store.audit(cart_id), fmt),
-            "emails": views.shown_emails(ctx.service, cart, sends, access.outbox, fmt),
+            "emails": views.shown_emails(ctx.service, cart, sends, fmt),
             "unsubscribed": bool(cart.email) and store.is_unsubscribed(cart.email or ""),
             "fmt": fmt,
             "email_url": lambda step: (
@@ -427,9 +427,9 @@ def admin_app(ctx: WebContext, access: OwnerAccess) -> Starlette:
             record = next((s for s in sends if s.step == int(step_text)), None)
             if cart is None or record is None:
                 return None
-            found = views.outbox_message(access.outbox, record)
+            found = views.outbox_message(ctx.service.mailer, record)
             if found is not None:
-                return views.html_part(found[1])
+                return views.html_part(found.message)
             email = views.recompose(ctx.service, cart, record.step, record.at)
             return None if email is None else email.html
 
@@ -498,9 +498,7 @@ def admin_app(ctx: WebContext, access: OwnerAccess) -> Starlette:
                 )
             elif action == "forget":
                 address = check_address(email)
-                forgotten = await run(
-                    lambda: service.forget(address, now, by=OWNER, outbox=access.outbox)
-                )
+                forgotten = await run(lambda: service.forget(address, now, by=OWNER))
                 n = len(forgotten.cart_ids)
                 flash(
                     request,

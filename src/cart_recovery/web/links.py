@@ -27,9 +27,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from cart_recovery.adapters.links import BadToken, Tokens
-from cart_recovery.adapters.storefronts.base import RequestError
 from cart_recovery.domain.model import Cart
+from cart_recovery.ports import BadToken, LinkTokens, RequestError
 from cart_recovery.service import ActionRefused, Service
 from cart_recovery.web import owner_views as views
 from cart_recovery.web.pages import PAGE_HEADERS, page_templates, read_body
@@ -48,7 +47,7 @@ class LinkPages:
     first needs it, so a page that only reads its token builds nothing more."""
 
     service: Callable[[], Service]
-    tokens: Tokens
+    tokens: LinkTokens
     now: Callable[[], datetime]
     store_name: Callable[[], str]
     templates: Environment = field(default_factory=page_templates)

@@ -16,8 +16,6 @@ from zoneinfo import ZoneInfo
 from babel import Locale, UnknownLocaleError
 from babel.numbers import format_currency
 
-from cart_recovery.adapters.files import FileDocs
-from cart_recovery.adapters.outbox_files import find_copy, read_copy
 from cart_recovery.domain.compose import ComposeError, OutgoingEmail, compose
 from cart_recovery.domain.decide import next_on_timeline
 from cart_recovery.domain.gates import quiet_until, zone_for
@@ -34,7 +32,7 @@ from cart_recovery.domain.preview import TierPreview, preview
 from cart_recovery.domain.rules import Rules, RulesError, describe_rules, parse_rules
 from cart_recovery.domain.stats import Attribution, attribution
 from cart_recovery.domain.voice import Voice, VoiceError, parse_voice
-from cart_recovery.ports import StoredEvent
+from cart_recovery.ports import DocFiles, KeepsCopies, MailCopy, Mailer, StoredEvent
 from cart_recovery.service import Service
 
 STEP_NAMES = {1: "1st reminder", 2: "2nd reminder"}
@@ -408,26 +406,23 @@ def recompose(service: Service, cart: Cart, step: int, at: datetime) -> Outgoing
         return None
 
 
-def outbox_message(outbox: Path | None, record: SendRecord) -> tuple[Path, EmailMessage] | None:
-    if outbox is None or not record.message_id:
+def outbox_message(mailer: Mailer, record: SendRecord) -> MailCopy | None:
+    """The copy the mailer kept of a sent reminder (only a mailer that keeps copies has one)."""
+    if not isinstance(mailer, KeepsCopies) or not record.message_id:
         return None
-    path = find_copy(outbox, record.message_id)
-    if path is None:
-        return None
-    message = read_copy(path)
-    return None if message is None else (path, message)
+    return mailer.find_copy(record.message_id)
 
 
 def shown_emails(
-    service: Service, cart: Cart, sends: Sequence[SendRecord], outbox: Path | None, fmt: Fmt
+    service: Service, cart: Cart, sends: Sequence[SendRecord], fmt: Fmt
 ) -> list[ShownEmail]:
     out = []
     for r in sends:
         if r.outcome not in (Outcome.SENT, Outcome.UNCERTAIN):
             continue
-        found = outbox_message(outbox, r)
+        found = outbox_message(service.mailer, r)
         if found is not None:
-            path, message = found
+            message = found.message
             out.append(
                 ShownEmail(
                     step=r.step,
@@ -436,7 +431,7 @@ def shown_emails(
                     to=str(message.get("To", "")),
                     sent=fmt.when(r.at),
                     text=_text_part(message),
-                    file=path.name,
+                    file=found.name,
                 )
             )
             continue
@@ -499,7 +494,7 @@ def docs_page(service: Service, sample_time: time) -> DocsPage:
     docs = service.docs
     rules = docs.rules()
     voice = docs.voice()
-    if isinstance(docs, FileDocs):
+    if isinstance(docs, DocFiles):
         rules_view = _doc_view(
             "Rules",
             docs.rules_doc.path,

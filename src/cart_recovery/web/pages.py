@@ -8,7 +8,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 
-from cart_recovery.adapters.storefronts.base import MAX_BODY, RequestError
+from cart_recovery.ports import MAX_BODY, RequestError
 
 TEMPLATES = Path(__file__).parent / "templates"
 

@@ -17,8 +17,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from cart_recovery.adapters.storefronts.base import MAX_BODY, RequestError, Source
 from cart_recovery.domain.cart import EventError
+from cart_recovery.ports import MAX_BODY, RequestError, Source
 from cart_recovery.web.context import WebContext
 from cart_recovery.web.pages import read_body
 

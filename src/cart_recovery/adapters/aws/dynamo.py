@@ -58,7 +58,7 @@ from typing import Any
 import msgspec
 
 from cart_recovery.adapters.aws.errors import client_error_type, error_code
-from cart_recovery.adapters.aws.scheduler import STEP_EVENTS, NoSchedules, TimerSink, schedule_name
+from cart_recovery.adapters.aws.scheduler import STEP_EVENTS, NoSchedules, schedule_name
 from cart_recovery.domain.address import normalise_email
 from cart_recovery.domain.model import (
     AuditEntry,
@@ -78,7 +78,7 @@ from cart_recovery.domain.privacy import (
     anonymise_snapshot,
 )
 from cart_recovery.domain.timers import Timer, TimerChange, TimerKind, timer_for
-from cart_recovery.ports import Claim, StaleCart, StoredEvent
+from cart_recovery.ports import Claim, StaleCart, StoredEvent, TimerSink
 
 log = logging.getLogger("cart_recovery.aws.store")
 

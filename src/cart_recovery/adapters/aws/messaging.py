@@ -21,7 +21,7 @@ from cart_recovery.adapters.aws.errors import client_error_type, error_code, tra
 from cart_recovery.adapters.aws.scheduler import EVENT_SOURCE, reminder_event
 from cart_recovery.domain.compose import WireMessage
 from cart_recovery.domain.model import CartEvent
-from cart_recovery.service import MailFailure
+from cart_recovery.ports import MailError
 
 log = logging.getLogger("cart_recovery.aws.messaging")
 
@@ -96,7 +96,7 @@ class EventBridgeHandOff:
 
 class SesMailer:
     """Sends each message as it is (headers, both parts) with SES ``SendRawEmail``. An SES
-    refusal or an unreachable endpoint raises ``MailFailure``: the service retries later."""
+    refusal or an unreachable endpoint raises ``MailError``: the service retries later."""
 
     def __init__(self, client: Any, configuration_set: str | None = "cr-sends-config") -> None:
         self._client = client
@@ -111,4 +111,4 @@ class SesMailer:
         except (client_error_type(), *transport_error_types()) as e:
             # The error code only: SES messages can quote the addresses.
             code = error_code(e) or type(e).__name__
-            raise MailFailure(f"SES did not take the message: {code}") from None
+            raise MailError(f"SES did not take the message: {code}") from None

@@ -19,12 +19,12 @@ import hashlib
 import json
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from cart_recovery.adapters.aws.errors import client_error_type, error_code
 from cart_recovery.domain.timers import Timer, TimerKind
-from cart_recovery.embedded.clock import Clock
+from cart_recovery.ports import Clock
 
 log = logging.getLogger("cart_recovery.aws.scheduler")
 
@@ -32,16 +32,6 @@ EVENT_SOURCE = "cart-recovery"
 STEP_EVENTS = {1: "first_reminder", 2: "second_reminder"}
 MIN_LEAD = timedelta(minutes=1)  # a schedule is never set closer to now than this
 MAX_NAME = 64
-
-
-class TimerSink(Protocol):
-    """Where a store whose timers live outside it applies them (idempotent both ways)."""
-
-    def ensure(self, cart_id: str, timer: Timer, name: str) -> None:
-        """Make sure schedule ``name`` exists and fires ``timer`` for ``cart_id``."""
-
-    def remove(self, name: str) -> None:
-        """Delete schedule ``name``; one that does not exist is fine."""
 
 
 def schedule_name(cart_id: str, timer: Timer) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -100,3 +102,16 @@ def write_csv(rows: Sequence[Row], path: Path) -> Path:
             )
     os.replace(tmp, path)
     return path
+
+
+@dataclass
+class FileExporter:
+    """The ``Exporter`` into a folder: ``carts-YYYY-MM-DD.xlsx`` and ``.csv``."""
+
+    folder: Path
+
+    def write(self, day: date, rows: Sequence[Row]) -> list[str]:
+        stem = self.folder / f"carts-{day.isoformat()}"
+        xlsx = write_xlsx(rows, stem.with_suffix(".xlsx"), title=day.isoformat())
+        csv = write_csv(rows, stem.with_suffix(".csv"))
+        return [str(xlsx), str(csv)]

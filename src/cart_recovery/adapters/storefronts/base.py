@@ -1,4 +1,4 @@
-"""What every storefront source shares: the refused-request error and the source contract.
+"""What every storefront source shares: signature and timestamp checks, money-text checks.
 
 A source is one file: it checks its own signature on the raw body and turns what its
 storefront posts into zero or more cart events (SPEC §3). The web layer runs every source
@@ -11,54 +11,16 @@ from __future__ import annotations
 import hmac
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
-from cart_recovery.domain.model import CartEvent
+# The source contract and its error are ports; sources import them from here too.
+from cart_recovery.ports import MAX_BODY as MAX_BODY
+from cart_recovery.ports import Parsed as Parsed
+from cart_recovery.ports import RequestError as RequestError
+from cart_recovery.ports import Source as Source
 
-MAX_BODY = 256 * 1024
 REPLAY_WINDOW_SECONDS = 300
-
-
-class RequestError(Exception):
-    """A refused request: HTTP ``status``, a machine ``code``, the ``field`` at fault."""
-
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
-        self.status = status
-        self.code = code
-        self.field = field
-        super().__init__(message)
-
-    def body(self) -> dict[str, str]:
-        out = {"error": self.code, "message": str(self)}
-        if self.field is not None:
-            out["field"] = self.field
-        return out
-
-
-@dataclass(frozen=True)
-class Parsed:
-    """What a delivery means: the cart events to ingest (maybe none), and why there are none."""
-
-    events: tuple[CartEvent, ...] = ()
-    ignored: str | None = field(default=None)  # e.g. "topic products/update is not used"
-
-
-class Source(Protocol):
-    """One storefront source. Both methods are pure (time comes in as ``now``) and raise only
-    RequestError: 401 for a bad or missing signature, 400 (naming the field) for bad input."""
-
-    @property
-    def name(self) -> str:
-        """The source's name: ``generic``, ``shopify``, ``standard``."""
-
-    def verify(self, headers: Mapping[str, str], body: bytes, now: datetime) -> None:
-        """Raises RequestError(401) unless a configured secret signed ``body`` (in constant
-        time, every configured secret tried: two are accepted during a rotation)."""
-
-    def parse(self, headers: Mapping[str, str], body: bytes, now: datetime) -> Parsed:
-        """The cart events in an already verified delivery."""
 
 
 def any_match(expected: Sequence[bytes], offered: Sequence[bytes]) -> bool:
