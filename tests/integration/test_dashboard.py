@@ -17,7 +17,7 @@ from cart_recovery.bootstrap.embedded import Embedded, embedded, init_data_dir
 from cart_recovery.config.settings import load_settings
 from cart_recovery.domain.model import CHECKED_OUT, Status
 from cart_recovery.embedded.clock import VirtualClock
-from cart_recovery.web.dashboard import safe_next
+from cart_recovery.web.admin import safe_next
 from tests.conftest import make_event
 
 NY = ZoneInfo("America/New_York")

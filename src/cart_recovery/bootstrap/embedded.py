@@ -34,9 +34,9 @@ from cart_recovery.embedded.timers import TimerLoop
 from cart_recovery.ports import Clock, Closable, Exporter, LineWriter, Mailer, Source
 from cart_recovery.service import Service
 from cart_recovery.service.reports import Reports
+from cart_recovery.web.admin import session_key
 from cart_recovery.web.app import create_app
 from cart_recovery.web.context import OwnerAccess, WebContext
-from cart_recovery.web.dashboard import session_key
 
 
 def init_data_dir(data_dir: Path) -> list[Path]:

@@ -1,6 +1,6 @@
 """The HTTP side of the embedded runtime (Starlette on uvicorn).
 
-Each route module (webhooks, links, dashboard, ...) contributes its routes; routes are a parse
+Each route module (webhooks, links, admin, ...) contributes its routes; routes are a parse
 and a call. The link pages (``web/links.py``) are also what the unsubscribe Lambda serves.
 The generic webhook, the one path under load, is answered before the router (``CartWebhook``).
 """
@@ -16,7 +16,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from cart_recovery.web import contract, dashboard, webhooks
+from cart_recovery.web import admin, contract, webhooks
+from cart_recovery.web.admin import AdminParts
 from cart_recovery.web.context import WebContext
 from cart_recovery.web.links import LinkPages
 from cart_recovery.web.links import routes as link_routes
@@ -52,6 +53,19 @@ def link_pages(ctx: WebContext) -> LinkPages:
     )
 
 
+def admin_parts(ctx: WebContext) -> AdminParts | None:
+    """The dashboard (``/admin``) with the embedded runtime's parts (None: it is off)."""
+    if ctx.owner is None:
+        return None
+    return AdminParts(
+        service=lambda: ctx.service,
+        access=ctx.owner,
+        now=ctx.clock.now,
+        store_name=ctx.store_name,
+        templates=ctx.templates,
+    )
+
+
 class App(Starlette):
     """The Starlette app, with ``POST /webhooks/cart`` answered before the framework's
     middleware and router (the same flow and answers as its route, with less work)."""
@@ -75,7 +89,7 @@ def create_app(ctx: WebContext, *, lifespan: Any = None) -> Starlette:
         *webhooks.routes(ctx),
         *link_routes(link_pages(ctx)),
         *contract.routes(ctx),
-        *dashboard.routes(ctx),
+        *admin.routes(admin_parts(ctx)),
     ]
     generic = ctx.sources.get("generic")
     webhook = None if generic is None else webhooks.CartWebhook(ctx, generic)

@@ -1,15 +1,15 @@
-"""What the owner's pages show, built from store rows: list rows, a cart's timeline, its emails,
-the docs and their preview. No HTTP here; the routes in ``dashboard.py`` render these.
+"""What the owner's pages show, built from store rows: list rows, a cart's timeline, its emails.
+No HTTP here; the dashboard (``web/admin/``) and the action links (``web/links.py``) render
+these. The docs page and its preview are in ``owner_docs.py``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,11 +28,9 @@ from cart_recovery.domain.model import (
     SendRecord,
     Status,
 )
-from cart_recovery.domain.preview import TierPreview, preview
-from cart_recovery.domain.rules import Rules, RulesError, describe_rules, parse_rules
+from cart_recovery.domain.rules import Rules
 from cart_recovery.domain.stats import Attribution, attribution
-from cart_recovery.domain.voice import Voice, VoiceError, parse_voice
-from cart_recovery.ports import DocFiles, KeepsCopies, MailCopy, Mailer, StoredEvent
+from cart_recovery.ports import KeepsCopies, MailCopy, Mailer, StoredEvent
 from cart_recovery.service import Service
 
 STEP_NAMES = {1: "1st reminder", 2: "2nd reminder"}
@@ -448,113 +446,3 @@ def shown_emails(
                 )
             )
     return out
-
-
-# ---- the docs -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DocView:
-    title: str
-    path: str
-    text: str
-    ok: bool
-    meaning: str  # what the current text means, when it parses
-    problems: tuple[str, ...]
-    serving_last_good: bool
-
-
-@dataclass
-class DocsPage:
-    rules: DocView
-    voice: DocView
-    samples: list[TierPreview] = field(default_factory=list)
-    sample_at: datetime | None = None
-    sample_emails: list[OutgoingEmail] = field(default_factory=list)
-
-
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None
-
-
-def _voice_meaning(voice: Voice) -> str:
-    lines = [f"Store name: {voice.store_name}"]
-    for step in (1, 2):
-        try:
-            lines.append(f"{STEP_NAMES[step]} subject (template): {voice.step(step).subject}")
-        except ValueError:
-            continue
-    return "\n".join(lines)
-
-
-def docs_page(service: Service, sample_time: time) -> DocsPage:
-    docs = service.docs
-    rules = docs.rules()
-    voice = docs.voice()
-    if isinstance(docs, DocFiles):
-        rules_view = _doc_view(
-            "Rules",
-            docs.rules_doc.path,
-            docs.rules_doc.last_error,
-            parse=lambda text: describe_rules(parse_rules(text)),
-            errors=RulesError,
-        )
-        voice_view = _doc_view(
-            "Voice",
-            docs.voice_doc.path,
-            docs.voice_doc.last_error,
-            parse=lambda text: _voice_meaning(parse_voice(text)),
-            errors=VoiceError,
-        )
-    else:
-        rules_view = DocView("Rules", "(built in)", "", True, describe_rules(rules), (), False)
-        voice_view = DocView("Voice", "(built in)", "", True, _voice_meaning(voice), (), False)
-    return DocsPage(rules=rules_view, voice=voice_view)
-
-
-def _doc_view(
-    title: str, path: Path, last_error: str | None, *, parse: Any, errors: type[Exception]
-) -> DocView:
-    text = _read(path)
-    if text is None:
-        return DocView(title, str(path), "", False, "", ("the file cannot be read",), True)
-    try:
-        meaning = parse(text)
-    except errors as e:
-        problems = tuple(str(p) for p in getattr(e, "problems", ())) or (str(e),)
-        return DocView(title, str(path), text, False, "", problems, True)
-    return DocView(title, str(path), text, True, str(meaning), (), last_error is not None)
-
-
-def sample_day(now: datetime, zone: ZoneInfo, at: time) -> datetime:
-    """Today (store time) at wall time ``at``: the sample abandoned time of the preview."""
-    today: date = now.astimezone(zone).date()
-    return datetime.combine(today, at).replace(tzinfo=zone).astimezone(zone)
-
-
-def with_preview(page: DocsPage, service: Service, abandoned_at: datetime) -> DocsPage:
-    rules = service.docs.rules()
-    page.samples = preview(rules, abandoned_at)
-    page.sample_at = abandoned_at
-    sample = Cart(
-        cart_id="sample-cart",
-        email="maya@example.com",
-        name="Maya",
-        items=(
-            Item(title="Linen shirt", quantity=1, unit_price=Decimal("68.00")),
-            Item(title="Beeswax candle", quantity=2, unit_price=Decimal("18.00")),
-        ),
-        total=Decimal("104.00"),
-        return_url="https://shop.example/cart",
-        created_at=abandoned_at,
-        abandoned_at=abandoned_at,
-        last_event_at=abandoned_at,
-    )
-    for step in (1, 2):
-        email = recompose(service, sample, step, abandoned_at + timedelta(hours=step))
-        if email is not None:
-            page.sample_emails.append(email)
-    return page

@@ -1,0 +1,73 @@
+"""The owner's dashboard under ``/admin``: a router built from a small set of parts
+(``AdminParts``), like the link pages (the signed action links ``/a/<token>`` are in
+``web/links.py``, served by both runtimes).
+
+The dashboard logs in with the admin token (compared in constant time) and keeps a signed
+session cookie (HttpOnly, SameSite=Lax, Secure behind HTTPS, path ``/admin``). Every form
+carries the session's CSRF token and every POST checks it. A visitor who is not logged in is
+sent to the login page, or gets a JSON 401 from ``/admin/api``. Pages are rendered on the
+server; no script runs, so the strict content security policy of the shopper pages applies.
+
+* ``auth``: login, logout, the session cookie, CSRF and the lockout;
+* ``pages``: the carts (today, this month, search, one cart, a reminder's HTML), docs, privacy;
+* ``actions``: confirm and act (suppress, write off, unsubscribe, forget), the data export;
+* ``api``: the JSON endpoints.
+
+Every action goes through the service, which audits it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from cart_recovery.web.admin import actions, api, auth, pages
+from cart_recovery.web.admin.auth import Guard, safe_next, session_key
+from cart_recovery.web.admin.context import Admin, AdminParts, Endpoint
+
+Handler = Callable[[Admin, Request], Awaitable[Response]]
+
+
+def routes(parts: AdminParts | None) -> list[BaseRoute]:
+    """``/admin`` (nothing when the runtime has no dashboard)."""
+    if parts is None:
+        return []
+    return [Mount("/admin", app=admin_app(parts))]
+
+
+def admin_app(parts: AdminParts) -> Starlette:
+    admin = Admin(parts, Guard(parts.access))
+
+    def open_(handler: Handler) -> Endpoint:
+        async def endpoint(request: Request) -> Response:
+            return await handler(admin, request)
+
+        return endpoint
+
+    def owner(handler: Handler) -> Endpoint:
+        return auth.login_required(admin, open_(handler))
+
+    admin_routes: list[BaseRoute] = [
+        Route("/login", open_(auth.login_page), methods=["GET"]),
+        Route("/login", open_(auth.login), methods=["POST"]),
+        Route("/logout", open_(auth.logout), methods=["POST"]),
+        Route("/", owner(pages.home), methods=["GET"]),
+        Route("/search", owner(pages.search), methods=["GET"]),
+        Route("/carts/{cart_id:path}", owner(pages.cart_page), methods=["GET"]),
+        Route("/email", owner(pages.email_html), methods=["GET"]),
+        Route("/confirm/{action}", owner(actions.confirm), methods=["GET"]),
+        Route("/actions/{action}", owner(actions.act), methods=["POST"]),
+        Route("/docs", owner(pages.docs_page), methods=["GET"]),
+        Route("/privacy", owner(pages.privacy_page), methods=["GET"]),
+        Route("/privacy/export", owner(actions.export_shopper), methods=["POST"]),
+        Route("/api/carts", owner(api.carts), methods=["GET"]),
+        Route("/api/carts/{cart_id:path}", owner(api.cart), methods=["GET"]),
+    ]
+    return Starlette(routes=admin_routes, middleware=[auth.session_middleware(parts.access)])
+
+
+__all__ = ["AdminParts", "admin_app", "routes", "safe_next", "session_key"]

@@ -1,0 +1,222 @@
+"""The dashboard's pages: today's or this month's carts, search, one cart, a reminder's HTML,
+the docs with their preview, and the privacy tools. Rendered on the server; no script runs."""
+
+from __future__ import annotations
+
+from datetime import time
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from cart_recovery.domain.calendar import day_bounds, month_bounds
+from cart_recovery.domain.model import Cart, SendRecord
+from cart_recovery.domain.stats import attribution
+from cart_recovery.web import owner_docs
+from cart_recovery.web import owner_views as views
+from cart_recovery.web.admin.context import CART_ACTIONS, LIST_LIMIT, Admin, cart_url, run
+
+EMAIL_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src https: "
+    "data:; sandbox",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+
+# ---- lists (the API reads them too) -----------------------------------------------------------
+
+
+def rows_for(admin: Admin, carts: list[Cart], short_times: bool) -> list[views.CartRow]:
+    store = admin.store
+    ids = [c.cart_id for c in carts]
+    sends: dict[str, list[SendRecord]] = {}
+    for cart_id in ids:
+        sends[cart_id] = store.load(cart_id)[1]
+    clicks = store.clicks_for(ids)
+    fmt = admin.fmt()
+    return views.cart_rows(
+        carts, sends, clicks, admin.service.docs.rules(), fmt, short_times=short_times
+    )
+
+
+def period(admin: Admin, view: str) -> tuple[str, list[Cart]]:
+    """Today's carts, or this month's (``view == "month"``), newest first, with their label."""
+    fmt = admin.fmt()
+    now = fmt.local(admin.now())
+    if view == "month":
+        start, end = month_bounds(now.year, now.month, fmt.zone)
+        label = f"{now:%B %Y}"
+    else:
+        start, end = day_bounds(now.date(), fmt.zone)
+        label = f"Today, {now:%A} {now.day} {now:%B}"
+    carts = admin.store.carts_between(start, end)
+    carts.sort(key=lambda c: (c.created_at, c.cart_id), reverse=True)
+    return label, carts
+
+
+async def home(admin: Admin, request: Request) -> Response:
+    view = "month" if request.query_params.get("view") == "month" else "today"
+
+    def build() -> tuple[str, list[views.CartRow], int]:
+        label, carts = period(admin, view)
+        return label, rows_for(admin, carts[:LIST_LIMIT], view == "today"), len(carts)
+
+    label, rows, count = await run(build)
+    return admin.page(
+        request,
+        "admin/home.html",
+        nav="carts",
+        view=view,
+        label=label,
+        rows=rows,
+        hidden=max(count - len(rows), 0),
+        tiles=views.tiles(rows, admin.fmt()),
+        q="",
+        cart_url=cart_url,
+    )
+
+
+async def search(admin: Admin, request: Request) -> Response:
+    q = request.query_params.get("q", "").strip()[:200]
+    if not q:
+        return RedirectResponse("/admin/", status_code=303)
+
+    def build() -> list[views.CartRow]:
+        return rows_for(admin, admin.store.search(q, 50), False)
+
+    rows = await run(build)
+    return admin.page(
+        request,
+        "admin/search.html",
+        nav="carts",
+        q=q,
+        rows=rows,
+        cart_url=cart_url,
+    )
+
+
+# ---- one cart ---------------------------------------------------------------------------------
+
+
+def cart_view(admin: Admin, cart_id: str) -> dict[str, Any] | None:
+    """What the cart page shows (None: no such cart)."""
+    store = admin.store
+    cart, sends = store.load(cart_id)
+    if cart is None:
+        return None
+    fmt = admin.fmt()
+    rules = admin.service.docs.rules()
+    clicks = store.clicks_for([cart_id]).get(cart_id, [])
+    events = store.events_of(cart_id)
+    status, status_class = views.status_of(cart)
+    outcome = views.ATTRIBUTION_LABELS[attribution(cart, sends, clicks)]
+    return {
+        "cart": cart,
+        "status": status,
+        "status_class": status_class,
+        "status_phrase": views.status_phrase(cart),
+        "outcome": outcome[0],
+        "outcome_class": outcome[1],
+        "tier": views.tier_of(cart, rules),
+        "total": fmt.money(cart.total, cart.currency),
+        "items": [
+            (i, fmt.money(i.unit_price, cart.currency), fmt.money(i.line_total, cart.currency))
+            for i in cart.items
+        ],
+        "times": [
+            ("Started", fmt.when(cart.created_at)),
+            ("Last activity", fmt.when(cart.abandoned_at)),
+            ("Bought", fmt.when(cart.bought_at)),
+            ("Closed", fmt.when(cart.closed_at)),
+        ],
+        "timeline": views.timeline(cart, events, sends, clicks, rules, fmt),
+        "audit": views.audit_lines(store.audit(cart_id), fmt),
+        "emails": views.shown_emails(admin.service, cart, sends, fmt),
+        "unsubscribed": bool(cart.email) and store.is_unsubscribed(cart.email or ""),
+        "fmt": fmt,
+        "email_url": lambda step: "/admin/email?" + urlencode({"cart": cart.cart_id, "step": step}),
+    }
+
+
+async def cart_page(admin: Admin, request: Request) -> Response:
+    cart_id = request.path_params["cart_id"]
+    values = await run(cart_view, admin, cart_id)
+    if values is None:
+        return admin.page(
+            request,
+            "admin/message.html",
+            404,
+            nav="carts",
+            title="No such cart",
+            message=f"There is no cart with the id {cart_id!r}.",
+        )
+    return admin.page(
+        request,
+        "admin/cart.html",
+        nav="carts",
+        actions=CART_ACTIONS,
+        cart_url=cart_url,
+        step_name=lambda step: views.STEP_NAMES.get(step, f"Step {step}"),
+        **values,
+    )
+
+
+async def email_html(admin: Admin, request: Request) -> Response:
+    """The HTML part of a reminder, as the shopper sees it (sandboxed: nothing runs)."""
+    cart_id = request.query_params.get("cart", "")
+    step_text = request.query_params.get("step", "")
+
+    def build() -> str | None:
+        if step_text not in ("1", "2"):
+            return None
+        cart, sends = admin.store.load(cart_id)
+        record = next((s for s in sends if s.step == int(step_text)), None)
+        if cart is None or record is None:
+            return None
+        found = views.outbox_message(admin.service.mailer, record)
+        if found is not None:
+            return views.html_part(found.message)
+        email = views.recompose(admin.service, cart, record.step, record.at)
+        return None if email is None else email.html
+
+    html = await run(build)
+    if not html:
+        return HTMLResponse("<p>No such email.</p>", 404, headers=EMAIL_HEADERS)
+    return HTMLResponse(html, headers=EMAIL_HEADERS)
+
+
+# ---- docs and privacy -------------------------------------------------------------------------
+
+
+async def docs_page(admin: Admin, request: Request) -> Response:
+    wanted = request.query_params.get("at", "19:30")
+    try:
+        at = time.fromisoformat(wanted) if len(wanted) == 5 else time(19, 30)
+    except ValueError:
+        at = time(19, 30)
+
+    def build() -> owner_docs.DocsPage:
+        service = admin.service
+        page_ = owner_docs.docs_page(service, at)
+        zone = ZoneInfo(service.docs.rules().store_timezone)
+        start = owner_docs.sample_day(admin.now(), zone, at)
+        return owner_docs.with_preview(page_, service, start)
+
+    docs = await run(build)
+    return admin.page(
+        request,
+        "admin/docs.html",
+        nav="docs",
+        docs=docs,
+        at=f"{at:%H:%M}",
+        fmt=admin.fmt(),
+        step_names=views.STEP_NAMES,
+    )
+
+
+async def privacy_page(admin: Admin, request: Request) -> Response:
+    return admin.page(request, "admin/privacy.html", nav="privacy")
