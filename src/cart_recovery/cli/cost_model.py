@@ -198,83 +198,102 @@ def monthly_bill(carts: int, usage: Usage = USAGE, prices: Prices = PRICES) -> B
     """The month's bill, per service, for ``carts`` abandoned carts."""
     if carts < 0:
         raise ValueError("carts must be zero or more")
-    u, p, n = usage, prices, float(carts)
+    v = _volumes(float(carts), usage)
+    lambda_line, invocations = _lambda(v, usage, prices)
+    lines = (
+        lambda_line,
+        _dynamodb(v, usage, prices),
+        *_messaging(v, usage, prices),
+        _bedrock(v, usage, prices),
+        _s3(v, usage, prices),
+        _secrets(v, usage, prices),
+        Line("SSM Parameter Store", 0.0, "standard parameters"),
+        *_cloudwatch(invocations, usage, prices),
+        Line("SNS & Budgets", 0.0, "alert emails within the free 1,000; budgets are free"),
+    )
+    return Bill(carts=carts, lines=lines)
 
-    events = n * u.events_per_cart
-    wakeups = n * u.wakeups_per_cart
-    reminders = n * u.reminders_per_cart
-    sender_runs = n * (u.reminders_per_cart + u.skips_per_cart + u.defers_per_cart)
-    link_hits = n * u.link_hits_per_cart
 
+@dataclass(frozen=True)
+class _Volumes:
+    """The month's activity that grows with the number of carts."""
+
+    carts: float
+    events: float
+    wakeups: float
+    reminders: float
+    sender_runs: float
+    link_hits: float
+
+
+def _volumes(n: float, u: Usage) -> _Volumes:
+    return _Volumes(
+        carts=n,
+        events=n * u.events_per_cart,
+        wakeups=n * u.wakeups_per_cart,
+        reminders=n * u.reminders_per_cart,
+        sender_runs=n * (u.reminders_per_cart + u.skips_per_cart + u.defers_per_cart),
+        link_hits=n * u.link_hits_per_cart,
+    )
+
+
+def _lambda(v: _Volumes, u: Usage, p: Prices) -> tuple[Line, float]:
+    """The Lambda line, and the month's invocations (the logs are billed by them)."""
     # (invocations, ms, MB) per function: ingest, intake, waiter, sender, unsub, export, summary
     runs = [
-        (events, u.ingest_ms, u.small_mb),
-        (events, u.intake_ms, u.small_mb),
-        (wakeups, u.waiter_ms, u.small_mb),
-        (sender_runs, u.sender_ms, u.large_mb),
-        (link_hits, u.unsub_ms, u.small_mb),
+        (v.events, u.ingest_ms, u.small_mb),
+        (v.events, u.intake_ms, u.small_mb),
+        (v.wakeups, u.waiter_ms, u.small_mb),
+        (v.sender_runs, u.sender_ms, u.large_mb),
+        (v.link_hits, u.unsub_ms, u.small_mb),
         (u.exports_per_month, u.export_ms, u.small_mb),
         (u.summaries_per_month, u.summary_ms, u.large_mb),
     ]
     invocations = sum(r[0] for r in runs)
     gb_seconds = sum(count * ms / 1000 * mb / 1024 for count, ms, mb in runs)
     lambda_usd = invocations * p.lambda_requests.usd + gb_seconds * p.lambda_arm_gb_second.usd
+    line = Line(
+        "Lambda",
+        lambda_usd,
+        f"{_n(invocations)} invocations, {_n(gb_seconds)} GB-s (arm64)",
+    )
+    return line, invocations
 
-    stored_carts = n * u.months_kept
+
+def _dynamodb(v: _Volumes, u: Usage, p: Prices) -> Line:
+    stored_carts = v.carts * u.months_kept
     stored_gb = stored_carts * u.kb_per_cart / 1024 / 1024
     # The nightly export and the monthly summary scan the tables (eventually consistent:
     # half a read unit per 4 KB).
     scan_rru = (u.exports_per_month + u.summaries_per_month) * stored_carts * u.kb_per_cart / 8
     wru = (
-        events * u.intake_wru
-        + wakeups * u.waiter_wru
-        + sender_runs * u.sender_wru
-        + link_hits * u.unsub_wru
+        v.events * u.intake_wru
+        + v.wakeups * u.waiter_wru
+        + v.sender_runs * u.sender_wru
+        + v.link_hits * u.unsub_wru
     )
     rru = (
-        events * u.intake_rru
-        + wakeups * u.waiter_rru
-        + sender_runs * u.sender_rru
-        + link_hits * u.unsub_rru
+        v.events * u.intake_rru
+        + v.wakeups * u.waiter_rru
+        + v.sender_runs * u.sender_rru
+        + v.link_hits * u.unsub_rru
         + scan_rru
     )
     dynamodb_usd = (
         wru * p.dynamodb_write.usd + rru * p.dynamodb_read.usd + stored_gb * p.dynamodb_storage.usd
     )
+    return Line("DynamoDB", dynamodb_usd, f"{_n(wru)} WRU, {_n(rru)} RRU, {stored_gb:.2f} GB")
 
-    sqs_requests = events * u.sqs_requests_per_event + u.sqs_idle_requests
-    schedules = wakeups + n * u.defers_per_cart + u.exports_per_month + u.summaries_per_month
-    bus_events = n * (u.reminders_per_cart + u.skips_per_cart)  # the waiter's two moves
-    emails = reminders + u.summaries_per_month
-    tokens_in = reminders * u.polish_tokens_in + u.summaries_per_month * u.summary_tokens_in
-    tokens_out = reminders * u.polish_tokens_out + u.summaries_per_month * u.summary_tokens_out
-    bedrock_usd = tokens_in * p.bedrock_input.usd + tokens_out * p.bedrock_output.usd
 
-    s3_gets = (
-        events * u.docs_per_intake + wakeups * u.docs_per_waiter + sender_runs * u.docs_per_sender
+def _messaging(v: _Volumes, u: Usage, p: Prices) -> tuple[Line, ...]:
+    """SQS, the Scheduler, the event bus and SES."""
+    sqs_requests = v.events * u.sqs_requests_per_event + u.sqs_idle_requests
+    schedules = (
+        v.wakeups + v.carts * u.defers_per_cart + u.exports_per_month + u.summaries_per_month
     )
-    s3_usd = s3_gets * p.s3_get.usd + u.doc_edits * p.s3_put.usd
-
-    secret_calls = (events + sender_runs + link_hits + u.exports_per_month) * u.cold_start_share
-    secrets_usd = u.secrets * p.secret_month.usd + secret_calls * p.secrets_api.usd
-
-    log_gb = invocations * u.log_kb_per_invocation / 1024 / 1024
-    logs_usd = (
-        log_gb * p.logs_ingest.usd
-        + log_gb * u.log_retention_days / DAYS_PER_MONTH * p.logs_storage.usd
-    )
-    metrics_usd = (
-        u.alarm_metrics * p.alarm_metric.usd
-        + u.custom_metrics * u.custom_metric_active_share * p.custom_metric.usd
-    )
-
-    lines = (
-        Line(
-            "Lambda",
-            lambda_usd,
-            f"{_n(invocations)} invocations, {_n(gb_seconds)} GB-s (arm64)",
-        ),
-        Line("DynamoDB", dynamodb_usd, f"{_n(wru)} WRU, {_n(rru)} RRU, {stored_gb:.2f} GB"),
+    bus_events = v.carts * (u.reminders_per_cart + u.skips_per_cart)  # the waiter's two moves
+    emails = v.reminders + u.summaries_per_month
+    return (
         Line(
             "SQS",
             sqs_requests * p.sqs_request.usd,
@@ -285,27 +304,61 @@ def monthly_bill(carts: int, usage: Usage = USAGE, prices: Prices = PRICES) -> B
         ),
         Line("EventBridge events", bus_events * p.events_custom.usd, f"{_n(bus_events)} events"),
         Line("SES", emails * p.ses_email.usd, f"{_n(emails)} emails"),
-        Line(
-            "Bedrock (Haiku 4.5)",
-            bedrock_usd,
-            f"{_n(tokens_in)} tokens in, {_n(tokens_out)} out",
-        ),
-        Line("S3", s3_usd, f"{_n(s3_gets)} GETs"),
-        Line(
-            "Secrets Manager",
-            secrets_usd,
-            f"{u.secrets} secrets, {_n(secret_calls)} calls",
-        ),
-        Line("SSM Parameter Store", 0.0, "standard parameters"),
+    )
+
+
+def _bedrock(v: _Volumes, u: Usage, p: Prices) -> Line:
+    tokens_in = v.reminders * u.polish_tokens_in + u.summaries_per_month * u.summary_tokens_in
+    tokens_out = v.reminders * u.polish_tokens_out + u.summaries_per_month * u.summary_tokens_out
+    bedrock_usd = tokens_in * p.bedrock_input.usd + tokens_out * p.bedrock_output.usd
+    return Line(
+        "Bedrock (Haiku 4.5)",
+        bedrock_usd,
+        f"{_n(tokens_in)} tokens in, {_n(tokens_out)} out",
+    )
+
+
+def _s3(v: _Volumes, u: Usage, p: Prices) -> Line:
+    s3_gets = (
+        v.events * u.docs_per_intake
+        + v.wakeups * u.docs_per_waiter
+        + v.sender_runs * u.docs_per_sender
+    )
+    s3_usd = s3_gets * p.s3_get.usd + u.doc_edits * p.s3_put.usd
+    return Line("S3", s3_usd, f"{_n(s3_gets)} GETs")
+
+
+def _secrets(v: _Volumes, u: Usage, p: Prices) -> Line:
+    secret_calls = (
+        v.events + v.sender_runs + v.link_hits + u.exports_per_month
+    ) * u.cold_start_share
+    secrets_usd = u.secrets * p.secret_month.usd + secret_calls * p.secrets_api.usd
+    return Line(
+        "Secrets Manager",
+        secrets_usd,
+        f"{u.secrets} secrets, {_n(secret_calls)} calls",
+    )
+
+
+def _cloudwatch(invocations: float, u: Usage, p: Prices) -> tuple[Line, Line]:
+    """CloudWatch Logs, and the alarms and custom metrics."""
+    log_gb = invocations * u.log_kb_per_invocation / 1024 / 1024
+    logs_usd = (
+        log_gb * p.logs_ingest.usd
+        + log_gb * u.log_retention_days / DAYS_PER_MONTH * p.logs_storage.usd
+    )
+    metrics_usd = (
+        u.alarm_metrics * p.alarm_metric.usd
+        + u.custom_metrics * u.custom_metric_active_share * p.custom_metric.usd
+    )
+    return (
         Line("CloudWatch Logs", logs_usd, f"{log_gb * 1024:,.1f} MB ingested, 7-day retention"),
         Line(
             "CloudWatch alarms & metrics",
             metrics_usd,
             f"{u.alarm_metrics} alarm metrics, {u.custom_metrics} custom metrics",
         ),
-        Line("SNS & Budgets", 0.0, "alert emails within the free 1,000; budgets are free"),
     )
-    return Bill(carts=carts, lines=lines)
 
 
 def price_table(prices: Prices = PRICES) -> list[Price]:

@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 import click
 
 from cart_recovery.adapters.mail import OutboxMailer
-from cart_recovery.bootstrap.embedded import embedded, init_data_dir
+from cart_recovery.bootstrap.embedded import Embedded, embedded, init_data_dir
 from cart_recovery.config.settings import load_settings
-from cart_recovery.domain.model import CHECKED_OUT, UPDATED, CartEvent, Item
+from cart_recovery.domain.model import CHECKED_OUT, UPDATED, Cart, CartEvent, Item
 from cart_recovery.embedded.clock import VirtualClock
 from cart_recovery.service import Closed, Deferred, Happening, Sent, Skipped, Stopped
 from cart_recovery.simulation.replay import Replay
@@ -43,11 +43,6 @@ def run_demo(out: Path) -> int:
         old.unlink()
     start = datetime(2026, 5, 12, 19, 25, tzinfo=NY)
     clock = VirtualClock(start)
-    lines: list[str] = []
-
-    def say(now: datetime, text: str) -> None:
-        lines.append(f"{_local(now):>22}  {text}")
-        click.echo(lines[-1])
 
     with tempfile.TemporaryDirectory(prefix="cart-recovery-demo-") as tmp:
         data = Path(tmp)
@@ -56,101 +51,117 @@ def run_demo(out: Path) -> int:
         mailer = OutboxMailer(out)
         rt = embedded(settings, clock=clock, mailer=mailer, run_timers=False)
         replay = Replay(rt.service, rt.store, clock)
-
-        def narrate(h: Happening) -> None:
-            if isinstance(h, Sent):
-                say(h.at, f"✉  reminder {h.step} sent to {h.recipient} ({h.cart_id})")
-            elif isinstance(h, Deferred):
-                say(
-                    h.due,
-                    f"☾  reminder {h.step} for {h.cart_id} fell due in "
-                    f"quiet hours: deferred to {_local(h.at)}",
-                )
-            elif isinstance(h, Skipped):
-                say(h.at, f"–  reminder {h.step} for {h.cart_id} skipped: {h.reason}")
-            elif isinstance(h, Closed):
-                say(h.at, f"■  {h.cart_id} closed: {h.reason}")
-            elif isinstance(h, Stopped):
-                say(h.at, f"■  reminder {h.step} for {h.cart_id} stopped: {h.why}")
-
-        rt.service.on_happening = narrate
-
-        def arrives(event: CartEvent, text: str) -> Callable[[datetime], None]:
-            def run(now: datetime) -> None:
-                rt.service.ingest(event, now)
-                say(now, text)
-
-            return run
+        rt.service.on_happening = _narrate
 
         click.echo("cart-recovery demo: the default rules, a virtual clock, a real SQLite store\n")
-
-        maya = CartEvent(
-            event_id="maya-1",
-            type=UPDATED,
-            cart_id="cart-maya",
-            occurred_at=start,
-            email="maya@example.com",
-            name="Maya",
-            items=_items(),
-            total=Decimal("120.00"),
-            currency="USD",
-            return_url="https://shop.example/cart/maya",
-            timezone="America/New_York",
-        )
-        replay.at(
-            start,
-            arrives(
-                maya,
-                "🛒 Maya leaves a $120 cart (linen shirt, two candles, a tote) on the "
-                "shipping page",
-            ),
-        )
-        jordan_at = start + timedelta(hours=14, minutes=35)  # 10:00 the next morning
-        jordan = CartEvent(
-            event_id="jordan-1",
-            type=UPDATED,
-            cart_id="cart-jordan",
-            occurred_at=jordan_at,
-            email="jordan@example.com",
-            name="Jordan",
-            items=(Item(title="Wool throw", quantity=1, unit_price=Decimal("45.00")),),
-            currency="USD",
-            return_url="https://shop.example/cart/jordan",
-        )
-        replay.at(jordan_at, arrives(jordan, "🛒 Jordan leaves a $45 wool throw in a cart"))
-
-        def jordan_unsubscribes(now: datetime) -> None:
-            sent = [p for p in mailer.list() if "jordan" in p.read_text(errors="replace")]
-            msg = email.message_from_bytes(sent[-1].read_bytes(), policy=email.policy.default)
-            url = str(msg["List-Unsubscribe"]).strip("<>")
-            token = url.rsplit("/u/", 1)[1]
-            address = rt.tokens.read_unsubscribe(token)
-            rt.service.unsubscribe(address, now, source="shopper")
-            say(now, "🚫 Jordan presses Unsubscribe in the mail client (RFC 8058 one-click)")
-
-        replay.at(jordan_at + timedelta(hours=2, minutes=30), jordan_unsubscribes)
-        checkout_at = datetime(2026, 5, 13, 20, 25, tzinfo=NY)
-        paid = CartEvent(
-            event_id="maya-2",
-            type=CHECKED_OUT,
-            cart_id="cart-maya",
-            occurred_at=checkout_at,
-        )
-        replay.at(
-            checkout_at, arrives(paid, "💳 Maya clicks through and checks out: the chase stops")
-        )
+        _stage(replay, rt, mailer, start)
         replay.run_until(start + timedelta(days=9))
-        say(clock.now(), "(nine days later: nothing more was sent)")
+        _say(clock.now(), "(nine days later: nothing more was sent)")
 
-        maya_sends = [
-            h for h in replay.happenings if isinstance(h, Sent) and h.cart_id == "cart-maya"
-        ]
-        jordan_sends = [
-            h for h in replay.happenings if isinstance(h, Sent) and h.cart_id == "cart-jordan"
-        ]
-        deferrals = [h for h in replay.happenings if isinstance(h, Deferred)]
+        happenings = replay.happenings
         cart, _ = rt.store.load("cart-maya")
         rt.close()
+    return _sum_up(out, happenings, cart)
+
+
+def _say(now: datetime, text: str) -> None:
+    click.echo(f"{_local(now):>22}  {text}")
+
+
+def _narrate(h: Happening) -> None:
+    """One line of the story for what the service just did."""
+    if isinstance(h, Sent):
+        _say(h.at, f"✉  reminder {h.step} sent to {h.recipient} ({h.cart_id})")
+    elif isinstance(h, Deferred):
+        _say(
+            h.due,
+            f"☾  reminder {h.step} for {h.cart_id} fell due in "
+            f"quiet hours: deferred to {_local(h.at)}",
+        )
+    elif isinstance(h, Skipped):
+        _say(h.at, f"–  reminder {h.step} for {h.cart_id} skipped: {h.reason}")
+    elif isinstance(h, Closed):
+        _say(h.at, f"■  {h.cart_id} closed: {h.reason}")
+    elif isinstance(h, Stopped):
+        _say(h.at, f"■  reminder {h.step} for {h.cart_id} stopped: {h.why}")
+
+
+def _stage(replay: Replay, rt: Embedded, mailer: OutboxMailer, start: datetime) -> None:
+    """The shoppers' moves, each at its time: Maya's cart, Jordan's cart, Jordan's
+    unsubscribe, Maya's checkout."""
+
+    def arrives(event: CartEvent, text: str) -> Callable[[datetime], None]:
+        def run(now: datetime) -> None:
+            rt.service.ingest(event, now)
+            _say(now, text)
+
+        return run
+
+    replay.at(
+        start,
+        arrives(
+            _maya(start),
+            "🛒 Maya leaves a $120 cart (linen shirt, two candles, a tote) on the shipping page",
+        ),
+    )
+    jordan_at = start + timedelta(hours=14, minutes=35)  # 10:00 the next morning
+    replay.at(jordan_at, arrives(_jordan(jordan_at), "🛒 Jordan leaves a $45 wool throw in a cart"))
+
+    def jordan_unsubscribes(now: datetime) -> None:
+        sent = [p for p in mailer.list() if "jordan" in p.read_text(errors="replace")]
+        msg = email.message_from_bytes(sent[-1].read_bytes(), policy=email.policy.default)
+        url = str(msg["List-Unsubscribe"]).strip("<>")
+        token = url.rsplit("/u/", 1)[1]
+        address = rt.tokens.read_unsubscribe(token)
+        rt.service.unsubscribe(address, now, source="shopper")
+        _say(now, "🚫 Jordan presses Unsubscribe in the mail client (RFC 8058 one-click)")
+
+    replay.at(jordan_at + timedelta(hours=2, minutes=30), jordan_unsubscribes)
+    checkout_at = datetime(2026, 5, 13, 20, 25, tzinfo=NY)
+    paid = CartEvent(
+        event_id="maya-2",
+        type=CHECKED_OUT,
+        cart_id="cart-maya",
+        occurred_at=checkout_at,
+    )
+    replay.at(checkout_at, arrives(paid, "💳 Maya clicks through and checks out: the chase stops"))
+
+
+def _maya(at: datetime) -> CartEvent:
+    return CartEvent(
+        event_id="maya-1",
+        type=UPDATED,
+        cart_id="cart-maya",
+        occurred_at=at,
+        email="maya@example.com",
+        name="Maya",
+        items=_items(),
+        total=Decimal("120.00"),
+        currency="USD",
+        return_url="https://shop.example/cart/maya",
+        timezone="America/New_York",
+    )
+
+
+def _jordan(at: datetime) -> CartEvent:
+    return CartEvent(
+        event_id="jordan-1",
+        type=UPDATED,
+        cart_id="cart-jordan",
+        occurred_at=at,
+        email="jordan@example.com",
+        name="Jordan",
+        items=(Item(title="Wool throw", quantity=1, unit_price=Decimal("45.00")),),
+        currency="USD",
+        return_url="https://shop.example/cart/jordan",
+    )
+
+
+def _sum_up(out: Path, happenings: list[Happening], cart: Cart | None) -> int:
+    """The closing lines: what each shopper got, and the emails written; 0 if the story held."""
+    maya_sends = [h for h in happenings if isinstance(h, Sent) and h.cart_id == "cart-maya"]
+    jordan_sends = [h for h in happenings if isinstance(h, Sent) and h.cart_id == "cart-jordan"]
+    deferrals = [h for h in happenings if isinstance(h, Deferred)]
     files = sorted(out.glob("*.eml"))
     click.echo(
         f"\nMaya: {len(maya_sends)} reminders, then a checkout (status "

@@ -1,16 +1,14 @@
-"""The rules doc: the owner's plain-prose timing rules (SPEC §4), parsed into ``Rules``.
+"""Reading the rules doc, line by line, into ``Rules`` (or a ``RulesError`` naming every line).
 
 A line the parser cannot read is an error naming its line number and its text; it never guesses.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 from datetime import time, timedelta
 from decimal import Decimal, InvalidOperation
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from cart_recovery.domain.durations import (
     DurationError,
@@ -19,97 +17,16 @@ from cart_recovery.domain.durations import (
     parse_duration,
     unit_of,
 )
-
-MAX_REMINDERS = 2  # a hard cap: a third reminder is impossible
-
-DEFAULT_RULES_TEXT = """\
-Small carts (under $40): remind after 4 hours, then after 24.
-Medium carts: 2 hours, then 22.
-Big carts (over $150): 1 hour, then 20.
-Quiet hours: 9pm to 8am.
-Do not disturb: skip anyone who got a reminder in the last 3 days.
-Give up after two reminders.
-Store timezone: America/New_York.
-"""
-
-
-@dataclass(frozen=True)
-class SizeTier:
-    """A size of cart and its two waits. ``under``: total < under; ``over``: total > over."""
-
-    name: str
-    first: timedelta
-    second: timedelta
-    under: Decimal | None = None
-    over: Decimal | None = None
-
-    def holds(self, total: Decimal) -> bool:
-        if self.under is not None and not total < self.under:
-            return False
-        return not (self.over is not None and not total > self.over)
-
-    @property
-    def bounded(self) -> bool:
-        return self.under is not None or self.over is not None
-
-
-@dataclass(frozen=True)
-class QuietHours:
-    """Local times from ``start`` (inclusive) to ``end`` (exclusive); may wrap past midnight."""
-
-    start: time
-    end: time
-
-    def contains(self, t: time) -> bool:
-        t = t.replace(tzinfo=None)
-        if self.start <= self.end:
-            return self.start <= t < self.end
-        return t >= self.start or t < self.end
-
-
-@dataclass(frozen=True)
-class Rules:
-    tiers: tuple[SizeTier, ...]
-    quiet: QuietHours | None
-    do_not_disturb: timedelta
-    reminders: int
-    store_timezone: str
-    close_out: timedelta = timedelta(hours=24)
-    min_gap: timedelta = timedelta(hours=12)
-    max_age: timedelta = timedelta(days=7)
-    consent_required: bool = False
-
-    def tier_for(self, total: Decimal) -> SizeTier:
-        """Bounded tiers first (in doc order); the tier without a bound takes the rest."""
-        for tier in self.tiers:
-            if tier.bounded and tier.holds(total):
-                return tier
-        for tier in self.tiers:
-            if not tier.bounded:
-                return tier
-        # parse_rules guarantees a catch-all or full coverage; fall back to the nearest bound.
-        return self.tiers[-1]
-
-
-@dataclass(frozen=True)
-class Problem:
-    line: int
-    text: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"line {self.line}: {self.message}: {self.text!r}"
-
-
-class RulesError(ValueError):
-    """The doc could not be read. ``problems`` lists every bad line."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = tuple(problems)
-        super().__init__("; ".join(str(p) for p in problems))
-
-
-# ---- parsing -------------------------------------------------------------------------------
+from cart_recovery.domain.rules.model import (
+    MAX_REMINDERS,
+    Problem,
+    QuietHours,
+    Rules,
+    RulesError,
+    SizeTier,
+)
+from cart_recovery.domain.rules.tiers import TierLine, check_tiers
+from cart_recovery.domain.rules.zones import zone_named
 
 _EXAMPLES = {
     "tiers": "'Medium carts: 2 hours, then 22.'",
@@ -193,14 +110,6 @@ _TZ_HEAD_RE = re.compile(r"(?:store\s+)?time\s*zone\b\s*:?\s*(?:is\s+)?(?P<rest>
 
 class _LineError(ValueError):
     """What is wrong with one line (becomes a ``Problem``)."""
-
-
-@dataclass(frozen=True)
-class _TierLine:
-    line: int
-    text: str
-    tier: SizeTier
-    between: tuple[Decimal, Decimal] | None
 
 
 def _money(text: str) -> Decimal:
@@ -309,22 +218,6 @@ def _duration_in(pattern: re.Pattern[str], rest: str, what: str) -> timedelta:
         raise _LineError(str(e)) from None
 
 
-@functools.cache
-def _zone_names() -> dict[str, str]:
-    return {name.casefold(): name for name in available_timezones()}
-
-
-@functools.lru_cache(maxsize=1024)
-def zone_named(name: str) -> ZoneInfo | None:
-    """The IANA zone called ``name`` (any letter case), or None if there is no such zone.
-    Remembered: zoneinfo itself keeps only the last few zones, and reading one is slow."""
-    key = _zone_names().get(name.strip().casefold(), name.strip())
-    try:
-        return ZoneInfo(key)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        return None
-
-
 def _timezone(rest: str) -> str:
     if not rest:
         raise _LineError("name the store's timezone (e.g. 'America/New_York')")
@@ -344,79 +237,6 @@ def _reminder_count(word: str) -> int:
     if n > MAX_REMINDERS:
         raise _LineError(f"at most two reminders per cart ({word!r} is too many)")
     return int(n)
-
-
-def _uncovered(tiers: list[_TierLine]) -> Decimal | None:
-    """A total no bounded tier takes (an example), or None if they cover every total."""
-    candidates = sorted(
-        {Decimal(0)} | {b for t in tiers for b in (t.tier.under, t.tier.over) if b is not None}
-    )
-    for c in candidates:
-        if not any(t.tier.holds(c) for t in tiers):
-            return c
-    return None
-
-
-def _check_tiers(tiers: list[_TierLine]) -> list[Problem]:
-    problems: list[Problem] = []
-    bounded = [t for t in tiers if t.tier.bounded]
-    rest = [t for t in tiers if not t.tier.bounded]
-    for i, a in enumerate(bounded):
-        for b in bounded[i + 1 :]:
-            low = max((x for x in (a.tier.over, b.tier.over) if x is not None), default=None)
-            high = min((x for x in (a.tier.under, b.tier.under) if x is not None), default=None)
-            if low is None or high is None or low < high:
-                problems.append(
-                    Problem(
-                        b.line,
-                        b.text,
-                        f"overlaps the {a.tier.name} tier on line {a.line}: "
-                        "a cart total must fit exactly one tier",
-                    )
-                )
-    for extra in rest[1:]:
-        problems.append(
-            Problem(
-                extra.line,
-                extra.text,
-                f"a second tier without a size bound (the {rest[0].tier.name} tier on line "
-                f"{rest[0].line} already takes the rest): give it 'under $X' or 'over $Y'",
-            )
-        )
-    if not rest:
-        gap = _uncovered(bounded)
-        if gap is not None:
-            last = tiers[-1]
-            problems.append(
-                Problem(
-                    last.line,
-                    last.text,
-                    f"no tier takes a cart total of {gap}: leave one tier without a size bound "
-                    "to take the rest",
-                )
-            )
-    for t in rest:
-        if t.between is None:
-            continue
-        low, high = t.between
-        unders = {x.tier.under for x in bounded if x.tier.over is None}
-        overs = {x.tier.over for x in bounded if x.tier.under is None}
-        inside = [
-            x
-            for x in bounded
-            if (x.tier.over is None or x.tier.over < high)
-            and (x.tier.under is None or x.tier.under > low)
-        ]
-        if (low > 0 and low not in unders) or high not in overs or inside:
-            problems.append(
-                Problem(
-                    t.line,
-                    t.text,
-                    f"between {low} and {high} must be exactly what the other tiers leave: "
-                    f"another tier 'under ${low}' and another 'over ${high}'",
-                )
-            )
-    return problems
 
 
 @dataclass
@@ -480,7 +300,7 @@ def _read_setting(draft: _Draft, body: str, line: int) -> bool:
     return True
 
 
-def _read_tier(body: str, line: int, shown: str, names: dict[str, int]) -> _TierLine | None:
+def _read_tier(body: str, line: int, shown: str, names: dict[str, int]) -> TierLine | None:
     """A tier line (``None`` if ``body`` is not one); a bad tier line raises ``_LineError``."""
     m = _TIER_HEAD_RE.fullmatch(body)
     if not m:
@@ -493,7 +313,7 @@ def _read_tier(body: str, line: int, shown: str, names: dict[str, int]) -> _Tier
     names[name] = line
     under, over, between = _bound(m.group("bound"))
     first, second = _waits(m.group("waits"))
-    return _TierLine(line, shown, SizeTier(name, first, second, under=under, over=over), between)
+    return TierLine(line, shown, SizeTier(name, first, second, under=under, over=over), between)
 
 
 def parse_rules(text: str) -> Rules:
@@ -504,7 +324,7 @@ def parse_rules(text: str) -> Rules:
     """
     problems: list[Problem] = []
     draft = _Draft(seen={})
-    tiers: list[_TierLine] = []
+    tiers: list[TierLine] = []
     tier_names: dict[str, int] = {}
     tier_failed = False
 
@@ -530,7 +350,7 @@ def parse_rules(text: str) -> Rules:
             problems.append(Problem(line, shown, f"cannot read this line ({e})"))
 
     if tiers and not tier_failed:
-        problems.extend(_check_tiers(tiers))
+        problems.extend(check_tiers(tiers))
     if not tier_names:
         problems.append(Problem(0, "", f"missing the cart size tiers (e.g. {_EXAMPLES['tiers']})"))
     for key in _REQUIRED:
@@ -552,79 +372,3 @@ def parse_rules(text: str) -> Rules:
         max_age=Rules.max_age if draft.max_age is None else draft.max_age,
         consent_required=draft.consent,
     )
-
-
-def waits_for(
-    rules: Rules, total: Decimal, override: tuple[timedelta, timedelta] | None
-) -> tuple[timedelta, timedelta]:
-    """The cart's two waits: its own ``wait_override`` if it has one, else its size tier's."""
-    if override is not None:
-        return override
-    tier = rules.tier_for(total)
-    return tier.first, tier.second
-
-
-def parse_wait_override(values: tuple[str, str]) -> tuple[timedelta, timedelta]:
-    """A per-cart ``wait_override`` such as ``("1 hour", "20")`` (a bare second number takes
-    the first's unit). Raises ``ValueError`` saying what is wrong."""
-    if len(values) != 2:
-        raise ValueError("wait_override needs exactly two durations, e.g. ['1 hour', '20 hours']")
-    try:
-        first = parse_duration(values[0])
-        second = parse_duration(values[1], default_unit=unit_of(values[0]))
-    except DurationError as e:
-        raise ValueError(f"wait_override: {e}") from None
-    if second <= first:
-        raise ValueError(
-            f"wait_override: the second wait ({format_duration(second)}) must be longer than "
-            f"the first ({format_duration(first)})"
-        )
-    return first, second
-
-
-def _amount(d: Decimal) -> str:
-    return f"${d:,}"
-
-
-def _size(tier: SizeTier) -> str:
-    if tier.under is not None and tier.over is not None:
-        return f"over {_amount(tier.over)} and under {_amount(tier.under)}"
-    if tier.under is not None:
-        return f"under {_amount(tier.under)}"
-    if tier.over is not None:
-        return f"over {_amount(tier.over)}"
-    return "every other total"
-
-
-def describe_rules(rules: Rules) -> str:
-    """A short human summary of parsed rules (what ``check-rules`` prints)."""
-    out = ["Cart sizes (waits counted from when the cart was left):"]
-    for t in rules.tiers:
-        out.append(
-            f"  {t.name} ({_size(t)}): first reminder after {format_duration(t.first)}, "
-            f"second after {format_duration(t.second)}"
-        )
-    count = "one reminder" if rules.reminders == 1 else f"{rules.reminders} reminders"
-    out.append(
-        f"At most {count} per cart; closed {format_duration(rules.close_out)} after the last."
-    )
-    out.append(f"At least {format_duration(rules.min_gap)} between a cart's reminders.")
-    if rules.quiet is None:
-        out.append("Quiet hours: none.")
-    else:
-        out.append(
-            f"Quiet hours: {rules.quiet.start:%H:%M} to {rules.quiet.end:%H:%M}, in the shopper's "
-            "timezone (else the store's)."
-        )
-    out.append(
-        f"Do not disturb: no reminder to an address that got one for another cart in the last "
-        f"{format_duration(rules.do_not_disturb)}."
-    )
-    out.append(f"Carts older than {format_duration(rules.max_age)} are never reminded.")
-    out.append(
-        "Only shoppers who agreed to marketing email are reminded."
-        if rules.consent_required
-        else "Marketing consent is not required."
-    )
-    out.append(f"Store timezone: {rules.store_timezone}.")
-    return "\n".join(out)
