@@ -21,6 +21,7 @@ SSM parameters under ``CR_CONFIG_PATH`` override the deployment's values for: ``
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import os
@@ -31,7 +32,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cart_recovery.adapters.aws.config import Secrets, parameters_under
 from cart_recovery.adapters.aws.docs import S3Docs
@@ -57,12 +58,29 @@ from cart_recovery.service.reports import Reports
 # through bootstrap (pyproject.toml's import-linter contracts): the generic source's decoder
 # and signature check, the queue's error and the reminder events' names.
 
-if TYPE_CHECKING:
-    from mangum import Mangum
-
 log = logging.getLogger("cart_recovery.aws")
 
 CLAIM_GRACE = timedelta(minutes=15)  # far longer than a sender runs (30 s timeout)
+
+
+class OnItsOwnLoop:
+    """An ASGI app as a Lambda handler through Mangum, each invocation on an event loop of its
+    own that is closed after it (Mangum would leave one open and set as the thread's loop)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        from mangum import Mangum
+
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            answer: dict[str, Any] = Mangum(self.app, lifespan="off")(event, context)
+            return answer
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
 
 
 class Clients:
@@ -268,11 +286,9 @@ class AwsApp:
         return path
 
     @cached_property
-    def link_pages(self) -> Mangum:
+    def link_pages(self) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
         """The unsubscribe function: the embedded app's link pages (``/u``, ``/r``, ``/a``)
         behind Mangum, which turns a Function URL event into an ASGI request and back."""
-        from mangum import Mangum
-
         from cart_recovery.web.links import LinkPages, links_app
 
         pages = LinkPages(
@@ -281,7 +297,7 @@ class AwsApp:
             now=self.now,
             store_name=lambda: self.docs.voice().store_name,
         )
-        return Mangum(links_app(pages), lifespan="off")
+        return OnItsOwnLoop(links_app(pages))
 
     # ---- per invocation ---------------------------------------------------------------------
     def begin(self) -> None:
