@@ -8,13 +8,7 @@ from datetime import datetime
 
 import msgspec
 
-from cart_recovery.adapters.sqlite.codec import (
-    SEND_COLS,
-    cart_decoder,
-    from_us,
-    send_record,
-    to_us,
-)
+from cart_recovery.adapters.sqlite.codec import SEND_COLS, cart_decoder, from_us, send_record, to_us
 from cart_recovery.adapters.sqlite.connection import Connection
 from cart_recovery.domain.address import normalise_email
 from cart_recovery.domain.model import Cart, SendRecord
