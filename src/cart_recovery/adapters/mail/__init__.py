@@ -1,7 +1,8 @@
 """Mail adapters: the ``Mailer`` port over SMTP, a folder of ``.eml`` files, and memory.
 
-All three take an ``email.message.EmailMessage`` whose From, To and Message-ID are set, or a
-``WireMessage`` (a composed reminder, already written for the wire, with its envelope), raise
+All three take a composed reminder (``domain.compose.OutgoingEmail``, which they write for the
+wire with ``wire.to_wire``) or an ``email.message.EmailMessage`` whose From, To and Message-ID
+are set, raise
 ``MailError`` when the message was not accepted, and return once it was.  ``close()`` releases
 whatever they hold; they are also context managers.
 
@@ -11,10 +12,11 @@ whatever they hold; they are also context managers.
   (development, demos, the dead-letter copy).
 * ``MemoryMailer``: keeps the messages in ``sent`` (simulation and unit tests).
 
-One module each (``smtp``, ``outbox``, ``memory``), over ``settings`` (the SMTP URL),
-``envelope`` (what every mailer reads from a message). ``outbox`` also reads a reminder's
-copy back from the folder (``find_copy``, ``read_copy``, ``erase_copies``, and ``OutboxFolder``:
-the outbox mailer that ``KeepsCopies``). ``MailError`` is the port's, from ``ports.py``.
+One module each (``smtp``, ``outbox``, ``memory``), over ``wire`` (the MIME writer),
+``settings`` (the SMTP URL) and ``envelope`` (what every mailer reads from a message).
+``outbox`` also reads a reminder's copy back from the folder (``find_copy``, ``read_copy``,
+``erase_copies``, and ``OutboxFolder``: the outbox mailer that ``KeepsCopies``). ``MailError``
+is the port's, from ``ports.py``.
 
 No error text and no ``repr`` here ever shows the SMTP password.
 """
@@ -32,6 +34,7 @@ from cart_recovery.adapters.mail.outbox import (
 )
 from cart_recovery.adapters.mail.settings import SmtpMode, SmtpSettings, parse_smtp_url
 from cart_recovery.adapters.mail.smtp import SmtpMailer
+from cart_recovery.adapters.mail.wire import WireMessage, to_bytes, to_message, to_wire
 from cart_recovery.ports import MailError
 
 __all__ = [
@@ -43,8 +46,12 @@ __all__ = [
     "SmtpMailer",
     "SmtpMode",
     "SmtpSettings",
+    "WireMessage",
     "erase_copies",
     "find_copy",
     "parse_smtp_url",
     "read_copy",
+    "to_bytes",
+    "to_message",
+    "to_wire",
 ]

@@ -1,5 +1,5 @@
 """What every mailer reads from a message: its envelope (sender and recipients) and its
-bytes as they go over SMTP."""
+bytes as they go over SMTP. A composed reminder is written for the wire first (``written``)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,22 @@ import email.policy
 import email.utils
 from email.message import EmailMessage
 
-from cart_recovery.domain.compose import WireMessage
+from cart_recovery.adapters.mail.wire import WireMessage, to_wire
+from cart_recovery.domain.compose import OutgoingEmail
 from cart_recovery.ports import MailError
 
-Message = EmailMessage | WireMessage
+# What a mailer takes: a composed reminder, or a message built with the ``email`` package
+# (the owner's reports) whose From, To and Message-ID are set.
+Message = EmailMessage | OutgoingEmail
+Written = EmailMessage | WireMessage
 
 
-def envelope(message: Message) -> tuple[str, list[str]]:
+def written(message: Message) -> Written:
+    """A composed reminder written for the wire (``wire.to_wire``); any other message as it is."""
+    return to_wire(message) if isinstance(message, OutgoingEmail) else message
+
+
+def envelope(message: Written) -> tuple[str, list[str]]:
     """Envelope sender (From) and recipients (To) of ``message``; MailError if missing."""
     if isinstance(message, WireMessage):
         if not message.sender or not message.recipients:
@@ -41,7 +50,7 @@ def _header_values(message: EmailMessage, name: str) -> list[str]:
 WIRE_POLICY = email.policy.SMTP.clone(max_line_length=998)
 
 
-def wire_bytes(message: Message, *, utf8: bool = False) -> bytes:
+def wire_bytes(message: Written, *, utf8: bool = False) -> bytes:
     """The message as it goes over SMTP: CRLF line ends, no Bcc headers."""
     if isinstance(message, WireMessage):
         return message.data  # written for the wire already (``OutgoingEmail.to_bytes``)

@@ -8,8 +8,8 @@ from email.message import EmailMessage
 from types import TracebackType
 from typing import Self
 
-from cart_recovery.adapters.mail.envelope import Message, envelope
-from cart_recovery.domain.compose import WireMessage
+from cart_recovery.adapters.mail.envelope import Message, envelope, written
+from cart_recovery.adapters.mail.wire import WireMessage
 from cart_recovery.ports import MailError
 
 
@@ -34,14 +34,15 @@ class MemoryMailer:
     def send(self, message: Message) -> None:
         with self._lock:
             self.attempts += 1
-            envelope(message)
+            ready = written(message)
+            envelope(ready)
             if self.fail_next > 0:
                 self.fail_next -= 1
                 raise MailError("simulated mail failure (MemoryMailer.fail_next)", code=451)
-            if isinstance(message, WireMessage):
-                self.sent.append(message.parsed())  # what a mail client would read
+            if isinstance(ready, WireMessage):
+                self.sent.append(ready.parsed())  # what a mail client would read
             else:
-                self.sent.append(copy.deepcopy(message))
+                self.sent.append(copy.deepcopy(ready))
 
     def clear(self) -> None:
         with self._lock:

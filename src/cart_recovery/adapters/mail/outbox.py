@@ -26,8 +26,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from cart_recovery.adapters.mail.envelope import Message, envelope, wire_bytes
-from cart_recovery.domain.compose import WireMessage
+from cart_recovery.adapters.mail.envelope import Message, Written, envelope, wire_bytes, written
+from cart_recovery.adapters.mail.wire import WireMessage
 from cart_recovery.ports import MailCopy, MailError
 
 
@@ -48,7 +48,7 @@ _unique_ns = _UniqueClock()
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def _safe_message_id(message: Message) -> str:
+def _safe_message_id(message: Written) -> str:
     if isinstance(message, WireMessage):
         raw = message.message_id.strip().strip("<>")
     else:
@@ -77,11 +77,12 @@ class OutboxMailer:
         return f"OutboxMailer({str(self.folder)!r})"
 
     def send(self, message: Message) -> None:
-        sender, recipients = envelope(message)  # same contract as SmtpMailer
+        ready = written(message)
+        sender, recipients = envelope(ready)  # same contract as SmtpMailer
         international = not all(addr.isascii() for addr in (sender, *recipients))
-        data = wire_bytes(message, utf8=international)
+        data = wire_bytes(ready, utf8=international)
         try:
-            self._write(self._file_name(message), data)
+            self._write(self._file_name(ready), data)
         except OSError as exc:
             raise MailError(f"cannot write to outbox {self.folder}: {exc.strerror or exc}") from exc
 
@@ -109,7 +110,7 @@ class OutboxMailer:
     ) -> None:
         self.close()
 
-    def _file_name(self, message: Message) -> str:
+    def _file_name(self, message: Written) -> str:
         ns = _unique_ns()
         seconds, fraction = divmod(ns, 1_000_000_000)
         stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y%m%dT%H%M%S")

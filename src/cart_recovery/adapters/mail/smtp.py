@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import Self
 from urllib.parse import quote
 
-from cart_recovery.adapters.mail.envelope import Message, envelope, wire_bytes
+from cart_recovery.adapters.mail.envelope import Message, envelope, wire_bytes, written
 from cart_recovery.adapters.mail.settings import SmtpSettings, parse_smtp_url
 from cart_recovery.ports import MailError
 
@@ -181,9 +181,10 @@ class SmtpMailer:
         return f"SmtpMailer({self.settings!r})"
 
     def send(self, message: Message) -> None:
-        sender, recipients = envelope(message)
+        ready = written(message)
+        sender, recipients = envelope(ready)
         international = not all(addr.isascii() for addr in (sender, *recipients))
-        data = wire_bytes(message, utf8=international)
+        data = wire_bytes(ready, utf8=international)
         options: tuple[str, ...] = ()
         with self._lock:
             client = self._client
