@@ -25,6 +25,7 @@ from markupsafe import Markup
 from cart_recovery.domain.address import DOMAIN, AddressError, recipient_address
 from cart_recovery.domain.model import Cart, Item
 from cart_recovery.domain.voice import (
+    StepVoice,
     Voice,
     fixed_line,
     one_line,
@@ -100,19 +101,9 @@ def compose(
     saved-link variant for a saved-link cart). Raises ``ComposeError`` when the cart has no usable
     address or an argument is unusable; template errors were caught when the doc was parsed.
     """
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ComposeError("now must carry a timezone")
-    try:
-        templates = voice.step(step)
-    except ValueError as exc:
-        raise ComposeError(str(exc)) from None
-    try:
-        to = recipient_address(cart.email)
-    except AddressError as exc:
-        raise ComposeError(str(exc)) from None
-    from_ = _sender(sender)
-    return_url = _link(links.return_url, "return link")
-    unsubscribe_url = _link(links.unsubscribe_url, "unsubscribe link")
+    templates, to, from_, return_url, unsubscribe_url = _checked(
+        cart, step, voice, sender, links, now
+    )
     locale = _locale(cart.locale, default_locale)
     currency = cart.currency
     locale_tag = str(locale)
@@ -120,25 +111,12 @@ def compose(
     def money(amount: Decimal) -> str:
         return _money(amount, currency, locale_tag)
 
+    shared = _shared(voice, cart, step, opening, money)
+    line = shared["opening"]
     store_name = voice.store_name
-    first_name = _first_name(cart.name)
-    greeting = (
-        fixed_line(voice.greeting, store_name, first_name)
-        if first_name
-        else fixed_line(voice.greeting_no_name, store_name)
-    )
-    line = one_line(opening) if opening is not None else ""
-    line = line or plain_opening(voice, step, cart.saved_link)
     button = fixed_line(voice.button, store_name)
     unsubscribe = fixed_line(voice.unsubscribe, store_name)
     footer = fixed_line(voice.footer, store_name)
-    shared = {
-        "greeting": greeting,
-        "opening": line,
-        "total": money(cart.total),
-        "store_name": store_name,
-        "first_name": first_name,
-    }
 
     text_values = {
         **shared,
@@ -158,8 +136,7 @@ def compose(
     }
     body = _paragraphs(render_html(templates.body, html_values), _items_html(cart.items, money))
     html = _document(
-        lang=str(locale).replace("_", "-"),
-        rtl=locale.text_direction == "rtl",
+        locale,
         subject=subject,
         preheader=line,
         body=body,
@@ -181,6 +158,50 @@ def compose(
             ("List-Unsubscribe-Post", ONE_CLICK),
         ),
     )
+
+
+def _checked(
+    cart: Cart, step: int, voice: Voice, sender: str, links: Links, now: datetime
+) -> tuple[StepVoice, str, str, str, str]:
+    """The step's templates, the recipient, the sender and the two links, checked in that
+    order (after ``now``): ``ComposeError`` names the first one that is unusable."""
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ComposeError("now must carry a timezone")
+    try:
+        templates = voice.step(step)
+    except ValueError as exc:
+        raise ComposeError(str(exc)) from None
+    try:
+        to = recipient_address(cart.email)
+    except AddressError as exc:
+        raise ComposeError(str(exc)) from None
+    from_ = _sender(sender)
+    return_url = _link(links.return_url, "return link")
+    unsubscribe_url = _link(links.unsubscribe_url, "unsubscribe link")
+    return templates, to, from_, return_url, unsubscribe_url
+
+
+def _shared(
+    voice: Voice, cart: Cart, step: int, opening: str | None, money: Money
+) -> dict[str, str]:
+    """The values both parts fill in: the greeting, the opening line (``opening``, or the
+    owner's plain one), the total, the store's and the shopper's first name."""
+    store_name = voice.store_name
+    first_name = _first_name(cart.name)
+    greeting = (
+        fixed_line(voice.greeting, store_name, first_name)
+        if first_name
+        else fixed_line(voice.greeting_no_name, store_name)
+    )
+    line = one_line(opening) if opening is not None else ""
+    line = line or plain_opening(voice, step, cart.saved_link)
+    return {
+        "greeting": greeting,
+        "opening": line,
+        "total": money(cart.total),
+        "store_name": store_name,
+        "first_name": first_name,
+    }
 
 
 # --- values ------------------------------------------------------------------------------------
@@ -346,9 +367,8 @@ def _paragraphs(rendered: Markup, items_table: Markup) -> Markup:
 
 
 def _document(
+    locale: Locale,
     *,
-    lang: str,
-    rtl: bool,
     subject: str,
     preheader: str,
     body: Markup,
@@ -356,6 +376,8 @@ def _document(
     unsubscribe: str,
     unsubscribe_url: str,
 ) -> str:
+    lang = str(locale).replace("_", "-")
+    rtl = locale.text_direction == "rtl"
     return (
         "<!doctype html>\n"
         f'<html lang="{_e(lang)}" dir="{"rtl" if rtl else "ltr"}">\n'
