@@ -15,7 +15,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from cart_recovery.domain.compose import Links, WireMessage
+from cart_recovery.domain.compose import Links, OutgoingEmail
 from cart_recovery.domain.export_rows import Row
 from cart_recovery.domain.model import AuditEntry, Cart, CartEvent, Outcome, SendRecord
 from cart_recovery.domain.privacy import Forgotten
@@ -231,10 +231,10 @@ class MailError(Exception):
 
 
 class Mailer(Protocol):
-    def send(self, message: EmailMessage | WireMessage) -> None:
-        """Deliver one message (From, To and Message-ID set; a ``WireMessage`` carries its
-        envelope and its bytes as they go on the wire). Raises MailError on failure; returning
-        means the next hop accepted it."""
+    def send(self, message: EmailMessage | OutgoingEmail) -> None:
+        """Deliver one message: a composed reminder, which the mailer writes as MIME bytes with
+        its envelope, or an ``EmailMessage`` with From, To and Message-ID set. Raises MailError
+        on failure; returning means the next hop accepted it."""
 
 
 @dataclass(frozen=True)

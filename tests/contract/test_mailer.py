@@ -25,7 +25,7 @@ from cart_recovery.adapters.mail import (
     SmtpMailer,
     SmtpSettings,
 )
-from cart_recovery.domain.compose import OutgoingEmail, WireMessage
+from cart_recovery.domain.compose import OutgoingEmail
 from cart_recovery.ports import Mailer
 from tests.aws.services import client
 from tests.aws.world import raw_messages
@@ -55,9 +55,10 @@ def outgoing(n: int = 1) -> OutgoingEmail:
     )
 
 
-def message(n: int = 1) -> WireMessage:
-    """The one place a message to send is built: what ``Mailer.send`` takes."""
-    return outgoing(n).to_wire()
+def message(n: int = 1) -> OutgoingEmail:
+    """The one place a message to send is built: what ``Mailer.send`` takes (each mailer
+    writes it for the wire)."""
+    return outgoing(n)
 
 
 def parse(data: bytes) -> EmailMessage:

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from cart_recovery.bootstrap.embedded import embedded, init_data_dir
 from cart_recovery.cli import main
 from cart_recovery.config.settings import load_settings
-from cart_recovery.domain.compose import WireMessage
+from cart_recovery.domain.compose import OutgoingEmail
 from cart_recovery.embedded.clock import VirtualClock
 
 # The data folder comes from --data-dir, never from the environment the tests run in.
@@ -22,9 +22,9 @@ CLEAN: dict[str, str | None] = {"CART_RECOVERY_DATA_DIR": None}
 
 class Collect:
     def __init__(self) -> None:
-        self.sent: list[EmailMessage | WireMessage] = []
+        self.sent: list[EmailMessage | OutgoingEmail] = []
 
-    def send(self, message: EmailMessage | WireMessage) -> None:
+    def send(self, message: EmailMessage | OutgoingEmail) -> None:
         self.sent.append(message)
 
 

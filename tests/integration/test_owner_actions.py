@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from cart_recovery.adapters.mail import OutboxFolder
 from cart_recovery.adapters.memory import MemoryStore
-from cart_recovery.adapters.outbox_files import OutboxFolder
 from cart_recovery.adapters.sqlite import SqliteStore
 from cart_recovery.bootstrap.in_memory import in_memory
 from cart_recovery.domain.model import CHECKED_OUT, Item, Outcome, Status

@@ -35,7 +35,7 @@ class SpyMailer(MemoryMailer):
         self.explode_for: set[str] = set()
 
     def send(self, message: Any) -> None:
-        to = message.recipients[0]
+        to = message.to
         with sqlite3.connect(self.path) as other:
             row = other.execute(
                 "SELECT outcome FROM sends WHERE recipient = ? AND step = 1", (to,)

@@ -10,6 +10,7 @@ import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cart_recovery.adapters.mail.wire import to_bytes
 from cart_recovery.domain.compose import Links, compose
 from cart_recovery.domain.model import Cart, Item
 from cart_recovery.domain.voice import DEFAULT_VOICE_TEXT, VoiceError, parse_voice
@@ -87,4 +88,4 @@ def test_random_edits_parse_or_name_their_lines(edits: list[tuple[int, bool, str
                 message_id_domain="shop.example",
                 now=NOW,
             )
-            assert out.to_bytes()
+            assert to_bytes(out)

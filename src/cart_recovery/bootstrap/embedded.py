@@ -15,8 +15,7 @@ from cart_recovery.adapters.export.files import FileExporter
 from cart_recovery.adapters.files import FileDocs
 from cart_recovery.adapters.links import LinkMaker, Tokens
 from cart_recovery.adapters.llm import LineWriterConfig, make_line_writer
-from cart_recovery.adapters.mail import SmtpMailer, parse_smtp_url
-from cart_recovery.adapters.outbox_files import OutboxFolder
+from cart_recovery.adapters.mail import OutboxFolder, SmtpMailer, parse_smtp_url
 from cart_recovery.adapters.sqlite import SqliteStore
 from cart_recovery.adapters.storefronts.generic import GenericSource
 from cart_recovery.adapters.storefronts.shopify import ShopifySource

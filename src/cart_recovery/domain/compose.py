@@ -8,8 +8,6 @@ title can never add a header.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import email.policy
 import functools
 import hashlib
@@ -18,15 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from email.headerregistry import (
-    AddressHeader,
-    BaseHeader,
-    HeaderRegistry,
-    UnstructuredHeader,
-)
-from email.message import EmailMessage
-from email.policy import EmailPolicy, Policy
-from email.utils import format_datetime
+from email.headerregistry import AddressHeader
 
 from babel import Locale, UnknownLocaleError
 from babel.numbers import format_currency
@@ -35,6 +25,7 @@ from markupsafe import Markup
 from cart_recovery.domain.address import DOMAIN, AddressError, recipient_address
 from cart_recovery.domain.model import Cart, Item
 from cart_recovery.domain.voice import (
+    StepVoice,
     Voice,
     fixed_line,
     one_line,
@@ -48,8 +39,6 @@ FIRST_NAME_MAX = 60
 ONE_CLICK = "List-Unsubscribe=One-Click"  # RFC 8058
 
 _URL = re.compile(r"https?://[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
-_HEADER_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 field name: printable ASCII but ':'
-_OWN_HEADERS = frozenset({"from", "to", "cc", "bcc", "subject", "date", "message-id"})
 _ITEMS_SLOT = "\x00items\x00"  # where the items table goes in the HTML part
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
 _STRAY_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -71,7 +60,8 @@ class Links:
 
 @dataclass(frozen=True)
 class OutgoingEmail:
-    """One composed email, ready for any mailer."""
+    """One composed email, ready for any mailer: its content and headers. Writing it as MIME
+    bytes is the mailer's part."""
 
     to: str
     sender: str
@@ -81,187 +71,6 @@ class OutgoingEmail:
     message_id: str
     date: datetime
     headers: tuple[tuple[str, str], ...]  # List-Unsubscribe, List-Unsubscribe-Post, ...
-
-    def to_message(self) -> EmailMessage:
-        """A ``multipart/alternative`` message (text, then HTML), CRLF line endings."""
-        msg = EmailMessage(policy=_policy())
-        msg["From"] = one_line(self.sender)
-        msg["To"] = one_line(self.to)
-        msg["Subject"] = one_line(self.subject)
-        msg["Date"] = format_datetime(self.date)
-        msg["Message-ID"] = one_line(self.message_id)
-        for name, value in self.headers:
-            if not _HEADER_NAME.fullmatch(name) or name.lower() in _OWN_HEADERS:
-                raise ComposeError(f"not an extra header name: {name!r}")
-            msg[name] = one_line(value)
-        msg.set_content(self.text, subtype="plain", charset="utf-8", cte="quoted-printable")
-        msg.add_alternative(self.html, subtype="html", charset="utf-8", cte="quoted-printable")
-        return msg
-
-    def to_bytes(self) -> bytes:
-        """The message as it goes on the wire (CRLF), written in one pass.
-
-        The same message as ``to_message()`` gives (the tests parse both and compare), without
-        the cost of the standard library's header objects: plain ASCII headers are folded at
-        spaces, anything else becomes RFC 2047 encoded words, and both parts are
-        encoded (see ``_part``) under a boundary that neither encoding can ever produce.
-        """
-        extra = []
-        for name, value in self.headers:
-            if not _HEADER_NAME.fullmatch(name) or name.lower() in _OWN_HEADERS:
-                raise ComposeError(f"not an extra header name: {name!r}")
-            if name.lower() in _VERBATIM:
-                value = one_line(value)
-                if not value.isascii() or not value.isprintable():
-                    raise ComposeError(f"{name} must be printable ASCII")
-                extra.append(f"{name}: {value}\r\n")
-            else:
-                extra.append(_header(name, one_line(value)))
-        boundary = "=_cr_" + hashlib.sha256(self.message_id.encode()).hexdigest()[:24]
-        head = (
-            _from_header(one_line(self.sender))
-            + _header("To", one_line(self.to))
-            + _header("Subject", one_line(self.subject))
-            + f"Date: {_date(self.date)}\r\n"
-            + _header("Message-ID", one_line(self.message_id))
-            + "".join(extra)
-            + "MIME-Version: 1.0\r\n"
-            + f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'
-        )
-        return b"".join(
-            (
-                head.encode("ascii"),
-                _part(boundary, "plain", self.text),
-                _part(boundary, "html", self.html),
-                f"--{boundary}--\r\n".encode("ascii"),
-            )
-        )
-
-    def to_wire(self) -> WireMessage:
-        """The envelope and the bytes, ready for any mailer."""
-        return WireMessage(
-            sender=_envelope_sender(self.sender),
-            recipients=(self.to,),
-            message_id=self.message_id,
-            data=self.to_bytes(),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class WireMessage:
-    """A message already written for the wire: the SMTP envelope and the RFC 5322 bytes (CRLF).
-
-    What the service hands a mailer for each reminder; ``parsed()`` reads it back as an
-    ``EmailMessage`` for whoever wants to look inside (tests, the in-memory mailer)."""
-
-    sender: str  # envelope sender: the From address
-    recipients: tuple[str, ...]
-    message_id: str
-    data: bytes
-
-    def as_bytes(self) -> bytes:
-        return self.data
-
-    def parsed(self) -> EmailMessage:
-        message = email.message_from_bytes(
-            self.data.replace(b"\r\n", b"\n"), policy=email.policy.default
-        )
-        assert isinstance(message, EmailMessage)
-        return message
-
-
-_VERBATIM = frozenset({"list-unsubscribe", "list-unsubscribe-post"})
-_FOLD_AT = 78
-_EW_BYTES = 45  # UTF-8 bytes per encoded word: 60 base64 characters, 72 with the wrapping
-
-
-def _header(name: str, value: str) -> str:
-    """One header field (``value`` already on one line), CRLF-terminated. Printable ASCII is
-    folded at spaces; anything else, or text that could be read as an encoded word, is written
-    as RFC 2047 encoded words, so no character of it can end the header."""
-    if value.isascii() and value.isprintable() and "=?" not in value:
-        line = f"{name}: "
-        out = []
-        for word in value.split(" "):
-            if len(line) + len(word) > _FOLD_AT and line.strip():
-                out.append(line.rstrip(" "))
-                line = " "
-            line += word + " "
-        out.append(line.rstrip(" "))
-        return "\r\n".join(out) + "\r\n"
-    words = []
-    chunk = bytearray()
-    for ch in value:
-        raw = ch.encode("utf-8")
-        if len(chunk) + len(raw) > _EW_BYTES:
-            words.append(_encoded_word(bytes(chunk)))
-            chunk.clear()
-        chunk += raw
-    if chunk or not words:
-        words.append(_encoded_word(bytes(chunk)))
-    return f"{name}: " + "\r\n ".join(words) + "\r\n"
-
-
-def _encoded_word(raw: bytes) -> str:
-    return "=?utf-8?b?" + base64.b64encode(raw).decode("ascii") + "?="
-
-
-@functools.lru_cache(maxsize=64)
-def _from_header(sender: str) -> str:
-    """The From field as the standard library writes it (display names need quoting and
-    encoding rules of their own); the sender is one configured value, so this runs once."""
-    message = EmailMessage(policy=_policy())
-    message["From"] = sender
-    return message.as_string().split("\r\n\r\n", 1)[0] + "\r\n"
-
-
-@functools.lru_cache(maxsize=64)
-def _envelope_sender(sender: str) -> str:
-    header = _policy().header_factory("From", sender)
-    assert isinstance(header, AddressHeader)
-    return header.addresses[0].addr_spec
-
-
-def _part(boundary: str, subtype: str, content: str) -> bytes:
-    """One text part: the plain text as quoted-printable (it stays readable as it is), the
-    HTML as base64 (machine-made and several kilobytes: quoted-printable would cost more than
-    composing the whole email). Line ends are CRLF, as both encodings want them."""
-    if "\r" not in content and content.endswith("\n"):  # ours always: only LF line ends
-        data = content.replace("\n", "\r\n").encode("utf-8")
-    else:
-        data = b"\r\n".join(content.encode("utf-8").splitlines()) + b"\r\n"
-    if subtype == "html":
-        cte, body = "base64", _base64_lines(data)
-    else:
-        cte, body = "quoted-printable", binascii.b2a_qp(data, istext=True)
-    return (
-        (
-            f"--{boundary}\r\n"
-            f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
-            f"Content-Transfer-Encoding: {cte}\r\n\r\n"
-        ).encode("ascii")
-        + body
-        + b"\r\n"
-    )  # the line break before a boundary is the boundary's
-
-
-def _base64_lines(data: bytes) -> bytes:
-    """base64 in lines of 76 characters, CRLF-terminated (RFC 2045 §6.8)."""
-    return b"\r\n".join(_BASE64_LINE.findall(binascii.b2a_base64(data, newline=False))) + b"\r\n"
-
-
-_BASE64_LINE = re.compile(rb".{1,76}")
-
-
-def _date(when: datetime) -> str:
-    # a batch of emails shares one time: remembered (the offset is part of the key, as equal
-    # instants in two zones compare equal but are written differently)
-    return _date_in(when, when.utcoffset())
-
-
-@functools.lru_cache(maxsize=16)
-def _date_in(when: datetime, offset: object) -> str:
-    return format_datetime(when)
 
 
 def message_id_for(cart_id: str, step: int, domain: str) -> str:
@@ -292,19 +101,9 @@ def compose(
     saved-link variant for a saved-link cart). Raises ``ComposeError`` when the cart has no usable
     address or an argument is unusable; template errors were caught when the doc was parsed.
     """
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ComposeError("now must carry a timezone")
-    try:
-        templates = voice.step(step)
-    except ValueError as exc:
-        raise ComposeError(str(exc)) from None
-    try:
-        to = recipient_address(cart.email)
-    except AddressError as exc:
-        raise ComposeError(str(exc)) from None
-    from_ = _sender(sender)
-    return_url = _link(links.return_url, "return link")
-    unsubscribe_url = _link(links.unsubscribe_url, "unsubscribe link")
+    templates, to, from_, return_url, unsubscribe_url = _checked(
+        cart, step, voice, sender, links, now
+    )
     locale = _locale(cart.locale, default_locale)
     currency = cart.currency
     locale_tag = str(locale)
@@ -312,25 +111,12 @@ def compose(
     def money(amount: Decimal) -> str:
         return _money(amount, currency, locale_tag)
 
+    shared = _shared(voice, cart, step, opening, money)
+    line = shared["opening"]
     store_name = voice.store_name
-    first_name = _first_name(cart.name)
-    greeting = (
-        fixed_line(voice.greeting, store_name, first_name)
-        if first_name
-        else fixed_line(voice.greeting_no_name, store_name)
-    )
-    line = one_line(opening) if opening is not None else ""
-    line = line or plain_opening(voice, step, cart.saved_link)
     button = fixed_line(voice.button, store_name)
     unsubscribe = fixed_line(voice.unsubscribe, store_name)
     footer = fixed_line(voice.footer, store_name)
-    shared = {
-        "greeting": greeting,
-        "opening": line,
-        "total": money(cart.total),
-        "store_name": store_name,
-        "first_name": first_name,
-    }
 
     text_values = {
         **shared,
@@ -350,8 +136,7 @@ def compose(
     }
     body = _paragraphs(render_html(templates.body, html_values), _items_html(cart.items, money))
     html = _document(
-        lang=str(locale).replace("_", "-"),
-        rtl=locale.text_direction == "rtl",
+        locale,
         subject=subject,
         preheader=line,
         body=body,
@@ -375,6 +160,50 @@ def compose(
     )
 
 
+def _checked(
+    cart: Cart, step: int, voice: Voice, sender: str, links: Links, now: datetime
+) -> tuple[StepVoice, str, str, str, str]:
+    """The step's templates, the recipient, the sender and the two links, checked in that
+    order (after ``now``): ``ComposeError`` names the first one that is unusable."""
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ComposeError("now must carry a timezone")
+    try:
+        templates = voice.step(step)
+    except ValueError as exc:
+        raise ComposeError(str(exc)) from None
+    try:
+        to = recipient_address(cart.email)
+    except AddressError as exc:
+        raise ComposeError(str(exc)) from None
+    from_ = _sender(sender)
+    return_url = _link(links.return_url, "return link")
+    unsubscribe_url = _link(links.unsubscribe_url, "unsubscribe link")
+    return templates, to, from_, return_url, unsubscribe_url
+
+
+def _shared(
+    voice: Voice, cart: Cart, step: int, opening: str | None, money: Money
+) -> dict[str, str]:
+    """The values both parts fill in: the greeting, the opening line (``opening``, or the
+    owner's plain one), the total, the store's and the shopper's first name."""
+    store_name = voice.store_name
+    first_name = _first_name(cart.name)
+    greeting = (
+        fixed_line(voice.greeting, store_name, first_name)
+        if first_name
+        else fixed_line(voice.greeting_no_name, store_name)
+    )
+    line = one_line(opening) if opening is not None else ""
+    line = line or plain_opening(voice, step, cart.saved_link)
+    return {
+        "greeting": greeting,
+        "opening": line,
+        "total": money(cart.total),
+        "store_name": store_name,
+        "first_name": first_name,
+    }
+
+
 # --- values ------------------------------------------------------------------------------------
 
 # A plain dot-atom address (RFC 5322 §3.4.1) with a DNS domain: what nearly every shopper has.
@@ -391,7 +220,7 @@ def _money(amount: Decimal, currency: str, locale: str) -> str:
 @functools.lru_cache(maxsize=64)
 def _sender(sender: str) -> str:
     flat = one_line(sender)
-    header = _policy().header_factory("From", flat)
+    header = email.policy.SMTP.header_factory("From", flat)
     if (
         flat != sender
         or not isinstance(header, AddressHeader)
@@ -538,9 +367,8 @@ def _paragraphs(rendered: Markup, items_table: Markup) -> Markup:
 
 
 def _document(
+    locale: Locale,
     *,
-    lang: str,
-    rtl: bool,
     subject: str,
     preheader: str,
     body: Markup,
@@ -548,6 +376,8 @@ def _document(
     unsubscribe: str,
     unsubscribe_url: str,
 ) -> str:
+    lang = str(locale).replace("_", "-")
+    rtl = locale.text_direction == "rtl"
     return (
         "<!doctype html>\n"
         f'<html lang="{_e(lang)}" dir="{"rtl" if rtl else "ltr"}">\n'
@@ -578,25 +408,3 @@ def _document(
         "</body>\n"
         "</html>\n"
     )
-
-
-# --- the message policy ------------------------------------------------------------------------
-
-
-class _Verbatim(UnstructuredHeader, BaseHeader):
-    """A header written as is, never folded into encoded words: a long ``List-Unsubscribe``
-    URL must stay a URL. Its value is checked to be plain ASCII."""
-
-    def fold(self, *, policy: Policy) -> str:
-        value = str(self)
-        if not value.isascii() or not value.isprintable():
-            raise ComposeError(f"{self.name} must be printable ASCII")
-        return f"{self.name}: {value}{policy.linesep}"
-
-
-@functools.cache
-def _policy() -> EmailPolicy[EmailMessage]:
-    registry = HeaderRegistry()  # our own: policy.SMTP's registry is shared by every user
-    for name in ("list-unsubscribe", "list-unsubscribe-post"):
-        registry.map_to_type(name, _Verbatim)
-    return email.policy.SMTP.clone(header_factory=registry)

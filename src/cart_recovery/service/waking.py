@@ -381,7 +381,7 @@ class Waking:
         """Hand the claimed message to the mailer: None once the next hop took it, or the mail
         error (any other exception propagates and leaves the claim in place)."""
         try:
-            self.mailer.send(ready.outgoing.to_wire())
+            self.mailer.send(ready.outgoing)
         except self.mail_errors as e:
             return e
         return None

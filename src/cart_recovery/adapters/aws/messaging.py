@@ -12,14 +12,13 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime
-from email.message import EmailMessage
 from typing import Any
 
 import msgspec
 
 from cart_recovery.adapters.aws.errors import client_error_type, error_code, transport_error_types
 from cart_recovery.adapters.aws.scheduler import EVENT_SOURCE, reminder_event
-from cart_recovery.domain.compose import WireMessage
+from cart_recovery.adapters.mail.envelope import Message, written
 from cart_recovery.domain.model import CartEvent
 from cart_recovery.ports import MailError
 
@@ -102,8 +101,8 @@ class SesMailer:
         self._client = client
         self.configuration_set = configuration_set
 
-    def send(self, message: EmailMessage | WireMessage) -> None:
-        request: dict[str, Any] = {"RawMessage": {"Data": message.as_bytes()}}
+    def send(self, message: Message) -> None:
+        request: dict[str, Any] = {"RawMessage": {"Data": written(message).as_bytes()}}
         if self.configuration_set:
             request["ConfigurationSetName"] = self.configuration_set
         try:

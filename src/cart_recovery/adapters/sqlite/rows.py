@@ -1,0 +1,141 @@
+"""The statements the store's writes share, each run on the connection of a write
+already under way (``SqliteStore._write``)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import msgspec
+
+from cart_recovery.adapters.sqlite.codec import SEND_COLS, cart_encoder, json_encoder, to_us
+from cart_recovery.domain.address import normalise_email
+from cart_recovery.domain.model import AuditEntry, Cart, SendRecord
+from cart_recovery.domain.timers import TimerChange, timer_for
+from cart_recovery.ports import StaleCart
+
+
+def check_version(c: sqlite3.Connection, cart_id: str, expected_version: int | None) -> None:
+    row = c.execute("SELECT version FROM carts WHERE cart_id = ?", (cart_id,)).fetchone()
+    if (None if row is None else row[0]) != expected_version:
+        raise StaleCart(cart_id)
+
+
+def put_cart(c: sqlite3.Connection, cart: Cart, expected_version: int | None) -> Cart:
+    version = 0 if expected_version is None else expected_version + 1
+    stored = msgspec.structs.replace(cart, version=version)
+    c.execute(
+        "INSERT INTO carts (cart_id, email_key, status, version, created_at, abandoned_at, "
+        "data) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (cart_id) DO UPDATE SET "
+        "email_key = excluded.email_key, status = excluded.status, version = "
+        "excluded.version, abandoned_at = excluded.abandoned_at, data = excluded.data",
+        (
+            cart.cart_id,
+            normalise_email(cart.email) if cart.email else None,
+            str(cart.status),
+            version,
+            to_us(cart.created_at),
+            to_us(cart.abandoned_at),
+            cart_encoder.encode(stored),
+        ),
+    )
+    return stored
+
+
+def add_audit(c: sqlite3.Connection, entry: AuditEntry | None) -> None:
+    if entry is None:
+        return
+    c.execute(
+        "INSERT INTO audit (cart_id, at, by, action, before, after, detail) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            entry.cart_id,
+            to_us(entry.at),
+            entry.by,
+            entry.action,
+            None if entry.before is None else json_encoder.encode(entry.before),
+            None if entry.after is None else json_encoder.encode(entry.after),
+            entry.detail,
+        ),
+    )
+
+
+def put_timer(c: sqlite3.Connection, cart_id: str, change: TimerChange | None) -> None:
+    if change is None:
+        return
+    timer = timer_for(cart_id, change)
+    if timer is None:
+        c.execute("DELETE FROM timers WHERE cart_id = ?", (cart_id,))
+    else:
+        c.execute(
+            "INSERT INTO timers (cart_id, due, kind, step) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (cart_id) DO UPDATE SET due = excluded.due, kind = excluded.kind, "
+            "step = excluded.step",
+            (cart_id, to_us(timer.due), str(timer.kind), timer.step),
+        )
+
+
+def put_event_cart(c: sqlite3.Connection, cart: Cart, expected_version: int | None) -> None:
+    """``_check`` then ``_put`` in one statement (the write path of every webhook event):
+    a new cart is inserted only if none exists, a known one updated only at
+    ``expected_version``; anything else is a StaleCart."""
+    email_key = normalise_email(cart.email) if cart.email else None
+    if expected_version is None:
+        cur = c.execute(
+            "INSERT INTO carts (cart_id, email_key, status, version, created_at, "
+            "abandoned_at, data) VALUES (?, ?, ?, 0, ?, ?, ?) ON CONFLICT (cart_id) DO NOTHING",
+            (
+                cart.cart_id,
+                email_key,
+                str(cart.status),
+                to_us(cart.created_at),
+                to_us(cart.abandoned_at),
+                cart_encoder.encode(msgspec.structs.replace(cart, version=0)),
+            ),
+        )
+    else:
+        version = expected_version + 1
+        cur = c.execute(
+            "UPDATE carts SET email_key = ?, status = ?, version = ?, abandoned_at = ?, "
+            "data = ? WHERE cart_id = ? AND version = ?",
+            (
+                email_key,
+                str(cart.status),
+                version,
+                to_us(cart.abandoned_at),
+                cart_encoder.encode(msgspec.structs.replace(cart, version=version)),
+                cart.cart_id,
+                expected_version,
+            ),
+        )
+    if cur.rowcount != 1:
+        raise StaleCart(cart.cart_id)
+
+
+def upsert_send(c: sqlite3.Connection, r: SendRecord) -> None:
+    c.execute(
+        f"INSERT OR REPLACE INTO sends ({SEND_COLS}, recipient_key) "  # noqa: S608
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            r.cart_id,
+            r.step,
+            str(r.outcome),
+            to_us(r.at),
+            r.recipient,
+            r.reason,
+            None if r.due is None else to_us(r.due),
+            r.message_id,
+            normalise_email(r.recipient) if r.recipient else None,
+        ),
+    )
+
+
+def linked(c: sqlite3.Connection, address: str) -> list[str]:
+    rows = c.execute(
+        "SELECT cart_id FROM carts WHERE email_key = ?1 "
+        "UNION SELECT cart_id FROM sends WHERE recipient_key = ?1 "
+        "UNION SELECT cart_id FROM events "
+        "WHERE cr_address(json_extract(CAST(data AS TEXT), '$.email')) = ?1 "
+        "ORDER BY cart_id",
+        (address,),
+    ).fetchall()
+    return [r[0] for r in rows]

@@ -1,0 +1,113 @@
+"""The SQLite schema: its migrations and the function that applies them."""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE carts (
+        cart_id TEXT PRIMARY KEY,
+        email_key TEXT,
+        status TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        abandoned_at INTEGER NOT NULL,
+        data BLOB NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX carts_email ON carts (email_key) WHERE email_key IS NOT NULL;
+    CREATE INDEX carts_created ON carts (created_at);
+
+    CREATE TABLE sends (
+        cart_id TEXT NOT NULL,
+        step INTEGER NOT NULL,
+        outcome TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        recipient TEXT,
+        recipient_key TEXT,
+        reason TEXT,
+        due INTEGER,
+        message_id TEXT,
+        PRIMARY KEY (cart_id, step)
+    ) WITHOUT ROWID;
+    CREATE INDEX sends_recipient ON sends (recipient_key, at) WHERE outcome = 'sent';
+    CREATE INDEX sends_claimed ON sends (outcome) WHERE outcome = 'claimed';
+
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        cart_id TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        by TEXT NOT NULL,
+        action TEXT NOT NULL,
+        before BLOB,
+        after BLOB,
+        detail TEXT
+    );
+    CREATE INDEX audit_cart ON audit (cart_id, at);
+
+    CREATE TABLE unsubscribes (
+        email_key TEXT PRIMARY KEY,
+        at INTEGER NOT NULL,
+        source TEXT NOT NULL
+    ) WITHOUT ROWID;
+
+    CREATE TABLE events (
+        cart_id TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        occurred_at INTEGER NOT NULL,
+        received_at INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        PRIMARY KEY (cart_id, event_id)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE timers (
+        cart_id TEXT PRIMARY KEY,
+        due INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        step INTEGER
+    ) WITHOUT ROWID;
+    CREATE INDEX timers_due ON timers (due, cart_id);
+    """,
+    # 2: clicks on the return links; the unsubscribe list keeps keyed digests, not addresses
+    # (cr_email_key is the store's EmailKey.digest, registered on the connection).
+    """
+    CREATE TABLE clicks (
+        id INTEGER PRIMARY KEY,
+        cart_id TEXT NOT NULL,
+        step INTEGER NOT NULL,
+        at INTEGER NOT NULL
+    );
+    CREATE INDEX clicks_cart ON clicks (cart_id, at);
+
+    CREATE TABLE meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID;
+
+    UPDATE unsubscribes SET email_key = cr_email_key(email_key)
+        WHERE substr(email_key, 1, 3) != 'h1:';
+    """,
+]
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema up to the newest version; returns the version it is at."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > len(MIGRATIONS):
+        raise RuntimeError(
+            f"the database is at schema version {version}, newer than this program knows "
+            f"({len(MIGRATIONS)}): upgrade cart-recovery"
+        )
+    for i in range(version, len(MIGRATIONS)):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[i].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {i + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return len(MIGRATIONS)
