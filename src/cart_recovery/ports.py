@@ -113,9 +113,12 @@ class CartStore(Protocol):
         reason: str | None = None,
         due: datetime | None = None,
         timer: TimerChange | None = None,
+        attempts: int = 0,
     ) -> None:
         """Move a ``claimed`` step to ``sent``, ``skipped``, or back to ``deferred`` (a send
-        that failed before the message left). Does nothing if the step is not claimed."""
+        that failed before the message left). ``attempts``: the failed mail attempts so far,
+        kept with the step (``load`` gives them back; 0 clears them). Does nothing if the step
+        is not claimed."""
 
     def resolve_claims(self, now: datetime, audit_by: str = "system") -> list[SendRecord]:
         """Turn every ``claimed`` step into ``uncertain`` (a crash fell between claim and send);

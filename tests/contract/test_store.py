@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -177,6 +178,24 @@ def test_claim_over_a_deferral(store: Any) -> None:
     assert store.claim_send("c1", 1, "maya@example.com", at(hours=12)) is Claim.CLAIMED
 
 
+def test_failed_mail_attempts_are_kept_with_the_step_and_a_send_clears_them(store: Any) -> None:
+    # Given a claimed step whose mail failed twice
+    put(store)
+    assert store.claim_send("c1", 1, "maya@example.com", at(hours=2)) is Claim.CLAIMED
+    store.finish_send(
+        "c1", 1, Outcome.DEFERRED, at=at(hours=2), reason="mail_error", due=at(hours=3), attempts=2
+    )
+    # Then a later load (another process) sees the two attempts
+    _, [record] = store.load("c1")
+    assert (record.outcome, record.attempts) == (Outcome.DEFERRED, 2)
+    # When it is claimed again and sent
+    assert store.claim_send("c1", 1, "maya@example.com", at(hours=3)) is Claim.CLAIMED
+    store.finish_send("c1", 1, Outcome.SENT, at=at(hours=3), message_id="<m>")
+    # Then the count is cleared
+    _, [record] = store.load("c1")
+    assert (record.outcome, record.attempts) == (Outcome.SENT, 0)
+
+
 def test_claim_refused_for_bought_cart_and_unsubscribed_address(store: Any) -> None:
     put(store)
     put(store, cart_id="c2", email="Jo@Example.com")
@@ -238,6 +257,27 @@ def test_audit_rows_keep_before_and_after(store: Any) -> None:
         make_event(), cart=cart, expected_version=None, audit=entry, timer=None, now=T0
     )
     assert store.audit("c1") == [entry]
+
+
+def test_sqlite_schema_2_gains_the_attempts_column_and_keeps_its_sends(tmp_path: Path) -> None:
+    # Given a database at schema 2 with a deferred step
+    path = tmp_path / "v2.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.create_function("cr_email_key", 1, lambda v: v)
+        conn.executescript(MIGRATIONS[0])
+        conn.executescript(MIGRATIONS[1])
+        conn.execute(
+            "INSERT INTO sends (cart_id, step, outcome, at, reason) "
+            "VALUES ('c1', 1, 'deferred', 0, 'mail_error')"
+        )
+        conn.execute("PRAGMA user_version = 2")
+    # When this version opens it
+    store = SqliteStore(path)
+    # Then it is at the newest schema and the step is there, with no attempts counted
+    assert store.schema_version == len(MIGRATIONS)
+    _, [record] = store.load("c1")
+    assert (record.outcome, record.reason, record.attempts) == (Outcome.DEFERRED, "mail_error", 0)
+    store.close()
 
 
 def test_sqlite_survives_reopen_with_timers(tmp_path: Path) -> None:

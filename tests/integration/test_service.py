@@ -21,7 +21,7 @@ from cart_recovery.bootstrap.in_memory import in_memory
 from cart_recovery.domain.model import CHECKED_OUT, SAVED, Item, Outcome, Status
 from cart_recovery.domain.rules import DEFAULT_RULES_TEXT, parse_rules
 from cart_recovery.embedded.clock import VirtualClock
-from cart_recovery.service import Closed, Deferred, Sent, Skipped
+from cart_recovery.service import MAIL_ATTEMPTS, Closed, Deferred, Sent, Skipped
 from cart_recovery.simulation.replay import Replay
 from tests.conftest import body_text, make_event
 
@@ -203,6 +203,36 @@ def test_a_mail_failure_is_retried_and_never_doubled(world: World) -> None:
     assert len(world.mailer.sent) == 1
     _, sends = world.store.load("c1")
     assert sends[0].outcome is Outcome.SENT and sends[0].at == ny(12, 12, 15)
+
+
+def test_the_mail_attempt_cap_holds_when_each_retry_is_another_process(world: World) -> None:
+    # Given a cart whose mail keeps failing, and each retry run by a fresh service over the
+    # same store (as each AWS invocation is: nothing is remembered in memory)
+    world.mailer.fail_next = 99
+    world.replay.feed([medium()])
+    world.run(ny(12, 12))
+    failures = 1
+    for _ in range(2 * MAIL_ATTEMPTS):  # bounded: a cap that never holds fails, not hangs
+        _, [record] = world.store.load("c1")
+        if record.outcome is not Outcome.DEFERRED:
+            break
+        assert record.attempts == failures
+        fresh = in_memory(store=world.store, mailer=world.mailer, signing_key="test-signing-key-0")
+        assert record.due is not None
+        fresh.wake("c1", record.due)
+        failures += 1
+    # Then the step is given up after MAIL_ATTEMPTS failures, never sent
+    assert (record.outcome, record.reason) == (Outcome.SKIPPED, "mail_failed")
+    assert failures == MAIL_ATTEMPTS and record.attempts == MAIL_ATTEMPTS
+    assert world.mailer.sent == []
+
+
+def test_a_send_after_failed_attempts_clears_the_count(world: World) -> None:
+    world.mailer.fail_next = 2
+    world.replay.feed([medium()])
+    world.run(ny(12, 23))
+    _, sends = world.store.load("c1")
+    assert (sends[0].outcome, sends[0].attempts) == (Outcome.SENT, 0)
 
 
 def test_saved_link_changes_the_opening_not_the_timing(world: World) -> None:

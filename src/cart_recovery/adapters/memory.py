@@ -204,13 +204,20 @@ class MemoryStore:
         reason: str | None = None,
         due: datetime | None = None,
         timer: TimerChange | None = None,
+        attempts: int = 0,
     ) -> None:
         current = self._step(cart_id, step)
         if current is None or current.outcome is not Outcome.CLAIMED:
             return
         self._write_send(
             msgspec.structs.replace(
-                current, outcome=outcome, at=at, message_id=message_id, reason=reason, due=due
+                current,
+                outcome=outcome,
+                at=at,
+                message_id=message_id,
+                reason=reason,
+                due=due,
+                attempts=attempts,
             )
         )
         self._timer(cart_id, timer)

@@ -134,6 +134,9 @@ class SendRecord(Struct, frozen=True, kw_only=True):
     reason: str | None = None
     due: datetime | None = None  # for a deferral: when it will be tried again
     message_id: str | None = None
+    # Mail attempts of this step that failed so far, kept with its deferral so that the cap
+    # holds however many processes try (a Lambda each time); a send clears it.
+    attempts: int = 0
 
     @property
     def done(self) -> bool:

@@ -145,9 +145,12 @@ def plan_wakeup(
     email = cart.email
     if email and mailing and normalise_email(email) in mailing:
         return Later()
+    attempts = 0  # failed mail attempts of this step so far: a deferral keeps them
     for s in sends:
-        if s.step == step and s.outcome is Outcome.CLAIMED:
-            return Recheck(now + IN_FLIGHT_RECHECK)
+        if s.step == step:
+            if s.outcome is Outcome.CLAIMED:
+                return Recheck(now + IN_FLIGHT_RECHECK)
+            attempts = s.attempts
     unsubscribed = bool(email) and facts.is_unsubscribed(email or "")
     recent = facts.sent_to(email, now - rules.do_not_disturb) if email else []
     verdict = check_gates(
@@ -165,6 +168,7 @@ def plan_wakeup(
             recipient=email,
             reason="quiet_hours",
             due=verdict.until,
+            attempts=attempts,
         )
         return Defer(step, due, verdict.until, record)
     try:

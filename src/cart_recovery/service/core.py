@@ -45,9 +45,6 @@ class Service(Waking, OwnerActions):
     # (cart_id, step, due) → e.g. an EventBridge event whose target calls ``send_reminder``.
     hand_off: Callable[[str, int, datetime], None] | None = None
 
-    def __post_init__(self) -> None:
-        self._failures: dict[tuple[str, int], int] = {}
-
     # ---- intake -------------------------------------------------------------------------
     def ingest(self, event: CartEvent, now: datetime) -> bool:
         """Apply one cart event. False: a redelivery of an event already processed (no-op).

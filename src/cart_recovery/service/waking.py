@@ -136,7 +136,6 @@ class Waking:
     default_locale: str
     mail_errors: tuple[type[Exception], ...]
     hand_off: Callable[[str, int, datetime], None] | None
-    _failures: dict[tuple[str, int], int]
 
     def _tell(self, happening: H) -> H:
         raise NotImplementedError
@@ -389,7 +388,7 @@ class Waking:
     def _record(self, ready: _Ready, error: Exception | None, now: datetime) -> Happening:
         cart, step, outgoing = ready.cart, ready.step, ready.outgoing
         if error is not None:
-            return self._mail_failed(cart, step, now, error)
+            return self._mail_failed(ready, now, error)
         self.store.finish_send(
             cart.cart_id, step, Outcome.SENT, at=now, message_id=outgoing.message_id
         )
@@ -419,13 +418,15 @@ class Waking:
             )
         )
 
-    def _mail_failed(self, cart: Cart, step: int, now: datetime, error: Exception) -> MailFailed:
-        attempts = self._failures.get((cart.cart_id, step), 0) + 1
-        self._failures[(cart.cart_id, step)] = attempts
+    def _mail_failed(self, ready: _Ready, now: datetime, error: Exception) -> MailFailed:
+        """The mail did not leave: try again later with a growing wait, or after
+        MAIL_ATTEMPTS failures skip the step. The count is kept with the step in the store."""
+        cart, step = ready.cart, ready.step
+        before = next((s for s in ready.sends if s.step == step), None)
+        attempts = (before.attempts if before is not None else 0) + 1
         if attempts >= MAIL_ATTEMPTS:
-            self._failures.pop((cart.cart_id, step), None)
             self.store.finish_send(
-                cart.cart_id, step, Outcome.SKIPPED, at=now, reason="mail_failed"
+                cart.cart_id, step, Outcome.SKIPPED, at=now, reason="mail_failed", attempts=attempts
             )
             self._reschedule(cart.cart_id)
             retry = None
@@ -439,6 +440,7 @@ class Waking:
                 reason="mail_error",
                 due=retry,
                 timer=DeferSend(step, retry),
+                attempts=attempts,
             )
         log.warning(
             "mail not sent",

@@ -45,7 +45,7 @@ def anonymous_json(blob: bytes | None) -> bytes | None:
 
 
 def send_record(row: tuple[Any, ...]) -> SendRecord:
-    cart_id, step, outcome, at, recipient, reason, due, message_id = row
+    cart_id, step, outcome, at, recipient, reason, due, message_id, attempts = row
     return SendRecord(
         cart_id=cart_id,
         step=step,
@@ -55,8 +55,9 @@ def send_record(row: tuple[Any, ...]) -> SendRecord:
         reason=reason,
         due=None if due is None else from_us(due),
         message_id=message_id,
+        attempts=attempts,
     )
 
 
-SEND_COLS = "cart_id, step, outcome, at, recipient, reason, due, message_id"
+SEND_COLS = "cart_id, step, outcome, at, recipient, reason, due, message_id, attempts"
 IN_CHUNK = 500  # ids per ``IN (...)``: well under SQLite's limit on parameters

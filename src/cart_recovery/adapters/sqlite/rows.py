@@ -114,7 +114,7 @@ def put_event_cart(c: sqlite3.Connection, cart: Cart, expected_version: int | No
 def upsert_send(c: sqlite3.Connection, r: SendRecord) -> None:
     c.execute(
         f"INSERT OR REPLACE INTO sends ({SEND_COLS}, recipient_key) "  # noqa: S608
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             r.cart_id,
             r.step,
@@ -124,6 +124,7 @@ def upsert_send(c: sqlite3.Connection, r: SendRecord) -> None:
             r.reason,
             None if r.due is None else to_us(r.due),
             r.message_id,
+            r.attempts,
             normalise_email(r.recipient) if r.recipient else None,
         ),
     )

@@ -88,6 +88,10 @@ MIGRATIONS: list[str] = [
     UPDATE unsubscribes SET email_key = cr_email_key(email_key)
         WHERE substr(email_key, 1, 3) != 'h1:';
     """,
+    # 3: a step's failed mail attempts are kept with it (the cap holds across restarts)
+    """
+    ALTER TABLE sends ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 

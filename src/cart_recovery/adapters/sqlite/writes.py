@@ -158,17 +158,19 @@ class Writes(Connection):
         reason: str | None = None,
         due: datetime | None = None,
         timer: TimerChange | None = None,
+        attempts: int = 0,
     ) -> None:
         with self._write(one_statement=timer is None) as c:
             cur = c.execute(
-                "UPDATE sends SET outcome = ?, at = ?, message_id = ?, reason = ?, due = ? "
-                "WHERE cart_id = ? AND step = ? AND outcome = 'claimed'",
+                "UPDATE sends SET outcome = ?, at = ?, message_id = ?, reason = ?, due = ?, "
+                "attempts = ? WHERE cart_id = ? AND step = ? AND outcome = 'claimed'",
                 (
                     str(outcome),
                     to_us(at),
                     message_id,
                     reason,
                     None if due is None else to_us(due),
+                    attempts,
                     cart_id,
                     step,
                 ),

@@ -177,6 +177,7 @@ def send_of(item: Mapping[str, Any]) -> SendRecord:
         reason=v.get("reason"),
         due=from_iso(v["due"]) if v.get("due") else None,
         message_id=v.get("message_id"),
+        attempts=int(v.get("attempts") or 0),
     )
 
 
@@ -191,6 +192,7 @@ def send_values(r: SendRecord) -> dict[str, Any]:
         "reason": r.reason,
         "due": iso(r.due) if r.due else None,
         "message_id": r.message_id,
+        "attempts": r.attempts or None,
         "sent_at": iso(r.at) if r.outcome is Outcome.SENT and r.recipient else None,
         "move": STEP_EVENTS.get(r.step),
         "channel": "email",

@@ -203,6 +203,7 @@ class Writes(Reads):
         reason: str | None = None,
         due: datetime | None = None,
         timer: TimerChange | None = None,
+        attempts: int = 0,
     ) -> None:
         u = Update()
         u.set("outcome", str(outcome))
@@ -210,6 +211,7 @@ class Writes(Reads):
         u.set("message_id", message_id)
         u.set("reason", reason)
         u.set("due", iso(due) if due else None)
+        u.set("attempts", attempts or None)
         if outcome is Outcome.SENT:
             u.set_raw("sent_at", u.value(iso(at)))
         condition = f"{u.name('outcome')} = {u.value(str(Outcome.CLAIMED))}"
