@@ -8,12 +8,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from cart_recovery.adapters.memory import MemoryStore
 from cart_recovery.adapters.sqlite import SqliteStore
-from cart_recovery.domain.model import AuditEntry, Outcome, Status
-from cart_recovery.domain.privacy import EmailKey
+from cart_recovery.domain import audit as audit_rows
+from cart_recovery.domain.model import AuditEntry, Outcome, Status, cart_snapshot
+from cart_recovery.domain.privacy import EmailKey, anonymise_cart
 from cart_recovery.domain.timers import SetWake
 from cart_recovery.ports import Claim
 from tests.aws.services import contract_store
@@ -257,6 +259,57 @@ def test_forget_leaves_other_shoppers_alone(store: Any) -> None:
     assert sends[0].recipient == "sam@example.com"
     assert [s.cart_id for s in store.sent_to("sam@example.com", T0)] == ["sam"]
     assert not store.is_unsubscribed("sam@example.com")
+
+
+# ---- the audit rows a store writes on its own --------------------------------------------
+
+
+def as_stored(row: AuditEntry) -> AuditEntry:
+    """The row as a store gives it back: snapshots through JSON (tuples come back as lists)."""
+    return msgspec.json.decode(msgspec.json.encode(row), type=AuditEntry)
+
+
+def shape(row: AuditEntry) -> tuple[str, str, str | None, list[str] | None, list[str] | None]:
+    keys = [sorted(snap) if snap is not None else None for snap in (row.before, row.after)]
+    return (row.action, row.by, row.detail, keys[0], keys[1])
+
+
+def test_every_store_writes_the_uncertain_unsubscribed_and_forgotten_rows_the_domain_builds(
+    store: Any,
+) -> None:
+    # Given Maya's cart whose first reminder was claimed before a crash
+    put(store)
+    assert store.claim_send("c1", 1, "maya@example.com", at(hours=2)) is Claim.CLAIMED
+    cart, _ = store.load("c1")
+    assert cart is not None
+    snapshot_keys = sorted(cart_snapshot(cart) or {})
+    # When start-up finds the claim, and Maya unsubscribes
+    [record] = store.resolve_claims(at(hours=3))
+    assert store.unsubscribe("maya@example.com", source="shopper", at=at(hours=4))
+    # Then the store wrote exactly the rows the domain builds, in the same words
+    rows = store.audit("c1")[1:]
+    assert [as_stored(row) for row in rows] == [
+        as_stored(audit_rows.uncertain(record, at(hours=3), "system")),
+        as_stored(audit_rows.unsubscribed(cart, at(hours=4), "shopper")),
+    ]
+    assert [shape(row) for row in rows] == [
+        ("uncertain", "system", "step 1: claimed before a crash; not resent", None, None),
+        ("unsubscribed", "shopper", None, snapshot_keys, snapshot_keys),
+    ]
+    # When she is forgotten
+    store.forget("maya@example.com", by="owner", at=at(hours=5))
+    # Then the erasure row is the domain's too: before names nobody, after is the erased cart
+    last = store.audit("c1")[-1]
+    erased = anonymise_cart(cart)
+    assert as_stored(last) == as_stored(audit_rows.forgotten(cart, erased, at(hours=5), "owner"))
+    assert shape(last) == (
+        "forgotten",
+        "owner",
+        "the shopper's personal data was erased",
+        snapshot_keys,
+        snapshot_keys,
+    )
+    assert last.after is not None and last.after["version"] == cart.version + 1
 
 
 # ---- SQLite specifics: the unsubscribe list keeps digests -----------------------------------

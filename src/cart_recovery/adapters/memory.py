@@ -11,6 +11,7 @@ from datetime import datetime
 
 import msgspec
 
+from cart_recovery.domain import audit as audit_rows
 from cart_recovery.domain.address import normalise_email
 from cart_recovery.domain.model import (
     AuditEntry,
@@ -18,7 +19,6 @@ from cart_recovery.domain.model import (
     CartEvent,
     Outcome,
     SendRecord,
-    cart_snapshot,
 )
 from cart_recovery.domain.privacy import (
     UNKEYED,
@@ -28,7 +28,6 @@ from cart_recovery.domain.privacy import (
     anonymise_cart,
     anonymise_event,
     anonymise_send,
-    anonymise_snapshot,
     names_address,
 )
 from cart_recovery.domain.rules import Rules
@@ -230,15 +229,7 @@ class MemoryStore:
                     done = msgspec.structs.replace(record, outcome=Outcome.UNCERTAIN)
                     steps[step] = done
                     out.append(done)
-                    self._audit(
-                        AuditEntry(
-                            cart_id=record.cart_id,
-                            at=now,
-                            by=audit_by,
-                            action="uncertain",
-                            detail=f"step {step}",
-                        )
-                    )
+                    self._audit(audit_rows.uncertain(record, now, audit_by))
         return out
 
     def unsubscribe(self, email: str, *, source: str, at: datetime) -> bool:
@@ -248,17 +239,7 @@ class MemoryStore:
             return False
         self.unsubs[digest] = (at, source)
         for cart_id in sorted(self.by_email.get(key, ())):
-            snap = cart_snapshot(self.carts[cart_id])
-            self._audit(
-                AuditEntry(
-                    cart_id=cart_id,
-                    at=at,
-                    by=source,
-                    action="unsubscribed",
-                    before=snap,
-                    after=snap,
-                )
-            )
+            self._audit(audit_rows.unsubscribed(self.carts[cart_id], at, source))
         return True
 
     def audit(self, cart_id: str) -> list[AuditEntry]:
@@ -351,17 +332,7 @@ class MemoryStore:
             cart = self.carts.get(cart_id)
             if cart is not None:
                 stored = self._put(anonymise_cart(cart), cart.version)
-                self._audit(
-                    AuditEntry(
-                        cart_id=cart_id,
-                        at=at,
-                        by=by,
-                        action="forgotten",
-                        before=anonymise_snapshot(cart_snapshot(cart)),
-                        after=cart_snapshot(stored),
-                        detail="the shopper's personal data was erased",
-                    )
-                )
+                self._audit(audit_rows.forgotten(cart, stored, at, by))
         for key, records in list(self.sent_by_recipient.items()):
             kept = [r for r in records if r.cart_id not in linked]
             if kept:

@@ -18,13 +18,13 @@ from cart_recovery.adapters.sqlite.codec import (
 )
 from cart_recovery.adapters.sqlite.connection import Connection
 from cart_recovery.adapters.sqlite.rows import add_audit, linked, put_cart
+from cart_recovery.domain import audit as audit_rows
 from cart_recovery.domain.address import normalise_email
-from cart_recovery.domain.model import AuditEntry, Cart, cart_snapshot
+from cart_recovery.domain.model import AuditEntry, Cart
 from cart_recovery.domain.privacy import (
     Forgotten,
     anonymise_cart,
     anonymise_event,
-    anonymise_snapshot,
 )
 from cart_recovery.ports import StoredEvent
 
@@ -184,18 +184,7 @@ class Owner(Connection):
                 if row is not None:
                     cart = msgspec.structs.replace(cart_decoder.decode(row[0]), version=row[1])
                     stored = put_cart(c, anonymise_cart(cart), cart.version)
-                    add_audit(
-                        c,
-                        AuditEntry(
-                            cart_id=cart_id,
-                            at=at,
-                            by=by,
-                            action="forgotten",
-                            before=anonymise_snapshot(cart_snapshot(cart)),
-                            after=cart_snapshot(stored),
-                            detail="the shopper's personal data was erased",
-                        ),
-                    )
+                    add_audit(c, audit_rows.forgotten(cart, stored, at, by))
             cur = c.execute(
                 "INSERT INTO unsubscribes (email_key, at, source) VALUES (?, ?, ?) "
                 "ON CONFLICT DO NOTHING",

@@ -23,6 +23,7 @@ from cart_recovery.adapters.sqlite.rows import (
     put_timer,
     upsert_send,
 )
+from cart_recovery.domain import audit as audit_rows
 from cart_recovery.domain.address import normalise_email
 from cart_recovery.domain.model import (
     AuditEntry,
@@ -30,7 +31,6 @@ from cart_recovery.domain.model import (
     CartEvent,
     Outcome,
     SendRecord,
-    cart_snapshot,
 )
 from cart_recovery.domain.timers import TimerChange, timer_for
 from cart_recovery.ports import Claim, StaleCart
@@ -188,16 +188,7 @@ class Writes(Connection):
             for r in rows:
                 record = msgspec.structs.replace(send_record(r), outcome=Outcome.UNCERTAIN)
                 out.append(record)
-                add_audit(
-                    c,
-                    AuditEntry(
-                        cart_id=record.cart_id,
-                        at=now,
-                        by=audit_by,
-                        action="uncertain",
-                        detail=f"step {record.step}: claimed before a crash; not resent",
-                    ),
-                )
+                add_audit(c, audit_rows.uncertain(record, now, audit_by))
             return out
 
     def unsubscribe(self, email: str, *, source: str, at: datetime) -> bool:
@@ -213,20 +204,8 @@ class Writes(Connection):
             for data, version in c.execute(
                 "SELECT data, version FROM carts WHERE email_key = ? ORDER BY cart_id", (key,)
             ).fetchall():
-                snap = cart_snapshot(
-                    msgspec.structs.replace(cart_decoder.decode(data), version=version)
-                )
-                add_audit(
-                    c,
-                    AuditEntry(
-                        cart_id=str(snap["cart_id"]) if snap else "",
-                        at=at,
-                        by=source,
-                        action="unsubscribed",
-                        before=snap,
-                        after=snap,
-                    ),
-                )
+                cart = msgspec.structs.replace(cart_decoder.decode(data), version=version)
+                add_audit(c, audit_rows.unsubscribed(cart, at, source))
             return True
 
     def record_click(self, cart_id: str, step: int, at: datetime) -> None:

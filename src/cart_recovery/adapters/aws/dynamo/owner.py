@@ -14,8 +14,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-import msgspec
-
 from cart_recovery.adapters.aws.dynamo.items import (
     CLICK_PREFIX,
     CLICK_QUERIES,
@@ -31,8 +29,9 @@ from cart_recovery.adapters.aws.dynamo.items import (
     json_encoder,
 )
 from cart_recovery.adapters.aws.dynamo.writes import Writes
+from cart_recovery.domain import audit as audit_rows
 from cart_recovery.domain.address import normalise_email
-from cart_recovery.domain.model import AuditEntry, Cart, cart_snapshot
+from cart_recovery.domain.model import AuditEntry, Cart
 from cart_recovery.domain.privacy import (
     PERSONAL_FIELDS,
     Forgotten,
@@ -274,15 +273,7 @@ class Owner(Writes):
             if cart is None:
                 return
             erased = anonymise_cart(cart)
-            entry = AuditEntry(
-                cart_id=cart_id,
-                at=at,
-                by=by,
-                action="forgotten",
-                before=anonymise_snapshot(cart_snapshot(cart)),
-                after=cart_snapshot(msgspec.structs.replace(erased, version=cart.version + 1)),
-                detail="the shopper's personal data was erased",
-            )
+            entry = audit_rows.forgotten(cart, erased, at, by)
             try:
                 self.save_cart(erased, expected_version=cart.version, audit=entry, timer=None)
                 return

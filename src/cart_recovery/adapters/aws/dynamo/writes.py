@@ -26,6 +26,7 @@ from cart_recovery.adapters.aws.dynamo.items import (
     to_item,
 )
 from cart_recovery.adapters.aws.dynamo.reads import Reads
+from cart_recovery.domain import audit as audit_rows
 from cart_recovery.domain.address import normalise_email
 from cart_recovery.domain.model import (
     AuditEntry,
@@ -33,7 +34,6 @@ from cart_recovery.domain.model import (
     CartEvent,
     Outcome,
     SendRecord,
-    cart_snapshot,
 )
 from cart_recovery.domain.timers import TimerChange
 from cart_recovery.ports import Claim, StaleCart
@@ -261,13 +261,7 @@ class Writes(Reads):
             u.set("outcome", str(Outcome.UNCERTAIN))
             cond = f"{u.name('outcome')} = {u.value(str(Outcome.CLAIMED))}"
             key = {"cart_id": record.cart_id, "step": record.step}
-            entry = AuditEntry(
-                cart_id=record.cart_id,
-                at=now,
-                by=audit_by,
-                action="uncertain",
-                detail=f"step {record.step}: claimed before a crash; not resent",
-            )
+            entry = audit_rows.uncertain(record, now, audit_by)
             ops = [{"Update": u.request(self.tables.sends, key, cond)}, self._audit_put(entry)]
             if not self._write(ops):
                 out.append(record)
@@ -287,16 +281,7 @@ class Writes(Reads):
     def unsubscribe(self, email: str, *, source: str, at: datetime) -> bool:
         key = normalise_email(email)
         entries = [
-            self._audit_put(
-                AuditEntry(
-                    cart_id=cart.cart_id,
-                    at=at,
-                    by=source,
-                    action="unsubscribed",
-                    before=cart_snapshot(cart),
-                    after=cart_snapshot(cart),
-                )
-            )
+            self._audit_put(audit_rows.unsubscribed(cart, at, source))
             for cart in self.carts_of(key)
         ]
         put = self._unsubscribe_put(email, source, at)
