@@ -3,42 +3,38 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from cart_recovery.domain.model import Cart, CloseReason, SendRecord
+from msgspec import Struct
+
+from cart_recovery.domain.model import DONE, Cart, CloseReason, SendRecord
 from cart_recovery.domain.rules import MAX_REMINDERS, Rules, waits_for
 
 
-@dataclass(frozen=True)
-class StillShopping:
+class StillShopping(Struct, frozen=True):
     """Nothing to send now. ``wake_at``: look again then (``None``: the cart is finished)."""
 
     wake_at: datetime | None
 
 
-@dataclass(frozen=True)
-class FirstReminder:
+class FirstReminder(Struct, frozen=True):
     due: datetime
     step: int = 1
 
 
-@dataclass(frozen=True)
-class SecondReminder:
+class SecondReminder(Struct, frozen=True):
     due: datetime
     step: int = 2
 
 
-@dataclass(frozen=True)
-class GiveUp:
+class GiveUp(Struct, frozen=True):
     reason: CloseReason
 
 
 Move = StillShopping | FirstReminder | SecondReminder | GiveUp
 
 
-@dataclass(frozen=True)
-class Next:
+class Next(Struct, frozen=True):
     """The next thing on a cart's timeline: a step falling due, or the close-out (step None)."""
 
     step: int | None
@@ -55,14 +51,23 @@ def give_up_point(rules: Rules) -> int:
 
 def next_on_timeline(cart: Cart, sends: Iterable[SendRecord], rules: Rules) -> Next:
     """When the next step falls due, or when the cart closes out if every step is done."""
-    done = {s.step: s.at for s in sends if s.done}
-    last = give_up_point(rules)
-    first, second = waits(cart, rules)
-    if 1 not in done:
-        return Next(1, cart.abandoned_at + first)
-    if last >= 2 and 2 not in done:
-        return Next(2, max(cart.abandoned_at + second, done[1] + rules.min_gap))
-    return Next(None, max(done.values()) + rules.close_out)
+    done_1 = done_2 = latest = None  # when steps 1 and 2 were done, and the later of them
+    for s in sends:
+        if s.outcome in DONE:
+            at = s.at
+            if s.step == 1:
+                done_1 = at
+            elif s.step == 2:
+                done_2 = at
+            if latest is None or at > latest:
+                latest = at
+    if done_1 is None:
+        return Next(1, cart.abandoned_at + waits(cart, rules)[0])
+    if done_2 is None and give_up_point(rules) >= 2:
+        second = waits(cart, rules)[1]
+        return Next(2, max(cart.abandoned_at + second, done_1 + rules.min_gap))
+    assert latest is not None
+    return Next(None, latest + rules.close_out)
 
 
 def decide(cart: Cart, sends: Iterable[SendRecord], rules: Rules, now: datetime) -> Move:

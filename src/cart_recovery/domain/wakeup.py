@@ -23,7 +23,7 @@ from cart_recovery.domain.decide import GiveUp, StillShopping, decide
 from cart_recovery.domain.gates import Defer as GateDefer
 from cart_recovery.domain.gates import Skip as GateSkip
 from cart_recovery.domain.gates import check_gates
-from cart_recovery.domain.model import Cart, CloseReason, Outcome, SendRecord, SkipReason
+from cart_recovery.domain.model import Cart, Outcome, SendRecord, SkipReason
 from cart_recovery.domain.rules import Rules
 
 IN_FLIGHT_RECHECK = timedelta(minutes=1)  # another sender holds the claim: look again then
@@ -37,16 +37,11 @@ class AddressFacts(Protocol):
     def sent_to(self, email: str, since: datetime) -> list[SendRecord]: ...
 
 
-class Wait(Struct, frozen=True):
-    """Nothing to send now: the cart's wake-up moves to ``until`` (None: no wake-up)."""
-
-    until: datetime | None
-
-
-class Close(Struct, frozen=True):
-    """Give up on the cart (gave up after the last step, or too old)."""
-
-    reason: CloseReason
+# Nothing to send now: the cart's wake-up moves to ``wake_at`` (None: no wake-up); and give up on
+# the cart (``reason``: gave up after the last step, or too old). These two plans are the
+# decision's own values, handed on as they are (``simulate`` makes millions of them).
+Wait = StillShopping
+Close = GiveUp
 
 
 class HandOff(Struct, frozen=True):
@@ -135,10 +130,8 @@ def plan_wakeup(
     being mailed in this batch. ``hand_off``: a due step is handed to a separate sender
     rather than run through the gates here."""
     move = decide(cart, sends, rules, now)
-    if isinstance(move, StillShopping):
-        return Wait(move.wake_at)
-    if isinstance(move, GiveUp):
-        return Close(move.reason)
+    if isinstance(move, StillShopping | GiveUp):
+        return move
     step, due = move.step, move.due
     if hand_off:
         return HandOff(step, due)

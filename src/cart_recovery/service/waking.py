@@ -281,7 +281,7 @@ class Waking:
         """Carry out a wake-up's plan up to the claim."""
         cart_id = cart.cart_id
         if isinstance(plan, Wait | Recheck):
-            until = plan.until if isinstance(plan, Wait) else plan.at
+            until = plan.wake_at if isinstance(plan, Wait) else plan.at
             change: TimerChange = SetWake(until) if until else CancelTimers()
             self.store.set_timer(cart_id, change, expected_version=cart.version)
             return []

@@ -388,7 +388,7 @@ class Engine:
         rules = self.rules
         plan = plan_wakeup(cart, state.sends, rules, now, self, mailing=mailing)
         if isinstance(plan, Wait):
-            self._set_timer(state, plan.until)
+            self._set_timer(state, plan.wake_at)
         elif isinstance(plan, Send):
             record = SendRecord(
                 cart_id=cart.cart_id,
