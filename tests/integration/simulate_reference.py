@@ -17,7 +17,7 @@ from cart_recovery.bootstrap.in_memory import in_memory
 from cart_recovery.domain.model import CartEvent
 from cart_recovery.domain.rules import Rules
 from cart_recovery.embedded.clock import VirtualClock
-from cart_recovery.service import Closed, Deferred, Happening, Sent, Skipped
+from cart_recovery.service import Closed, Deferred, Happening, Sent, Service, Skipped
 from cart_recovery.simulation.events_file import read_lines
 from cart_recovery.simulation.replay import Replay
 
@@ -78,6 +78,21 @@ class Report:
         }
 
 
+def reference_service(store: MemoryStore, rules: Rules, report: Report) -> Service:
+    """The service a simulation replays through: in memory, emails composed and dropped,
+    every happening reported."""
+    return in_memory(
+        store=store,
+        mailer=DiscardMailer(),
+        rules=rules,
+        signing_key="simulation-signing-key-not-secret",
+        base_url="https://example.invalid",
+        sender="Store <shop@example.invalid>",
+        message_id_domain="example.invalid",
+        on_happening=report.add,
+    )
+
+
 def simulate_events(
     events: list[CartEvent],
     rules: Rules,
@@ -92,16 +107,7 @@ def simulate_events(
     start = events[0].occurred_at
     end = until or (events[-1].occurred_at + rules.max_age + rules.close_out)
     store = MemoryStore(keep_audit=False)
-    service = in_memory(
-        store=store,
-        mailer=DiscardMailer(),
-        rules=rules,
-        signing_key="simulation-signing-key-not-secret",
-        base_url="https://example.invalid",
-        sender="Store <shop@example.invalid>",
-        message_id_domain="example.invalid",
-        on_happening=report.add,
-    )
+    service = reference_service(store, rules, report)
     replay = Replay(service, store, VirtualClock(start))
     replay.feed(events)
     replay.run_until(end, tick=tick)

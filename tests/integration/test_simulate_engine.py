@@ -22,7 +22,6 @@ from typing import Any
 import pytest
 
 from cart_recovery.adapters.memory import MemoryStore
-from cart_recovery.bootstrap.in_memory import in_memory
 from cart_recovery.domain.rules import DEFAULT_RULES_TEXT, Rules, parse_rules
 from cart_recovery.embedded.clock import VirtualClock
 from cart_recovery.service import Happening, Service
@@ -30,9 +29,9 @@ from cart_recovery.simulation.events_file import SimulationError
 from cart_recovery.simulation.replay import Replay
 from cart_recovery.simulation.run import simulate_file
 from tests.integration.simulate_reference import (
-    DiscardMailer,
     Report,
     read_events,
+    reference_service,
     simulate_events,
 )
 
@@ -204,16 +203,7 @@ def one_by_one(path: Path, rules: Rules, until: datetime | None) -> str:
     store = MemoryStore(keep_audit=False)
     if not events:
         return _as_json(report, 0, 0, 0)
-    service = in_memory(
-        store=store,
-        mailer=DiscardMailer(),
-        rules=rules,
-        signing_key="simulation-signing-key-not-secret",
-        base_url="https://example.invalid",
-        sender="Store <shop@example.invalid>",
-        message_id_domain="example.invalid",
-        on_happening=report.add,
-    )
+    service = reference_service(store, rules, report)
     replay = Replay(service, store, VirtualClock(events[0].occurred_at))
     replay.loop = OneByOne(service, store)  # type: ignore[assignment]
     replay.feed(events)

@@ -7,6 +7,8 @@ import copy
 import email.policy
 import email.utils
 from email.message import EmailMessage
+from types import TracebackType
+from typing import Self
 
 from cart_recovery.adapters.mail.wire import WireMessage, to_wire
 from cart_recovery.domain.compose import OutgoingEmail
@@ -63,3 +65,22 @@ def wire_bytes(message: Written, *, utf8: bool = False) -> bytes:
         return message.as_bytes(policy=policy)
     except (UnicodeError, ValueError, TypeError, LookupError) as exc:
         raise MailError(f"cannot serialise message: {exc}") from exc
+
+
+class Closing:
+    """``with mailer:`` closes it on the way out; a mailer with nothing to release keeps this
+    ``close``, so that every mailer can be closed alike."""
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

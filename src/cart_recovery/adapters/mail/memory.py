@@ -5,15 +5,13 @@ from __future__ import annotations
 import copy
 import threading
 from email.message import EmailMessage
-from types import TracebackType
-from typing import Self
 
-from cart_recovery.adapters.mail.envelope import Message, envelope, written
+from cart_recovery.adapters.mail.envelope import Closing, Message, envelope, written
 from cart_recovery.adapters.mail.wire import WireMessage
 from cart_recovery.ports import MailError
 
 
-class MemoryMailer:
+class MemoryMailer(Closing):
     """Keeps sent messages in ``sent`` (copies, as they were at send time).
 
     ``fail_next=n`` makes the next ``n`` sends raise ``MailError`` without keeping the message;
@@ -47,17 +45,3 @@ class MemoryMailer:
     def clear(self) -> None:
         with self._lock:
             self.sent.clear()
-
-    def close(self) -> None:
-        """Nothing to release; present so that every mailer can be closed alike."""
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

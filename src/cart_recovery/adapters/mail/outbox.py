@@ -23,10 +23,15 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
-from cart_recovery.adapters.mail.envelope import Message, Written, envelope, wire_bytes, written
+from cart_recovery.adapters.mail.envelope import (
+    Closing,
+    Message,
+    Written,
+    envelope,
+    wire_bytes,
+    written,
+)
 from cart_recovery.adapters.mail.wire import WireMessage
 from cart_recovery.ports import MailCopy, MailError
 
@@ -57,7 +62,7 @@ def _safe_message_id(message: Written) -> str:
     return safe[:100] or "no-id"
 
 
-class OutboxMailer:
+class OutboxMailer(Closing):
     """Writes each message to ``folder`` as an ``.eml`` file instead of sending it.
 
     Names are ``20250131T235959.123456789Z-<pid>-<message-id>.eml`` (UTC send time, unique
@@ -95,20 +100,6 @@ class OutboxMailer:
             for path in self.folder.iterdir()
             if path.name.endswith(self.SUFFIX) and not path.name.startswith(".")
         )
-
-    def close(self) -> None:
-        """Nothing to release; present so that every mailer can be closed alike."""
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _file_name(self, message: Written) -> str:
         ns = _unique_ns()

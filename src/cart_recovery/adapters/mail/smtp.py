@@ -12,11 +12,9 @@ import smtplib
 import socket
 import ssl
 import threading
-from types import TracebackType
-from typing import Self
 from urllib.parse import quote
 
-from cart_recovery.adapters.mail.envelope import Message, envelope, wire_bytes, written
+from cart_recovery.adapters.mail.envelope import Closing, Message, envelope, wire_bytes, written
 from cart_recovery.adapters.mail.settings import SmtpSettings, parse_smtp_url
 from cart_recovery.ports import MailError
 
@@ -144,7 +142,7 @@ def _still_open(client: smtplib.SMTP) -> bool:
     return code == 250
 
 
-class SmtpMailer:
+class SmtpMailer(Closing):
     """Sends over SMTP with ``smtplib``.
 
     Nothing happens in the constructor: the connection is opened on the first ``send`` and kept
@@ -228,17 +226,6 @@ class SmtpMailer:
             client, self._client = self._client, None
             if client is not None:
                 _close_quietly(client, polite=True)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- internals
 
