@@ -7,6 +7,7 @@ list, the link tokens, intake) calls these two functions.
 from __future__ import annotations
 
 import re
+from email.errors import HeaderParseError
 from email.headerregistry import Address
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -37,7 +38,7 @@ def recipient_address(address: str | None) -> str:
         return address
     try:
         parsed = Address(addr_spec=address)
-    except (ValueError, IndexError) as exc:
+    except (ValueError, IndexError, HeaderParseError) as exc:
         raise AddressError(f"not a single email address: {exc}") from None
     if not parsed.username or not DOMAIN.fullmatch(parsed.domain):
         raise AddressError("not a single email address")
