@@ -7,7 +7,7 @@ from decimal import Decimal
 import msgspec
 import pytest
 
-from cart_recovery.domain.cart import EventError, apply_event, validate_event
+from cart_recovery.domain.cart import MAX_ITEMS, EventError, apply_event, validate_event
 from cart_recovery.domain.model import CHECKED_OUT, SAVED, Item, Status
 from tests.conftest import T0, at, make_event
 
@@ -91,6 +91,16 @@ def test_wait_override_is_parsed_onto_the_cart() -> None:
     cart = apply_event(None, event, now=T0).cart
     assert cart is not None and cart.wait_override is not None
     assert [w.total_seconds() for w in cart.wait_override] == [1800, 18000]
+
+
+def test_a_cart_of_more_lines_than_the_contract_allows_is_refused() -> None:
+    # Given the contract's limit of 1,000 lines
+    line = Item(title="Shirt", unit_price=Decimal("1.00"))
+    # Then 1,000 lines are taken and 1,001 refused, naming the field
+    assert len(validate_event(make_event(items=(line,) * MAX_ITEMS)).items or ()) == MAX_ITEMS
+    with pytest.raises(EventError) as e:
+        validate_event(make_event(items=(line,) * (MAX_ITEMS + 1)))
+    assert e.value.field == "items"
 
 
 @pytest.mark.parametrize("name", ["url", "image_url"])

@@ -36,6 +36,7 @@ def _override(values: tuple[str, str]) -> tuple[timedelta, timedelta]:
 # A storefront's clock may run a little ahead; an event from further on is refused, since it
 # would hold the cart's timeline (and every older event) hostage until then.
 MAX_FUTURE = timedelta(days=1)
+MAX_ITEMS = 1000  # lines of one cart (the contract's maxItems)
 
 
 def validate_event(event: CartEvent, now: datetime | None = None) -> CartEvent:
@@ -45,6 +46,8 @@ def validate_event(event: CartEvent, now: datetime | None = None) -> CartEvent:
         raise EventError("total", "must be a number of zero or more")
     if event.total is not None and event.total > Decimal("1e12"):
         raise EventError("total", "is too large")
+    if event.items is not None and len(event.items) > MAX_ITEMS:
+        raise EventError("items", f"has more than {MAX_ITEMS} lines")
     for i, item in enumerate(event.items or ()):
         if not item.unit_price.is_finite() or item.unit_price < 0 or item.unit_price > 10**12:
             raise EventError(f"items[{i}].unit_price", "must be a number of zero or more")
