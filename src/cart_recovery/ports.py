@@ -376,6 +376,55 @@ class DocFiles(Protocol):
     def voice_doc(self) -> DocFile: ...
 
 
+@dataclass(frozen=True)
+class DocVersion:
+    """One kept version of an owner's doc (``rules`` or ``voice``). ``source``: ``dashboard``,
+    ``restore`` or ``disk`` (a hand edit of the file, ``by`` "edited on disk")."""
+
+    doc: str
+    version: str  # sorts in the order the versions were written
+    text: str
+    by: str
+    at: datetime
+    note: str = ""
+    source: str = "dashboard"
+
+
+class StaleDoc(Exception):
+    """A save made from ``base`` while the doc is at ``current`` now: nothing was written, and
+    ``text`` (the refused one) is handed back to its author intact."""
+
+    def __init__(self, doc: str, base: str | None, current: DocVersion, text: str) -> None:
+        self.doc, self.base, self.current, self.text = doc, base, current, text
+        super().__init__(
+            f"{doc} changed since you opened it (now version {current.version}, by "
+            f"{current.by}): your text was not saved; it is kept for you to merge and save again"
+        )
+
+
+@runtime_checkable
+class DocHistory(Protocol):
+    """A DocSource that keeps every version of each doc (optional; the owner edits through it).
+    Nothing is rewritten in place; the next read of the doc serves a saved version."""
+
+    def versions(self, doc: str) -> list[DocVersion]:
+        """Every version of ``doc``, newest first (the first is the current one)."""
+
+    def save(
+        self,
+        doc: str,
+        text: str,
+        *,
+        base: str | None,
+        by: str,
+        at: datetime,
+        note: str = "",
+        source: str = "dashboard",
+    ) -> DocVersion:
+        """Write ``text`` as a new version on top of ``base`` (None: the doc has none yet).
+        Atomic with its check: raises StaleDoc, writing nothing, when ``base`` is not current."""
+
+
 class Exporter(Protocol):
     def write(self, day: date, rows: Sequence[Row]) -> list[str]:
         """Publish one day's rows; returns where they went (paths or URLs). Idempotent: a
@@ -461,7 +510,9 @@ __all__ = [
     "Closable",
     "DocFile",
     "DocFiles",
+    "DocHistory",
     "DocSource",
+    "DocVersion",
     "Exporter",
     "FastClock",
     "GroupCommit",
@@ -477,6 +528,7 @@ __all__ = [
     "RequestError",
     "Source",
     "StaleCart",
+    "StaleDoc",
     "StoredEvent",
     "TimerSink",
     "WakeQueue",
