@@ -170,7 +170,7 @@ def embedded(
     if not settings.signing_key:
         raise ValueError(f"{settings.data_dir / CONFIG_NAME}: 'signing_key' is not set")
     store = open_store(settings)
-    docs = FileDocs(settings.rules_file, settings.voice_file)
+    docs = FileDocs(settings.rules_file, settings.voice_file, settings.data_dir / "doc-history")
     docs.rules()  # fail fast at start-up when neither the doc nor a last good copy parses
     docs.voice()
     tokens = Tokens(settings.signing_key)

@@ -11,7 +11,7 @@ from cart_recovery.adapters.mail import MailError, MemoryMailer
 from cart_recovery.adapters.memory import MemoryStore, StaticDocs
 from cart_recovery.domain.rules import DEFAULT_RULES_TEXT, Rules, parse_rules
 from cart_recovery.domain.voice import DEFAULT_VOICE_TEXT, Voice, parse_voice
-from cart_recovery.ports import CartStore, LineWriter, Mailer
+from cart_recovery.ports import CartStore, DocSource, LineWriter, Mailer
 from cart_recovery.service import Happening, Service
 
 SIGNING_KEY = "in-memory-signing-key-not-secret"
@@ -23,6 +23,7 @@ def in_memory(
     mailer: Mailer | None = None,
     rules: Rules | None = None,
     voice: Voice | None = None,
+    docs: DocSource | None = None,
     signing_key: str = SIGNING_KEY,
     base_url: str = "https://shop.example",
     sender: str = "Linen & Light <shop@example.com>",
@@ -31,11 +32,13 @@ def in_memory(
     on_happening: Callable[[Happening], None] | None = None,
 ) -> Service:
     """A ``Service`` over the given adapters, in-memory ones for the rest: a ``MemoryStore``,
-    a ``MemoryMailer`` and the default rules and voice. Every keyword is optional."""
-    docs = StaticDocs(
-        rules if rules is not None else parse_rules(DEFAULT_RULES_TEXT),
-        voice if voice is not None else parse_voice(DEFAULT_VOICE_TEXT),
-    )
+    a ``MemoryMailer`` and the default rules and voice (or ``docs``, e.g. a ``MemoryDocs`` the
+    owner edits). Every keyword is optional."""
+    if docs is None:
+        docs = StaticDocs(
+            rules if rules is not None else parse_rules(DEFAULT_RULES_TEXT),
+            voice if voice is not None else parse_voice(DEFAULT_VOICE_TEXT),
+        )
     service = Service(
         store=store if store is not None else MemoryStore(),
         mailer=mailer if mailer is not None else MemoryMailer(),

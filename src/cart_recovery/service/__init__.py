@@ -1,11 +1,13 @@
 """The service layer: intake, the waiter, the sender, stops and owner actions.
 
 ``core.Service`` is the one class every runtime calls; ``waking`` carries out the wake-up plan
-of ``domain.wakeup``, ``owner`` the stops and owner actions, ``reports`` the nightly export and
-the monthly summary.
+of ``domain.wakeup``, ``owner`` the stops and owner actions, ``docs`` the owner's edits of the
+rules and voice (versions, history, restore), ``reports`` the nightly export and the monthly
+summary.
 """
 
 from cart_recovery.service.core import Service
+from cart_recovery.service.docs import DocRefused, HistoryEntry
 from cart_recovery.service.happenings import (
     Closed,
     Deferred,
@@ -29,8 +31,10 @@ __all__ = [
     "ActionRefused",
     "Closed",
     "Deferred",
+    "DocRefused",
     "HandedOff",
     "Happening",
+    "HistoryEntry",
     "MailFailed",
     "Sent",
     "Service",

@@ -23,6 +23,7 @@ from cart_recovery.ports import (
     MailError,
     PlainLines,
 )
+from cart_recovery.service.docs import DocEditing
 from cart_recovery.service.happenings import H, Happening
 from cart_recovery.service.owner import OwnerActions
 from cart_recovery.service.retry import retrying
@@ -30,7 +31,7 @@ from cart_recovery.service.waking import Waking
 
 
 @dataclass
-class Service(Waking, OwnerActions):
+class Service(Waking, OwnerActions, DocEditing):
     store: CartStore
     mailer: Mailer
     docs: DocSource
