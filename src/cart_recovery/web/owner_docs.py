@@ -1,6 +1,9 @@
 """What the dashboard's docs page shows: the rules and voice docs as they are on disk, what
 they mean when they parse (or their problems, while the last good version is served), and a
-preview of a sample cart's reminders. No HTTP here; ``web/admin/pages.py`` renders this.
+preview of a sample cart's reminders. When the docs keep their versions, each doc has an
+editor: a ``Draft`` is the owner's edited text read before it is saved, and the preview is
+computed from it. No HTTP here; ``web/admin/pages.py`` and ``web/admin/doc_edits.py`` render
+this.
 """
 
 from __future__ import annotations
@@ -15,14 +18,31 @@ from zoneinfo import ZoneInfo
 from cart_recovery.domain.compose import OutgoingEmail
 from cart_recovery.domain.model import Cart, Item
 from cart_recovery.domain.preview import TierPreview, preview
-from cart_recovery.domain.rules import RulesError, describe_rules, parse_rules
+from cart_recovery.domain.rules import Rules, RulesError, describe_rules, parse_rules
 from cart_recovery.domain.voice import Voice, VoiceError, parse_voice
-from cart_recovery.ports import DocFiles
+from cart_recovery.ports import DocFiles, DocHistory, DocVersion
 from cart_recovery.service import Service
 from cart_recovery.web.owner_views import STEP_NAMES, recompose
 
 
 @dataclass(frozen=True)
+class Draft:
+    """The owner's edited text of ``doc``, read before anything is saved: what it means, or
+    its line-numbered problems. ``notice``: why a save was refused; ``current``: the version
+    saved meanwhile, when the edit was made from a stale one."""
+
+    doc: str
+    text: str
+    base: str
+    note: str
+    meaning: str
+    problems: tuple[str, ...]
+    parsed: Rules | Voice | None
+    notice: str = ""
+    current: DocVersion | None = None
+
+
+@dataclass
 class DocView:
     title: str
     path: str
@@ -31,6 +51,10 @@ class DocView:
     meaning: str  # what the current text means, when it parses
     problems: tuple[str, ...]
     serving_last_good: bool
+    doc: str = ""
+    version: str = ""  # the current version, the editor's base
+    editable: bool = False
+    draft: Draft | None = None
 
 
 @dataclass
@@ -40,6 +64,14 @@ class DocsPage:
     samples: list[TierPreview] = field(default_factory=list)
     sample_at: datetime | None = None
     sample_emails: list[OutgoingEmail] = field(default_factory=list)
+    edited: str = ""  # the doc whose edited text the preview shows ("": the docs as they serve)
+
+    @property
+    def editable(self) -> bool:
+        return self.rules.editable or self.voice.editable
+
+    def view(self, doc: str) -> DocView:
+        return self.rules if doc == "rules" else self.voice
 
 
 def _read(path: Path) -> str | None:
@@ -81,7 +113,41 @@ def docs_page(service: Service, sample_time: time) -> DocsPage:
     else:
         rules_view = DocView("Rules", "(built in)", "", True, describe_rules(rules), (), False)
         voice_view = DocView("Voice", "(built in)", "", True, _voice_meaning(voice), (), False)
-    return DocsPage(rules=rules_view, voice=voice_view)
+    page = DocsPage(rules=rules_view, voice=voice_view)
+    for doc, view in (("rules", rules_view), ("voice", voice_view)):
+        view.doc = doc
+        if isinstance(docs, DocHistory):
+            versions = docs.versions(doc)
+            view.editable = True
+            view.version = versions[0].version if versions else ""
+            if versions and not view.text:
+                view.text = versions[0].text
+    return page
+
+
+def read_draft(doc: str, text: str, base: str, note: str = "") -> Draft:
+    """The owner's edited ``text`` of ``doc``, read: its meaning or its problems."""
+    text = text.replace("\r\n", "\n")
+    try:
+        parsed: Rules | Voice
+        if doc == "rules":
+            parsed = parse_rules(text)
+            meaning = describe_rules(parsed)
+        else:
+            parsed = parse_voice(text)
+            meaning = _voice_meaning(parsed)
+    except (RulesError, VoiceError) as e:
+        problems = tuple(str(p) for p in getattr(e, "problems", ())) or (str(e),)
+        return Draft(doc, text, base, note, "", problems, None)
+    return Draft(doc, text, base, note, str(meaning), (), parsed)
+
+
+def with_draft(page: DocsPage, draft: Draft) -> DocsPage:
+    """The page with ``draft`` in its doc's editor (and the preview from it, when it reads)."""
+    page.view(draft.doc).draft = draft
+    if draft.parsed is not None:
+        page.edited = draft.doc
+    return page
 
 
 def _doc_view(
@@ -104,8 +170,14 @@ def sample_day(now: datetime, zone: ZoneInfo, at: time) -> datetime:
     return datetime.combine(today, at).replace(tzinfo=zone).astimezone(zone)
 
 
-def with_preview(page: DocsPage, service: Service, abandoned_at: datetime) -> DocsPage:
-    rules = service.docs.rules()
+def with_preview(
+    page: DocsPage, service: Service, abandoned_at: datetime, draft: Draft | None = None
+) -> DocsPage:
+    """The reminder plan and both sample emails, under the docs as they serve, or under the
+    edited text of ``draft`` when it reads."""
+    edited = draft.parsed if draft is not None else None
+    rules = edited if isinstance(edited, Rules) else service.docs.rules()
+    voice = edited if isinstance(edited, Voice) else None
     page.samples = preview(rules, abandoned_at)
     page.sample_at = abandoned_at
     sample = Cart(
@@ -123,7 +195,7 @@ def with_preview(page: DocsPage, service: Service, abandoned_at: datetime) -> Do
         last_event_at=abandoned_at,
     )
     for step in (1, 2):
-        email = recompose(service, sample, step, abandoned_at + timedelta(hours=step))
+        email = recompose(service, sample, step, abandoned_at + timedelta(hours=step), voice)
         if email is not None:
             page.sample_emails.append(email)
     return page

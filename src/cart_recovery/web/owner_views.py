@@ -30,6 +30,7 @@ from cart_recovery.domain.model import (
 )
 from cart_recovery.domain.rules import Rules
 from cart_recovery.domain.stats import Attribution, attribution
+from cart_recovery.domain.voice import Voice
 from cart_recovery.ports import KeepsCopies, MailCopy, Mailer, StoredEvent
 from cart_recovery.service import Service
 
@@ -384,15 +385,18 @@ def html_part(message: EmailMessage) -> str:
     return content if isinstance(content, str) else ""
 
 
-def recompose(service: Service, cart: Cart, step: int, at: datetime) -> OutgoingEmail | None:
-    """The reminder as the current voice doc writes it (None: it cannot be, e.g. forgotten)."""
+def recompose(
+    service: Service, cart: Cart, step: int, at: datetime, voice: Voice | None = None
+) -> OutgoingEmail | None:
+    """The reminder as the current voice doc (or ``voice``, an edited one) writes it (None: it
+    cannot be, e.g. forgotten)."""
     if not cart.email:
         return None
     try:
         return compose(
             cart,
             step,
-            service.docs.voice(),
+            voice if voice is not None else service.docs.voice(),
             sender=service.sender,
             links=service.links.for_step(cart.cart_id, step, cart.email),
             opening=None,

@@ -10,6 +10,7 @@ server; no script runs, so the strict content security policy of the shopper pag
 
 * ``auth``: login, logout, the session cookie, CSRF and the lockout;
 * ``pages``: the carts (today, this month, search, one cart, a reminder's HTML), docs, privacy;
+* ``doc_edits``: the Rules & voice page, its editor (check, save), each doc's history, restore;
 * ``actions``: confirm and act (suppress, write off, unsubscribe, forget), the data export;
 * ``api``: the JSON endpoints.
 
@@ -25,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from cart_recovery.web.admin import actions, api, auth, pages
+from cart_recovery.web.admin import actions, api, auth, doc_edits, pages
 from cart_recovery.web.admin.auth import Guard, safe_next, session_key
 from cart_recovery.web.admin.context import Admin, AdminParts, Endpoint
 
@@ -61,7 +62,11 @@ def admin_app(parts: AdminParts) -> Starlette:
         Route("/email", owner(pages.email_html), methods=["GET"]),
         Route("/confirm/{action}", owner(actions.confirm), methods=["GET"]),
         Route("/actions/{action}", owner(actions.act), methods=["POST"]),
-        Route("/docs", owner(pages.docs_page), methods=["GET"]),
+        Route("/docs", owner(doc_edits.docs_page), methods=["GET"]),
+        Route("/docs/{doc}/check", owner(doc_edits.check), methods=["POST"]),
+        Route("/docs/{doc}/save", owner(doc_edits.save), methods=["POST"]),
+        Route("/docs/{doc}/history", owner(doc_edits.history), methods=["GET"]),
+        Route("/docs/{doc}/restore", owner(doc_edits.restore), methods=["POST"]),
         Route("/privacy", owner(pages.privacy_page), methods=["GET"]),
         Route("/privacy/export", owner(actions.export_shopper), methods=["POST"]),
         Route("/api/carts", owner(api.carts), methods=["GET"]),

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 LIST_LIMIT = 500
 FORM_LIMIT = 16 * 1024
+DOC_FORM_LIMIT = 256 * 1024  # a doc's whole text, URL-encoded
 OWNER = "owner"
 
 ADMIN_HEADERS = {**PAGE_HEADERS, "Cache-Control": "no-store"}
@@ -56,12 +57,13 @@ class Form:
         return self.fields.get(name, "")
 
 
-async def read_form(request: Request) -> Form:
-    """An ``application/x-www-form-urlencoded`` body (RequestError when it is not one)."""
+async def read_form(request: Request, limit: int = FORM_LIMIT) -> Form:
+    """An ``application/x-www-form-urlencoded`` body of at most ``limit`` bytes (RequestError
+    when it is not one)."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "application/x-www-form-urlencoded":
         raise RequestError(415, "unsupported_media_type", "expected a form")
-    body = await read_body(request, FORM_LIMIT)
+    body = await read_body(request, limit)
     try:
         parsed = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=20)
     except (UnicodeDecodeError, ValueError):
@@ -130,11 +132,11 @@ class Admin:
             message="Nothing was changed. Go back, reload the page and try again.",
         )
 
-    async def checked_form(self, request: Request) -> Form | Response:
+    async def checked_form(self, request: Request, limit: int = FORM_LIMIT) -> Form | Response:
         """The posted form when it is one and carries the session's CSRF token; otherwise the
         answer to send (the form error as JSON, or the expired-form page)."""
         try:
-            form = await read_form(request)
+            form = await read_form(request, limit)
         except RequestError as e:
             return JSONResponse(e.body(), status_code=e.status)
         if not self.guard.csrf_ok(request, form):

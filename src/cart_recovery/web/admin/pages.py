@@ -3,10 +3,8 @@ the docs with their preview, and the privacy tools. Rendered on the server; no s
 
 from __future__ import annotations
 
-from datetime import time
 from typing import Any
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -14,7 +12,6 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from cart_recovery.domain.calendar import day_bounds, month_bounds
 from cart_recovery.domain.model import Cart, SendRecord
 from cart_recovery.domain.stats import attribution
-from cart_recovery.web import owner_docs
 from cart_recovery.web import owner_views as views
 from cart_recovery.web.admin.context import CART_ACTIONS, LIST_LIMIT, Admin, cart_url, run
 
@@ -190,32 +187,6 @@ async def email_html(admin: Admin, request: Request) -> Response:
 
 
 # ---- docs and privacy -------------------------------------------------------------------------
-
-
-async def docs_page(admin: Admin, request: Request) -> Response:
-    wanted = request.query_params.get("at", "19:30")
-    try:
-        at = time.fromisoformat(wanted) if len(wanted) == 5 else time(19, 30)
-    except ValueError:
-        at = time(19, 30)
-
-    def build() -> owner_docs.DocsPage:
-        service = admin.service
-        page_ = owner_docs.docs_page(service, at)
-        zone = ZoneInfo(service.docs.rules().store_timezone)
-        start = owner_docs.sample_day(admin.now(), zone, at)
-        return owner_docs.with_preview(page_, service, start)
-
-    docs = await run(build)
-    return admin.page(
-        request,
-        "admin/docs.html",
-        nav="docs",
-        docs=docs,
-        at=f"{at:%H:%M}",
-        fmt=admin.fmt(),
-        step_names=views.STEP_NAMES,
-    )
 
 
 async def privacy_page(admin: Admin, request: Request) -> Response:
