@@ -5,8 +5,6 @@ Screenshots of each page (desktop and phone) go to ``test-output/screenshots/``.
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 import threading
 import time
@@ -24,22 +22,11 @@ from cart_recovery.bootstrap.embedded import Embedded, embedded, init_data_dir
 from cart_recovery.config.settings import load_settings
 from cart_recovery.domain.model import CHECKED_OUT, Item, Status
 from cart_recovery.embedded.clock import VirtualClock
+from tests.browser.conftest import shot
 from tests.conftest import make_event
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
 NY = ZoneInfo("America/New_York")
 DAY = datetime(2026, 5, 12, 0, 0, tzinfo=NY)
 
@@ -178,25 +165,6 @@ def shop(tmp_path: Path) -> Iterator[Shop]:
     s.close()
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing: scripts/test installs Debian's chromium")
-        pytest.skip(f"{CHROMIUM} is missing (bash scripts/test installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield browser
-        browser.close()
-
-
-def shot(page: Any, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
 def log_in(page: Any, shop: Shop) -> None:
     page.goto(f"{shop.base}/admin/")
     page.fill("#token", shop.settings.admin_token)
@@ -301,9 +269,3 @@ def test_the_dashboard_on_a_phone(shop: Shop, chromium: Any) -> None:
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     shot(page, "phone-privacy")
     context.close()
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _fresh_screenshots() -> None:
-    if SHOTS.exists():
-        shutil.rmtree(SHOTS)
