@@ -25,8 +25,10 @@ ARGS = [
 SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
+    """One Chromium per module. Not per session: Playwright's sync API keeps an event loop
+    running in this thread while it is open, and later tests call asyncio.run()."""
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
             pytest.fail(f"{CHROMIUM} is missing: scripts/test installs Debian's chromium")
