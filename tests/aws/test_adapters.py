@@ -287,6 +287,34 @@ def test_a_missing_doc_serves_the_built_in_default(bucket: tuple[Any, str]) -> N
     assert S3Docs(s3, name).voice().store_name
 
 
+@pytest.mark.aws
+def test_a_rejected_doc_is_counted_in_its_own_metric(bucket: tuple[Any, str]) -> None:
+    # Given docs that served a good version
+    s3, name = bucket
+    s3.put_object(Bucket=name, Key="rules.txt", Body=DEFAULT_RULES_TEXT.encode())
+    lines: list[str] = []
+    docs = S3Docs(s3, name, emit=lines.append)
+    docs.rules()
+    assert lines == []
+    # When a version that does not parse is uploaded, and read at two invocations
+    s3.put_object(Bucket=name, Key="rules.txt", Body=BAD_RULES.encode())
+    for _ in range(2):
+        docs.expire()
+        docs.rules()
+    # Then one Embedded Metric Format line counts it: DocRejected, by doc and in total
+    [line] = lines
+    emf = json.loads(line)
+    [directive] = emf["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == "CartRecovery"
+    assert directive["Metrics"] == [{"Name": "DocRejected", "Unit": "Count"}]
+    assert directive["Dimensions"] == [["Doc"], []]
+    assert (emf["Doc"], emf["DocRejected"]) == ("rules", 1)
+    assert isinstance(emf["_aws"]["Timestamp"], int)
+    # and the line is not one the generic log-errors filter counts
+    for term in ("ERROR", "error", "throttl", "Throttl", "timeout"):
+        assert term not in line
+
+
 # ---- secrets ------------------------------------------------------------------------------
 @pytest.mark.aws
 def test_both_webhook_secrets_of_a_rotation_and_a_bounded_re_read(moto_server: str) -> None:

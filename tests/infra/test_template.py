@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from cart_recovery.adapters.aws import metrics
+
 from .cfn import ROOT, TEMPLATE, load_template, references, tool
 
 
@@ -342,6 +344,7 @@ def test_alarms(resources: dict[str, Any]) -> None:
         "cr-waiter-errors",
         "cr-ses-complaint-rate",
         "cr-log-errors",
+        "cr-doc-rejected",
     }
     dlq = alarms["cr-events-dlq-not-empty"]
     assert (dlq["MetricName"], dlq["Threshold"]) == ("ApproximateNumberOfMessagesVisible", 0)
@@ -354,6 +357,27 @@ def test_alarms(resources: dict[str, Any]) -> None:
     assert alarms["cr-ses-complaint-rate"]["MetricName"] == "Reputation.ComplaintRate"
     for props in alarms.values():
         assert props["AlarmActions"] == [{"Ref": "AlertsTopic"}]
+
+
+def test_a_rejected_doc_has_an_alarm_of_its_own(resources: dict[str, Any]) -> None:
+    # the metric S3Docs writes as Embedded Metric Format lines (no metric filter)
+    (alarm,) = (
+        v["Properties"]
+        for v in of_type(resources, "AWS::CloudWatch::Alarm").values()
+        if v["Properties"]["AlarmName"] == "cr-doc-rejected"
+    )
+    assert (alarm["Namespace"], alarm["MetricName"]) == (metrics.NAMESPACE, metrics.DOC_REJECTED)
+    assert "Dimensions" not in alarm  # the total over both docs
+    assert (alarm["Statistic"], alarm["Period"], alarm["Threshold"]) == ("Sum", 300, 1)
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["AlarmActions"] == [{"Ref": "AlertsTopic"}]
+    # not diluted into the generic log-errors count, and no filter makes a metric of that name
+    filtered = {
+        t["MetricName"]
+        for f in of_type(resources, "AWS::Logs::MetricFilter").values()
+        for t in f["Properties"]["MetricTransformations"]
+    }
+    assert metrics.DOC_REJECTED not in filtered
 
 
 def test_budget_alerts_at_80_and_100_percent(resources: dict[str, Any]) -> None:

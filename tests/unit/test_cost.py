@@ -50,7 +50,7 @@ def test_no_carts_costs_only_the_fixed_part() -> None:
     assert bill["Secrets Manager"] == pytest.approx(
         3 * 0.40 + (USAGE.exports_per_month * USAGE.cold_start_share) * 0.05 / 10_000
     )
-    assert bill["CloudWatch alarms & metrics"] == pytest.approx(6 * 0.10 + 4 * 0.05 * 0.30)
+    assert bill["CloudWatch alarms & metrics"] == pytest.approx(7 * 0.10 + 7 * 0.05 * 0.30)
     assert bill["SQS"] == pytest.approx(USAGE.sqs_idle_requests * 0.40 / 1e6)
     assert bill["SES"] == pytest.approx(1 * 0.10 / 1000)  # the monthly summary email
 

@@ -159,10 +159,11 @@ class Usage:
     log_retention_days: float = 7
 
     # Alarm metrics: DLQ depth, sender failure rate (errors and invocations), waiter errors,
-    # SES complaint rate, log errors. Custom metrics (the log-error count, SES bounces,
-    # complaints and rejects) are billed only for hours with data: rare, by design.
-    alarm_metrics: int = 6
-    custom_metrics: int = 4
+    # SES complaint rate, log errors, rejected docs. Custom metrics (the log-error count, SES
+    # bounces, complaints and rejects, the rejected docs in total and per doc) are billed only
+    # for hours with data: rare, by design.
+    alarm_metrics: int = 7
+    custom_metrics: int = 7
     custom_metric_active_share: float = 0.05
 
     # Fixed jobs.

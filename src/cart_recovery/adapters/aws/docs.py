@@ -3,8 +3,12 @@
 ``rules.txt`` and ``voice.txt`` are read again at each invocation (a conditional GET: an
 unchanged object costs a 304), so an edit takes effect at the next wake-up without a deploy.
 A version that does not parse is rejected, logged with its problems, and the newest earlier
-version that parses keeps serving (the bucket keeps every version). A missing object serves the
+version that parses keeps serving (the bucket keeps every version); each rejection is also
+counted in the ``DocRejected`` metric, which has its own alarm. A missing object serves the
 built-in default doc, logged.
+
+S3Docs is also the DocHistory on AWS: every version is an object version of the bucket
+(``doc_versions.py``), and a save is a new version, checked against the version it was made from.
 """
 
 from __future__ import annotations
@@ -12,12 +16,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+from cart_recovery.adapters.aws import metrics
+from cart_recovery.adapters.aws.doc_versions import ObjectVersions
 from cart_recovery.adapters.aws.errors import client_error_type, error_code
 from cart_recovery.adapters.files import DocUnavailable
 from cart_recovery.domain.rules import DEFAULT_RULES_TEXT, Rules, RulesError, parse_rules
 from cart_recovery.domain.voice import DEFAULT_VOICE_TEXT, Voice, VoiceError, parse_voice
+from cart_recovery.ports import DocVersion
 
 log = logging.getLogger("cart_recovery.aws.docs")
 T = TypeVar("T")
@@ -43,8 +51,13 @@ class S3Doc(Generic[T]):
         parse: Callable[[str], T],
         errors: type[Exception],
         default_text: str,
+        *,
+        name: str = "",
+        emit: metrics.Emit = metrics.stdout_line,
     ) -> None:
         self._client = client
+        self.name = name or key.removesuffix(".txt")
+        self._emit = emit
         self.bucket = bucket
         self.key = key
         self._parse = parse
@@ -102,6 +115,7 @@ class S3Doc(Generic[T]):
                     "problems": str(e),
                 },
             )
+            metrics.doc_rejected(self.name, emit=self._emit)
             return self._fallback(etag, version, served)
         self.last_error = None
         return _Served(value, etag, version)
@@ -143,7 +157,7 @@ class S3Doc(Generic[T]):
 
 
 class S3Docs:
-    """DocSource over ``s3://<bucket>/rules.txt`` and ``voice.txt``."""
+    """DocSource and DocHistory over ``s3://<bucket>/rules.txt`` and ``voice.txt``."""
 
     def __init__(
         self,
@@ -152,13 +166,32 @@ class S3Docs:
         *,
         rules_key: str = "rules.txt",
         voice_key: str = "voice.txt",
+        emit: metrics.Emit = metrics.stdout_line,
     ) -> None:
         self.rules_doc: S3Doc[Rules] = S3Doc(
-            client, bucket, rules_key, parse_rules, RulesError, DEFAULT_RULES_TEXT
+            client,
+            bucket,
+            rules_key,
+            parse_rules,
+            RulesError,
+            DEFAULT_RULES_TEXT,
+            name="rules",
+            emit=emit,
         )
         self.voice_doc: S3Doc[Voice] = S3Doc(
-            client, bucket, voice_key, parse_voice, VoiceError, DEFAULT_VOICE_TEXT
+            client,
+            bucket,
+            voice_key,
+            parse_voice,
+            VoiceError,
+            DEFAULT_VOICE_TEXT,
+            name="voice",
+            emit=emit,
         )
+        self._history = {
+            doc: ObjectVersions(client, bucket, key, doc)
+            for doc, key in (("rules", rules_key), ("voice", voice_key))
+        }
 
     def expire(self) -> None:
         self.rules_doc.expire()
@@ -169,3 +202,21 @@ class S3Docs:
 
     def voice(self) -> Voice:
         return self.voice_doc.get()
+
+    def versions(self, doc: str) -> list[DocVersion]:
+        return self._history[doc].versions()
+
+    def save(
+        self,
+        doc: str,
+        text: str,
+        *,
+        base: str | None,
+        by: str,
+        at: datetime,
+        note: str = "",
+        source: str = "dashboard",
+    ) -> DocVersion:
+        saved = self._history[doc].save(text, base=base, by=by, at=at, note=note, source=source)
+        self.expire()  # the next read serves the saved version
+        return saved
