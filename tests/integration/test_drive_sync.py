@@ -6,7 +6,7 @@ revision costs one metadata call."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -17,9 +17,12 @@ from cart_recovery.adapters.drive import DriveDocs
 from cart_recovery.adapters.files import FileDocs
 from cart_recovery.adapters.mail import MemoryMailer
 from cart_recovery.adapters.sqlite import SqliteStore
+from cart_recovery.bootstrap.embedded import embedded, init_data_dir
 from cart_recovery.bootstrap.in_memory import in_memory
+from cart_recovery.config.settings import SettingsError, load_settings
 from cart_recovery.domain.rules import DEFAULT_RULES_TEXT, parse_rules
 from cart_recovery.domain.voice import DEFAULT_VOICE_TEXT
+from cart_recovery.embedded.clock import VirtualClock
 from cart_recovery.ports import DriveError
 from cart_recovery.service.doc_sync import DocSync, last_refusal
 from tests.fakes.drive_api import FakeDrive
@@ -178,3 +181,61 @@ def test_errors_name_the_doc_and_the_status_never_the_key(
     assert RULES_ID in str(refused.value)
     for fragment in key_fragments(pem(other)):
         assert fragment not in str(refused.value)
+
+
+# --------------------------------------------------------------------------- the embedded runtime
+
+
+def drive_environ(fake: FakeDrive, key_file: Path) -> dict[str, str]:
+    return {
+        "CART_RECOVERY_GOOGLE_DOCS_RULES_ID": RULES_ID,
+        "CART_RECOVERY_GOOGLE_DOCS_VOICE_ID": VOICE_ID,
+        "CART_RECOVERY_GOOGLE_SERVICE_ACCOUNT_FILE": str(key_file),
+        "CART_RECOVERY_GOOGLE_API_ROOT": fake.base_url,
+        "CART_RECOVERY_OWNER_EMAILS": "owner@shop.example",
+    }
+
+
+def test_serve_follows_the_docs_every_five_minutes_of_its_clock(
+    tmp_path: Path, fake: FakeDrive, signing_key: rsa.RSAPrivateKey
+) -> None:
+    data = tmp_path / "data"
+    init_data_dir(data)
+    key_file = write_service_account(tmp_path / "sa.json", signing_key, fake.token_uri)
+    clock = VirtualClock(NOW)
+    mailer = MemoryMailer()
+    rt = embedded(
+        load_settings(data, drive_environ(fake, key_file)),
+        clock=clock,
+        mailer=mailer,
+        run_timers=False,
+    )
+    try:
+        assert rt.doc_sync is not None
+        assert [s.outcome for s in rt.doc_sync.tick(clock.now())] == ["applied", "applied"]
+        fake.docs[RULES_ID].edit(SLOW, by="Bob Editor")
+        clock.set(NOW + timedelta(minutes=4))
+        assert rt.doc_sync.tick(clock.now()) == []  # not due yet: no call at all
+        clock.set(NOW + timedelta(minutes=5))
+        assert [s.outcome for s in rt.doc_sync.tick(clock.now())] == ["applied", "unchanged"]
+        assert rt.docs.rules() == parse_rules(SLOW)
+        assert rt.service.doc_history("rules")[0].version.by == "Bob Editor"
+    finally:
+        rt.close()
+
+
+def test_without_both_doc_ids_serve_does_not_sync(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    init_data_dir(data)
+    rt = embedded(load_settings(data, {}), run_timers=False)
+    try:
+        assert rt.doc_sync is None
+    finally:
+        rt.close()
+
+
+def test_doc_ids_without_a_service_account_are_a_settings_error(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    init_data_dir(data)
+    with pytest.raises(SettingsError, match="google_service_account_file"):
+        load_settings(data, {"CART_RECOVERY_GOOGLE_DOCS_RULES_ID": RULES_ID})

@@ -20,7 +20,7 @@ from email.message import EmailMessage
 
 from cart_recovery.domain.model import AuditEntry
 from cart_recovery.domain.rules import Problem
-from cart_recovery.ports import DocsDrive, DriveDoc
+from cart_recovery.ports import DocsDrive, DriveDoc, DriveError
 from cart_recovery.service.core import Service
 from cart_recovery.service.docs import DocRefused
 
@@ -50,12 +50,14 @@ class Refusal:
 
 @dataclass(frozen=True)
 class Synced:
-    """What one sync did with a doc: ``unchanged``, ``applied`` (``version``) or ``refused``."""
+    """What one sync did with a doc: ``unchanged``, ``applied`` (``version``), ``refused``, or
+    ``failed`` (``error``: Drive could not be read; the next sync tries again)."""
 
     doc: str
     outcome: str
-    revision: str
+    revision: str = ""
     version: str = ""
+    error: str = ""
 
 
 def last_refusal(service: Service, doc: str) -> Refusal | None:
@@ -81,7 +83,14 @@ class DocSync:
     owners: Sequence[str]
 
     def run(self, now: datetime) -> list[Synced]:
-        return [self.sync(doc, file_id, now) for doc, file_id in self.doc_ids.items() if file_id]
+        """One sync of every doc; a doc Drive cannot give is ``failed``, the others go on."""
+        out = []
+        for doc, file_id in self.doc_ids.items():
+            try:
+                out.append(self.sync(doc, file_id, now))
+            except DriveError as e:
+                out.append(Synced(doc, "failed", error=str(e)))
+        return out
 
     def sync(self, doc: str, file_id: str, now: datetime) -> Synced:
         head = self.drive.head(file_id)
