@@ -26,6 +26,7 @@ from cart_recovery.embedded.clock import VirtualClock
 from cart_recovery.ports import DriveError
 from cart_recovery.service.doc_sync import DocSync, last_refusal
 from tests.fakes.drive_api import FakeDrive
+from tests.integration.test_dashboard import Dash
 from tests.integration.test_sheets import key_fragments, pem, write_service_account
 
 NY = ZoneInfo("America/New_York")
@@ -239,3 +240,35 @@ def test_doc_ids_without_a_service_account_are_a_settings_error(tmp_path: Path) 
     init_data_dir(data)
     with pytest.raises(SettingsError, match="google_service_account_file"):
         load_settings(data, {"CART_RECOVERY_GOOGLE_DOCS_RULES_ID": RULES_ID})
+
+
+# --------------------------------------------------------------------------- the dashboard
+
+
+def test_the_dashboard_links_to_the_google_docs_and_shows_a_refused_revision(
+    tmp_path: Path, fake: FakeDrive, signing_key: rsa.RSAPrivateKey
+) -> None:
+    key_file = write_service_account(tmp_path / "sa.json", signing_key, fake.token_uri)
+    dash = Dash(tmp_path / "data", drive_environ(fake, key_file))
+    try:
+        assert dash.rt.doc_sync is not None
+        dash.rt.doc_sync.tick(dash.clock.now())
+        fake.docs[RULES_ID].edit(BAD, by="Cy Typo")
+        dash.clock.set(NOW + timedelta(minutes=5))
+        dash.rt.doc_sync.tick(dash.clock.now())
+        dash.login()
+
+        page = dash.client.get("/admin/docs").text
+
+        assert f'href="https://docs.google.com/document/d/{RULES_ID}/edit"' in page
+        assert f'href="https://docs.google.com/document/d/{VOICE_ID}/edit"' in page
+        assert "<textarea" not in page
+        bad_line = BAD.splitlines().index("Quiet hours: whenever.") + 1
+        assert "revision v2 by Cy Typo was not applied" in page
+        assert f"line {bad_line}:" in page
+        token = dash.csrf("/admin/docs/rules/history")
+        r = dash.post("/admin/docs/rules/save", {"csrf": token, "base": "", "text": SLOW})
+        assert (r.status_code, "follow a Google Doc: edit it there" in r.text) == (409, True)
+        assert dash.rt.docs.rules() == parse_rules(DEFAULT_RULES_TEXT)
+    finally:
+        dash.close()

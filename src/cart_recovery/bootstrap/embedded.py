@@ -163,6 +163,14 @@ def make_doc_sync(
     return DocSyncSchedule(sync, clock)
 
 
+def doc_links(settings: EmbeddedSettings) -> dict[str, str]:
+    """The docs followed from a Google Doc, each with the Doc's link (for the dashboard)."""
+    if not (settings.google_docs_rules_id and settings.google_docs_voice_id):
+        return {}
+    ids = {"rules": settings.google_docs_rules_id, "voice": settings.google_docs_voice_id}
+    return {doc: f"https://docs.google.com/document/d/{i}/edit" for doc, i in ids.items()}
+
+
 @dataclass
 class Embedded:
     settings: EmbeddedSettings
@@ -226,13 +234,8 @@ def embedded(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         stop = asyncio.Event()
         ingest_queue.start()
-        tasks = (
-            [asyncio.create_task(loop.run(stop)), asyncio.create_task(report_schedule.run(stop))]
-            if run_timers
-            else []
-        )
-        if run_timers and doc_sync is not None:
-            tasks.append(asyncio.create_task(doc_sync.run(stop)))
+        runs = [loop.run, report_schedule.run] + ([doc_sync.run] if doc_sync else [])
+        tasks = [asyncio.create_task(run(stop)) for run in runs] if run_timers else []
         try:
             yield
         finally:
@@ -252,20 +255,9 @@ def embedded(
         metrics=metrics,
         sources=make_sources(settings),
         owner=owner_access(settings),
+        doc_sources=doc_links(settings),
         ingester=ingest_queue.ingest,
     )
     app = create_app(ctx, lifespan=lifespan)
-    return Embedded(
-        settings,
-        store,
-        docs,
-        service,
-        loop,
-        clock,
-        tokens,
-        app,
-        metrics,
-        reports,
-        report_schedule,
-        doc_sync,
-    )
+    parts = (store, docs, service, loop, clock, tokens, app, metrics, reports, report_schedule)
+    return Embedded(settings, *parts, doc_sync)
