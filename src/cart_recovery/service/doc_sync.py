@@ -51,7 +51,8 @@ class Refusal:
 @dataclass(frozen=True)
 class Synced:
     """What one sync did with a doc: ``unchanged``, ``applied`` (``version``), ``refused``, or
-    ``failed`` (``error``: Drive could not be read; the next sync tries again)."""
+    ``failed`` (``error``: Drive could not be read, or the doc was saved meanwhile; the next
+    sync tries again)."""
 
     doc: str
     outcome: str
@@ -88,7 +89,7 @@ class DocSync:
         for doc, file_id in self.doc_ids.items():
             try:
                 out.append(self.sync(doc, file_id, now))
-            except DriveError as e:
+            except (DriveError, DocRefused) as e:  # DocRefused: saved meanwhile (stale)
                 out.append(Synced(doc, "failed", error=str(e)))
         return out
 
