@@ -425,6 +425,31 @@ class DocHistory(Protocol):
         Atomic with its check: raises StaleDoc, writing nothing, when ``base`` is not current."""
 
 
+@dataclass(frozen=True)
+class DriveDoc:
+    """A Google Doc's head as Drive describes it: its revision, when and by whom it changed."""
+
+    file_id: str
+    revision: str  # the head revision (Drive's headRevisionId, else its version number)
+    modified_at: datetime | None
+    by: str  # the last modifying user's display name ("" when Drive does not say)
+    link: str  # the Doc's web view link
+
+
+class DriveError(Exception):
+    """A Drive call failed; the message names the Doc and the HTTP status, never a key."""
+
+
+class DocsDrive(Protocol):
+    """The Google Docs the owner writes the rules and voice in, read through Drive."""
+
+    def head(self, file_id: str) -> DriveDoc:
+        """One metadata call: the Doc's head revision. Raises DriveError."""
+
+    def export_text(self, file_id: str) -> str:
+        """The Doc as plain text (no BOM, ``\\n`` line ends). Raises DriveError."""
+
+
 class Exporter(Protocol):
     def write(self, day: date, rows: Sequence[Row]) -> list[str]:
         """Publish one day's rows; returns where they went (paths or URLs). Idempotent: a
@@ -513,6 +538,9 @@ __all__ = [
     "DocHistory",
     "DocSource",
     "DocVersion",
+    "DocsDrive",
+    "DriveDoc",
+    "DriveError",
     "Exporter",
     "FastClock",
     "GroupCommit",

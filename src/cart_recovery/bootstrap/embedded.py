@@ -26,12 +26,22 @@ from cart_recovery.domain.privacy import EmailKey
 from cart_recovery.domain.rules import DEFAULT_RULES_TEXT
 from cart_recovery.domain.voice import DEFAULT_VOICE_TEXT
 from cart_recovery.embedded.clock import SystemClock
+from cart_recovery.embedded.doc_sync import DocSyncSchedule
 from cart_recovery.embedded.ingest import IngestQueue
 from cart_recovery.embedded.metrics import Metrics
 from cart_recovery.embedded.reports import ReportSchedule
 from cart_recovery.embedded.timers import TimerLoop
-from cart_recovery.ports import Clock, Closable, Exporter, LineWriter, Mailer, Source
+from cart_recovery.ports import (
+    Clock,
+    Closable,
+    DocsDrive,
+    Exporter,
+    LineWriter,
+    Mailer,
+    Source,
+)
 from cart_recovery.service import Service
+from cart_recovery.service.doc_sync import DocSync
 from cart_recovery.service.reports import Reports
 from cart_recovery.web.admin import session_key
 from cart_recovery.web.app import create_app
@@ -137,6 +147,30 @@ def make_mailer(settings: EmbeddedSettings) -> Mailer:
     return OutboxFolder(settings.outbox)
 
 
+def make_doc_sync(
+    settings: EmbeddedSettings, service: Service, clock: Clock, drive: DocsDrive | None
+) -> DocSyncSchedule | None:
+    """The Google Docs sync, when both Doc ids are set (else the docs are edited here)."""
+    rules_id, voice_id = settings.google_docs_rules_id, settings.google_docs_voice_id
+    if not (rules_id and voice_id):
+        return None
+    if drive is None:
+        from cart_recovery.adapters.drive import DriveDocs
+
+        assert settings.google_service_account_file is not None  # the settings check it
+        drive = DriveDocs(settings.google_service_account_file, api_root=settings.google_api_root)
+    sync = DocSync(service, drive, {"rules": rules_id, "voice": voice_id}, settings.owner_emails)
+    return DocSyncSchedule(sync, clock)
+
+
+def doc_links(settings: EmbeddedSettings) -> dict[str, str]:
+    """The docs followed from a Google Doc, each with the Doc's link (for the dashboard)."""
+    if not (settings.google_docs_rules_id and settings.google_docs_voice_id):
+        return {}
+    ids = {"rules": settings.google_docs_rules_id, "voice": settings.google_docs_voice_id}
+    return {doc: f"https://docs.google.com/document/d/{i}/edit" for doc, i in ids.items()}
+
+
 @dataclass
 class Embedded:
     settings: EmbeddedSettings
@@ -150,6 +184,7 @@ class Embedded:
     metrics: Metrics
     reports: Reports
     report_schedule: ReportSchedule
+    doc_sync: DocSyncSchedule | None = None
 
     def close(self) -> None:
         for part in (self.service.mailer, self.service.lines):
@@ -164,6 +199,7 @@ def embedded(
     clock: Clock | None = None,
     mailer: Mailer | None = None,
     lines: LineWriter | None = None,
+    drive: DocsDrive | None = None,
     run_timers: bool = True,
 ) -> Embedded:
     clock = clock or SystemClock()
@@ -190,6 +226,7 @@ def embedded(
     reports = make_reports(settings, store, docs, service)
     report_schedule = ReportSchedule(reports, clock, settings.export_dir)
     ingest_queue = IngestQueue(service, store)
+    doc_sync = make_doc_sync(settings, service, clock, drive)
     loop.on_wakeup = metrics.wakeups.inc
     loop.on_error = metrics.errors.labels("wakeup").inc
 
@@ -197,11 +234,8 @@ def embedded(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         stop = asyncio.Event()
         ingest_queue.start()
-        tasks = (
-            [asyncio.create_task(loop.run(stop)), asyncio.create_task(report_schedule.run(stop))]
-            if run_timers
-            else []
-        )
+        runs = [loop.run, report_schedule.run] + ([doc_sync.run] if doc_sync else [])
+        tasks = [asyncio.create_task(run(stop)) for run in runs] if run_timers else []
         try:
             yield
         finally:
@@ -221,9 +255,9 @@ def embedded(
         metrics=metrics,
         sources=make_sources(settings),
         owner=owner_access(settings),
+        doc_sources=doc_links(settings),
         ingester=ingest_queue.ingest,
     )
     app = create_app(ctx, lifespan=lifespan)
-    return Embedded(
-        settings, store, docs, service, loop, clock, tokens, app, metrics, reports, report_schedule
-    )
+    parts = (store, docs, service, loop, clock, tokens, app, metrics, reports, report_schedule)
+    return Embedded(settings, *parts, doc_sync)

@@ -42,4 +42,9 @@ mail_from = "Your Store <shop@example.com>"
 # Google Sheet, share it with a service account and name both here:
 # sheets_spreadsheet_id = "1AbC..."
 # sheets_service_account_file = "/path/to/service-account.json"
+
+# To follow the rules and voice from two Google Docs shared with a service account:
+# google_docs_rules_id = "1AbC..."
+# google_docs_voice_id = "1DeF..."
+# google_service_account_file = "/path/to/service-account.json"
 """

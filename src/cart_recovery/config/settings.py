@@ -99,6 +99,11 @@ class EmbeddedSettings(Settings, frozen=True, kw_only=True):
     smtp_url: str | None = None
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "FULL"
     sheets_service_account_file: Path | None = None
+    # The rules and voice followed from two Google Docs (README: "Rules and voice in Google Docs")
+    google_docs_rules_id: str | None = None
+    google_docs_voice_id: str | None = None
+    google_service_account_file: Path | None = None
+    google_api_root: Url = "https://www.googleapis.com"
     config_file: Path | None = None
 
     @property
@@ -263,6 +268,10 @@ _ENV_KEYS = (
     "bedrock_region",
     "bedrock_endpoint_url",
     "llm_timeout_seconds",
+    "google_docs_rules_id",
+    "google_docs_voice_id",
+    "google_service_account_file",
+    "google_api_root",
 )
 SECRET_ENV = {
     "webhook_secrets": "CART_RECOVERY_WEBHOOK_SECRET",
@@ -365,6 +374,11 @@ def _check_embedded(s: EmbeddedSettings, where: Mapping[str, str], at: str) -> N
     if bool(s.sheets_spreadsheet_id) != bool(s.sheets_service_account_file):
         raise SettingsError(
             f"{at}: 'sheets_spreadsheet_id' and 'sheets_service_account_file' go together"
+        )
+    if (s.google_docs_rules_id or s.google_docs_voice_id) and not s.google_service_account_file:
+        raise SettingsError(
+            f"{at}: 'google_docs_rules_id' and 'google_docs_voice_id' need "
+            "'google_service_account_file' (a service account the Docs are shared with)"
         )
 
 

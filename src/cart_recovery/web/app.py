@@ -63,6 +63,7 @@ def admin_parts(ctx: WebContext) -> AdminParts | None:
         now=ctx.clock.now,
         store_name=ctx.store_name,
         templates=ctx.templates,
+        doc_sources=ctx.doc_sources,
     )
 
 

@@ -50,6 +50,9 @@ class WebContext:
     # event; the embedded runtime passes its group-commit queue.
     ingester: Callable[[CartEvent, datetime], Awaitable[bool]] | None = None
     templates: Environment = field(default_factory=page_templates)
+    # The docs followed from Google Docs: ``rules`` / ``voice`` → the Doc's link (the
+    # dashboard links to it instead of editing).
+    doc_sources: dict[str, str] = field(default_factory=dict)
 
     # the metrics' per-outcome counters, looked up once
     _counters: dict[str, Any] = field(default_factory=dict, init=False, repr=False)

@@ -22,6 +22,7 @@ from cart_recovery.domain.rules import Rules, RulesError, describe_rules, parse_
 from cart_recovery.domain.voice import Voice, VoiceError, parse_voice
 from cart_recovery.ports import DocFiles, DocHistory, DocVersion
 from cart_recovery.service import Service
+from cart_recovery.service.doc_sync import Refusal, last_refusal
 from cart_recovery.web.owner_views import STEP_NAMES, recompose
 
 
@@ -55,6 +56,8 @@ class DocView:
     version: str = ""  # the current version, the editor's base
     editable: bool = False
     draft: Draft | None = None
+    google_doc: str = ""  # the Google Doc this doc follows (the editor links to it)
+    refusal: Refusal | None = None  # the Doc's last refused revision, while no newer one applied
 
 
 @dataclass
@@ -91,7 +94,10 @@ def _voice_meaning(voice: Voice) -> str:
     return "\n".join(lines)
 
 
-def docs_page(service: Service, sample_time: time) -> DocsPage:
+def docs_page(
+    service: Service, sample_time: time, sources: dict[str, str] | None = None
+) -> DocsPage:
+    """The docs as they serve; ``sources``: the docs followed from a Google Doc (its link)."""
     docs = service.docs
     rules = docs.rules()
     voice = docs.voice()
@@ -122,6 +128,10 @@ def docs_page(service: Service, sample_time: time) -> DocsPage:
             view.version = versions[0].version if versions else ""
             if versions and not view.text:
                 view.text = versions[0].text
+        view.google_doc = (sources or {}).get(doc, "")
+        if view.google_doc:
+            view.editable = False
+            view.refusal = last_refusal(service, doc)
     return page
 
 

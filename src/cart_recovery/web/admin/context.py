@@ -47,6 +47,7 @@ class AdminParts:
     now: Callable[[], datetime]
     store_name: Callable[[], str]
     templates: Environment = field(default_factory=page_templates)
+    doc_sources: dict[str, str] = field(default_factory=dict)  # doc → its Google Doc link
 
 
 @dataclass

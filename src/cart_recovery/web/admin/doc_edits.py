@@ -40,7 +40,7 @@ async def show(
 
     def build() -> owner_docs.DocsPage:
         service = admin.service
-        page_ = owner_docs.docs_page(service, at)
+        page_ = owner_docs.docs_page(service, at, admin.parts.doc_sources)
         if draft is not None:
             owner_docs.with_draft(page_, draft)
         zone = ZoneInfo(service.docs.rules().store_timezone)
@@ -73,6 +73,17 @@ def _no_doc(admin: Admin, request: Request) -> Response:
     return admin.page(request, "admin/message.html", 404, title="No such doc", message="")
 
 
+def _follows_a_google_doc(admin: Admin, request: Request, doc: str) -> Response | None:
+    """A save or restore refused: this doc's source is its Google Doc (edit it there)."""
+    link = admin.parts.doc_sources.get(doc)
+    if not link:
+        return None
+    message = f"The {doc} follow a Google Doc: edit it there ({link})."
+    return admin.page(
+        request, "admin/message.html", 409, title="Edit the Google Doc", message=message
+    )
+
+
 def _draft(form: Form, doc: str, **over: str) -> owner_docs.Draft:
     values = {"text": form.get("text"), "base": form.get("base"), "note": form.get("note")}
     values.update(over)
@@ -98,6 +109,9 @@ async def save(admin: Admin, request: Request) -> Response:
     form = await admin.checked_form(request, DOC_FORM_LIMIT)
     if isinstance(form, Response):
         return form
+    refused = _follows_a_google_doc(admin, request, doc)
+    if refused is not None:
+        return refused
     at = sample_time(form.get("at"))
     draft = _draft(form, doc)
     service, now = admin.service, admin.now()
@@ -157,6 +171,9 @@ async def restore(admin: Admin, request: Request) -> Response:
     form = await admin.checked_form(request, DOC_FORM_LIMIT)
     if isinstance(form, Response):
         return form
+    refused = _follows_a_google_doc(admin, request, doc)
+    if refused is not None:
+        return refused
     version = form.get("version")
     service, now = admin.service, admin.now()
     try:
