@@ -266,6 +266,8 @@ def test_the_dashboard_links_to_the_google_docs_and_shows_a_refused_revision(
         bad_line = BAD.splitlines().index("Quiet hours: whenever.") + 1
         assert "revision v2 by Cy Typo was not applied" in page
         assert f"line {bad_line}:" in page
+        history = dash.client.get("/admin/docs/rules/history").text
+        assert "Restore this version" not in history and "the Google Doc" in history
         token = dash.csrf("/admin/docs/rules/history")
         r = dash.post("/admin/docs/rules/save", {"csrf": token, "base": "", "text": SLOW})
         assert (r.status_code, "follow a Google Doc: edit it there" in r.text) == (409, True)

@@ -160,6 +160,7 @@ async def history(admin: Admin, request: Request) -> Response:
         title=DOC_TITLES[doc],
         entries=entries,
         fmt=admin.fmt(),
+        google_doc=admin.parts.doc_sources.get(doc),
     )
 
 
