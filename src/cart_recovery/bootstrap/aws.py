@@ -8,7 +8,8 @@ one app per execution environment, built at the first invocation.
 Environment variables (the SAM template sets them): the tables ``CR_STATE_TABLE``,
 ``CR_SENDS_TABLE``, ``CR_AUDIT_TABLE``, ``CR_UNSUB_TABLE``, ``CR_EVENT_IDS_TABLE``;
 ``CR_EVENTS_QUEUE_URL``, ``CR_RULES_BUCKET``, ``CR_CONFIG_PATH``;
-the secrets ``CR_WEBHOOK_SECRET_ID``, ``CR_SIGNING_SECRET_ID``, ``CR_SHEETS_SECRET_ID``;
+the secrets ``CR_WEBHOOK_SECRET_ID``, ``CR_SIGNING_SECRET_ID``, ``CR_SHEETS_SECRET_ID`` (the
+Google service account's key JSON: the Sheet export and the Docs sync); ``CR_GOOGLE_API_ROOT``;
 Scheduler's ``CR_SCHEDULER_GROUP``, ``CR_WAITER_ARN``, ``CR_SENDER_ARN``,
 ``CR_SCHEDULER_ROLE_ARN``; ``CR_SES_CONFIGURATION_SET``, ``CR_MAIL_FROM``, ``CR_BASE_URL``,
 ``CR_STORE_TIMEZONE``, ``CR_BEDROCK_MODEL``, ``CR_OWNER_EMAILS``; and boto3's ``AWS_REGION``,
@@ -16,7 +17,8 @@ credentials, and ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_<SERVICE>`` (local st
 
 SSM parameters under ``CR_CONFIG_PATH`` override the deployment's values for: ``mail_from``,
 ``base_url``, ``owner_emails`` (comma-separated), ``default_locale``, ``store_timezone``,
-``bedrock_model``, ``message_id_domain``, ``sheets_spreadsheet_id``.
+``bedrock_model``, ``message_id_domain``, ``sheets_spreadsheet_id``, ``google_docs_rules_id``
+and ``google_docs_voice_id`` (the two Google Docs the ``docs-sync`` function follows).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from cart_recovery.adapters.aws import metrics
 from cart_recovery.adapters.aws.config import Secrets, parameters_under
 from cart_recovery.adapters.aws.docs import S3Docs
 from cart_recovery.adapters.aws.dynamo import DynamoStore, Tables
@@ -52,6 +55,7 @@ from cart_recovery.domain.privacy import EmailKey
 from cart_recovery.embedded.clock import SystemClock
 from cart_recovery.ports import Clock, Exporter, LineWriter
 from cart_recovery.service import Happening, Service
+from cart_recovery.service.doc_sync import DocSync
 from cart_recovery.service.reports import Reports
 
 # The ``X as X`` imports above are handed over to the handlers, which reach adapters only
@@ -274,11 +278,29 @@ class AwsApp:
 
         return [SheetsExporter(s.sheets_spreadsheet_id, self.service_account_file)]
 
+    def doc_sync(self) -> DocSync | None:
+        """The Google Docs sync when both Doc ids are configured (SSM ``google_docs_rules_id``
+        and ``google_docs_voice_id``), else None. The Drive service account is the key in
+        ``CR_SHEETS_SECRET_ID``; a refused revision mails the owners through SES and is counted
+        in the ``DocRejected`` metric."""
+        s = self.settings
+        if not (s.google_docs_rules_id and s.google_docs_voice_id):
+            return None
+        from cart_recovery.adapters.drive import DriveDocs
+
+        return DocSync(
+            self.service,
+            DriveDocs(self.service_account_file, api_root=s.google_api_root),
+            {"rules": s.google_docs_rules_id, "voice": s.google_docs_voice_id},
+            s.owner_emails,
+            on_refused=metrics.doc_rejected,
+        )
+
     @cached_property
     def service_account_file(self) -> Path:
-        """The Sheets service account key, written once per execution environment to a
-        private temporary file (the exporter reads a file)."""
-        folder = Path(tempfile.mkdtemp(prefix="cr-sheets-"))
+        """The Google service account key (Sheets, Drive), written once per execution
+        environment to a private temporary file (google-auth reads a file)."""
+        folder = Path(tempfile.mkdtemp(prefix="cr-google-"))
         path = folder / "service-account.json"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:

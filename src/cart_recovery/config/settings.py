@@ -66,6 +66,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     default_locale: str = "en_US"
     owner_emails: tuple[str, ...] = ()
     sheets_spreadsheet_id: str | None = None
+    # The rules and voice followed from two Google Docs (README: "Rules and voice in Google Docs")
+    google_docs_rules_id: str | None = None
+    google_docs_voice_id: str | None = None
+    google_api_root: Url = "https://www.googleapis.com"
     # The line writer (README: "The line writer"): who may polish the opening line.
     line_writer: Literal["template", "anthropic", "bedrock"] = "template"
     anthropic_model: str = "claude-haiku-4-5"
@@ -99,11 +103,7 @@ class EmbeddedSettings(Settings, frozen=True, kw_only=True):
     smtp_url: str | None = None
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "FULL"
     sheets_service_account_file: Path | None = None
-    # The rules and voice followed from two Google Docs (README: "Rules and voice in Google Docs")
-    google_docs_rules_id: str | None = None
-    google_docs_voice_id: str | None = None
     google_service_account_file: Path | None = None
-    google_api_root: Url = "https://www.googleapis.com"
     config_file: Path | None = None
 
     @property
@@ -405,6 +405,7 @@ AWS_ENV = {
     "bedrock_model": "CR_BEDROCK_MODEL",
     "owner_emails": "CR_OWNER_EMAILS",
     "drive_secret_id": "CR_SHEETS_SECRET_ID",
+    "google_api_root": "CR_GOOGLE_API_ROOT",
 }
 _AWS_ORIGINS = dict(AWS_ENV)
 
@@ -419,6 +420,8 @@ PARAMETERS = frozenset(
         "bedrock_model",
         "message_id_domain",
         "sheets_spreadsheet_id",
+        "google_docs_rules_id",
+        "google_docs_voice_id",
     }
 )
 

@@ -13,7 +13,7 @@ head revision found in either costs the one metadata call and nothing else.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -76,12 +76,14 @@ def last_refusal(service: Service, doc: str) -> Refusal | None:
 
 @dataclass
 class DocSync:
-    """Follows ``doc_ids`` (``rules`` / ``voice`` → Google Doc id) through ``drive``."""
+    """Follows ``doc_ids`` (``rules`` / ``voice`` → Google Doc id) through ``drive``.
+    ``on_refused`` is told the doc of each newly refused revision (AWS counts it in a metric)."""
 
     service: Service
     drive: DocsDrive
     doc_ids: Mapping[str, str]
     owners: Sequence[str]
+    on_refused: Callable[[str], None] | None = None
 
     def run(self, now: datetime) -> list[Synced]:
         """One sync of every doc; a doc Drive cannot give is ``failed``, the others go on."""
@@ -117,6 +119,8 @@ class DocSync:
             if e.code != "problems":
                 raise
             self._refuse(doc, head, e.problems, now)
+            if self.on_refused is not None:
+                self.on_refused(doc)
             return Synced(doc, "refused", head.revision)
         return Synced(doc, "applied", head.revision, saved.version)
 
