@@ -47,6 +47,15 @@ PART7: dict[str, set[str]] = {
         "ses:SendRawEmail",
         "bedrock:InvokeModel",
     },
+    # Not in Part 7 (it came with the Google Docs feature): "least-privilege IAM that reads its
+    # secret and writes only the docs bucket".
+    "DocsSyncRole": {
+        "secretsmanager:GetSecretValue",
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+        "s3:ListBucketVersions",
+        "s3:PutObject",
+    },
 }
 
 # Part 7 lists the Google service-account secret for "nightly-export and summary" together;
@@ -77,6 +86,7 @@ WHY = {
     "dynamodb:PutItem": "the audit row of every write",
     "dynamodb:ConditionCheckItem": "the claim checks atomically: cart open, not unsubscribed",
     "secretsmanager:GetSecretValue": "the link-signing key: unsubscribe and owner tokens",
+    "ses:SendRawEmail": "a refused Google Doc revision: the owners are told, once",
 }
 
 DOC_ACTIONS = {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucketVersions"}
@@ -120,6 +130,9 @@ BEYOND_PART7: dict[str, set[str]] = {
     },
     "NightlyExportRole": {"dynamodb:GetItem", *DOC_ACTIONS},
     "SummaryRole": {"dynamodb:GetItem", *DOC_ACTIONS},
+    # the audit rows under doc:rules / doc:voice: a saved version's, a refused revision's (read
+    # back so a refused revision is not mailed again)
+    "DocsSyncRole": {"dynamodb:Query", "dynamodb:PutItem", "ses:SendRawEmail"},
 }
 
 # The exact grants: role -> action -> the resources it is allowed on (see cfn.arn_name).
@@ -240,7 +253,16 @@ GRANTS: dict[str, dict[str, set[str]]] = {
         "ses:SendRawEmail": MAIL_FROM,
         **READ_DOCS,
     },
-    # EventBridge Scheduler's roles: invoke the waiter and the sender / the two jobs, nothing else
+    "DocsSyncRole": {
+        "ssm:GetParametersByPath": CONFIG_PATH,
+        "secretsmanager:GetSecretValue": {SHEETS_SECRET},
+        "s3:PutObject": DOCS,
+        **READ_DOCS,
+        "dynamodb:Query": {"AuditTable"},
+        "dynamodb:PutItem": {"AuditTable"},
+        "ses:SendRawEmail": MAIL_FROM,
+    },
+    # EventBridge Scheduler's roles: invoke the waiter and the sender / the jobs, nothing else
     "SchedulerTargetRole": {
         "lambda:InvokeFunction": {
             "lambda:function:cr-waiter",
@@ -248,7 +270,11 @@ GRANTS: dict[str, dict[str, set[str]]] = {
         }
     },
     "JobsSchedulerRole": {
-        "lambda:InvokeFunction": {"NightlyExportFunction", "SummaryFunction"},
+        "lambda:InvokeFunction": {
+            "NightlyExportFunction",
+            "SummaryFunction",
+            "DocsSyncFunction",
+        },
     },
 }
 
@@ -355,7 +381,7 @@ def test_pass_role_is_for_scheduler_only(template: dict[str, Any]) -> None:
 
 
 def test_send_mail_only_from_the_verified_sender(template: dict[str, Any]) -> None:
-    for role in ("SenderRole", "SummaryRole"):
+    for role in ("SenderRole", "SummaryRole", "DocsSyncRole"):
         (st,) = [s for s in statements(template, role) if s["Action"] == ["ses:SendRawEmail"]]
         assert st["Condition"] == {"StringEquals": {"ses:FromAddress": {"Ref": "MailFrom"}}}
 
@@ -373,9 +399,20 @@ def test_model_access_only_through_the_inference_profile(template: dict[str, Any
 
 
 def test_doc_versions_are_listed_only_for_the_two_docs(template: dict[str, Any]) -> None:
-    for role in ("IntakeRole", "WaiterRole", "SenderRole"):
+    for role in ("IntakeRole", "WaiterRole", "SenderRole", "DocsSyncRole"):
         (st,) = [s for s in statements(template, role) if s["Action"] == ["s3:ListBucketVersions"]]
         assert set(st["Condition"]["StringEquals"]["s3:prefix"]) <= {"rules.txt", "voice.txt"}
+
+
+def test_only_the_docs_sync_writes_the_docs_bucket(template: dict[str, Any]) -> None:
+    writers = {
+        role
+        for role in GRANTS
+        for action in grants(template, role)
+        if action.startswith("s3:") and not action.startswith(("s3:Get", "s3:List"))
+    }
+    assert writers == {"DocsSyncRole"}
+    assert grants(template, "DocsSyncRole")["s3:PutObject"] == DOCS
 
 
 def test_waiter_emits_only_the_reminder_events(template: dict[str, Any]) -> None:

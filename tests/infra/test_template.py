@@ -85,6 +85,7 @@ FUNCTIONS = {
     "UnsubHandlerFunction": ("cr-unsub-handler", "unsub_handler", 256, 15),
     "NightlyExportFunction": ("cr-nightly-export", "nightly_export", 256, 60),
     "SummaryFunction": ("cr-summary", "summary", 512, 60),
+    "DocsSyncFunction": ("cr-docs-sync", "docs_sync", 256, 60),  # the Google Docs feature
 }
 
 ENVIRONMENT = {
@@ -173,7 +174,12 @@ def test_environment_is_the_agreed_set(template: dict[str, Any]) -> None:
 def test_links_point_at_the_unsubscribe_url_unless_a_base_url_is_given(
     resources: dict[str, Any],
 ) -> None:
-    for logical_id in ("SenderFunction", "SummaryFunction", "NightlyExportFunction"):
+    for logical_id in (
+        "SenderFunction",
+        "SummaryFunction",
+        "NightlyExportFunction",
+        "DocsSyncFunction",
+    ):
         env = resources[logical_id]["Properties"]["Environment"]["Variables"]
         assert env["CR_BASE_URL"] == {
             "Fn::If": [
@@ -193,6 +199,10 @@ def test_the_summary_goes_to_the_owners_or_else_the_alert_address(
     }
     export = resources["NightlyExportFunction"]["Properties"]["Environment"]["Variables"]
     assert export["CR_SHEETS_SECRET_ID"] == {"Ref": "SheetsSecretName"}
+    # a refused Google Doc revision is mailed to the same owners, the Docs read with the same key
+    sync = resources["DocsSyncFunction"]["Properties"]["Environment"]["Variables"]
+    assert sync["CR_OWNER_EMAILS"] == env["CR_OWNER_EMAILS"]
+    assert sync["CR_SHEETS_SECRET_ID"] == {"Ref": "SheetsSecretName"}
 
 
 def test_intake_consumes_the_queue_in_batches_of_ten(resources: dict[str, Any]) -> None:
@@ -309,13 +319,13 @@ def test_rules_bucket_is_versioned_private_and_encrypted(resources: dict[str, An
 # ------------------------------------------------------------------ schedules, mail, alarms
 
 
-def test_scheduler_group_and_the_two_fixed_schedules(resources: dict[str, Any]) -> None:
+def test_scheduler_group_and_the_fixed_schedules(resources: dict[str, Any]) -> None:
     assert resources["WakeupScheduleGroup"]["Properties"]["Name"] == "cr-wakeups"
     schedules = {
         v["Properties"]["Name"]: v["Properties"]
         for v in of_type(resources, "AWS::Scheduler::Schedule").values()
     }
-    assert set(schedules) == {"cr-nightly-export", "cr-monthly-summary"}
+    assert set(schedules) == {"cr-nightly-export", "cr-monthly-summary", "cr-docs-sync"}
     nightly, monthly = schedules["cr-nightly-export"], schedules["cr-monthly-summary"]
     assert nightly["ScheduleExpression"] == "cron(0 2 * * ? *)"
     assert monthly["ScheduleExpression"] == "cron(0 9 ? * 2#1 *)"
@@ -324,6 +334,13 @@ def test_scheduler_group_and_the_two_fixed_schedules(resources: dict[str, Any]) 
         assert props["Target"]["RoleArn"] == {"Fn::GetAtt": ["JobsSchedulerRole", "Arn"]}
     assert nightly["Target"]["Arn"] == {"Fn::GetAtt": ["NightlyExportFunction", "Arn"]}
     assert monthly["Target"]["Arn"] == {"Fn::GetAtt": ["SummaryFunction", "Arn"]}
+    docs = schedules["cr-docs-sync"]
+    assert docs["ScheduleExpression"] == "rate(5 minutes)"
+    assert docs["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    assert docs["Target"] == {
+        "Arn": {"Fn::GetAtt": ["DocsSyncFunction", "Arn"]},
+        "RoleArn": {"Fn::GetAtt": ["JobsSchedulerRole", "Arn"]},
+    }
 
 
 def test_ses_configuration_set_reports_to_cloudwatch(resources: dict[str, Any]) -> None:
@@ -360,7 +377,8 @@ def test_alarms(resources: dict[str, Any]) -> None:
 
 
 def test_a_rejected_doc_has_an_alarm_of_its_own(resources: dict[str, Any]) -> None:
-    # the metric S3Docs writes as Embedded Metric Format lines (no metric filter)
+    # the metric S3Docs and the docs-sync function write as Embedded Metric Format lines (no
+    # metric filter)
     (alarm,) = (
         v["Properties"]
         for v in of_type(resources, "AWS::CloudWatch::Alarm").values()
