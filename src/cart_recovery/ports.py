@@ -128,6 +128,14 @@ class CartStore(Protocol):
         """Put the address on the list forever (False if it was there already). Writes an audit
         row for every cart of that address (by ``source``)."""
 
+    def unsubscribe_key(
+        self, digest: str, *, source: str, at: datetime, email: str | None = None
+    ) -> bool:
+        """``unsubscribe`` of the address whose keyed digest is ``digest`` (a link's). When
+        ``email`` (the address of the cart the link was about) has that digest, exactly
+        ``unsubscribe(email)``; otherwise (erased, or the cart's address changed since) the
+        list gets the digest alone and no audit row."""
+
     def audit(self, cart_id: str) -> list[AuditEntry]: ...
 
     def carts_of(self, email: str) -> list[Cart]: ...
@@ -281,11 +289,21 @@ class BadToken(ValueError):
     """A link token that was not made by this service (or was altered, or has expired)."""
 
 
+@dataclass(frozen=True)
+class UnsubscribeLink:
+    """What an unsubscribe token names: the address's keyed digest (``EmailKey``) and the cart
+    the email was about; or, in a token minted before those, the normalised ``email`` itself."""
+
+    digest: str = ""
+    cart_id: str = ""
+    email: str | None = None
+
+
 class LinkTokens(Protocol):
     """Reads the signed tokens of the public links (raises BadToken for anything else)."""
 
-    def read_unsubscribe(self, token: str) -> str:
-        """The address an unsubscribe token was made for."""
+    def read_unsubscribe_link(self, token: str) -> UnsubscribeLink:
+        """What an unsubscribe token names (either kind)."""
 
     def read_return_link(self, token: str) -> tuple[str, int]:
         """The ``(cart_id, step)`` a return link was made for."""
@@ -559,5 +577,6 @@ __all__ = [
     "StaleDoc",
     "StoredEvent",
     "TimerSink",
+    "UnsubscribeLink",
     "WakeQueue",
 ]

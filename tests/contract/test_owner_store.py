@@ -312,6 +312,50 @@ def test_every_store_writes_the_uncertain_unsubscribed_and_forgotten_rows_the_do
     assert last.after is not None and last.after["version"] == cart.version + 1
 
 
+# ---- unsubscribe by keyed digest (what a link names) ----------------------------------------
+
+
+def test_unsubscribe_by_digest_writes_the_rows_of_every_cart_of_the_address(store: Any) -> None:
+    # Given two carts of Maya and one of Sam
+    put(store)
+    put(store, cart_id="c2", email="Maya@Example.com")
+    put(store, cart_id="c3", email="sam@example.com")
+    c1, _ = store.load("c1")
+    c2, _ = store.load("c2")
+    # When a link naming her digest and cart c1 is followed
+    digest = KEY.digest("maya@example.com")
+    assert store.unsubscribe_key(digest, source="shopper", at=at(hours=4), email=c1.email)
+    # Then she is on the list, each of her carts has its audit row, and Sam is untouched
+    assert store.is_unsubscribed("MAYA@example.com")
+    assert as_stored(store.audit("c1")[-1]) == as_stored(
+        audit_rows.unsubscribed(c1, at(hours=4), "shopper")
+    )
+    assert as_stored(store.audit("c2")[-1]) == as_stored(
+        audit_rows.unsubscribed(c2, at(hours=4), "shopper")
+    )
+    assert [row.action for row in store.audit("c3")] == ["created"]
+    assert not store.is_unsubscribed("sam@example.com")
+    # And a second click changes nothing
+    assert not store.unsubscribe_key(digest, source="shopper", at=at(hours=5), email=c1.email)
+    assert len(store.audit("c1")) == 2
+
+
+def test_unsubscribe_by_digest_alone_when_the_cart_no_longer_names_the_address(
+    store: Any,
+) -> None:
+    # Given Maya's cart now holds another address (or none: erased)
+    put(store, email="new@example.com")
+    digest = KEY.digest("maya@example.com")
+    # When her link is followed
+    assert store.unsubscribe_key(digest, source="shopper", at=at(hours=4), email="new@example.com")
+    # Then her address is on the list, the cart's current address is not, and no row was written
+    assert store.is_unsubscribed("maya@example.com")
+    assert not store.is_unsubscribed("new@example.com")
+    assert [row.action for row in store.audit("c1")] == ["created"]
+    assert not store.unsubscribe_key(digest, source="shopper", at=at(hours=5), email=None)
+    assert store.unsubscribes_between(at(hours=0), at(hours=6)) == 1
+
+
 # ---- SQLite specifics: the unsubscribe list keeps digests -----------------------------------
 
 

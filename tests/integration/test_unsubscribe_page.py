@@ -60,7 +60,7 @@ def counts(rt: Embedded) -> dict[str, int]:
 
 def test_get_shows_a_confirm_form_and_changes_nothing(shop: tuple[Embedded, TestClient]) -> None:
     rt, client = shop
-    token = rt.tokens.unsubscribe(EMAIL)
+    token = rt.tokens.unsubscribe_key(EMAIL, "c1")
     before = counts(rt)
     # When the link is opened (twice: a mail scanner, then the shopper)
     pages = [client.get(f"/u/{token}") for _ in range(2)]
@@ -69,6 +69,8 @@ def test_get_shows_a_confirm_form_and_changes_nothing(shop: tuple[Embedded, Test
         assert page.status_code == 200
         form = re.search(r'<form method="post" action="([^"]+)">', page.text)
         assert form is not None and form.group(1) == f"/u/{token}"
+    # And the page names nobody: "this address" at most, never the shopper's
+    assert all(EMAIL not in page.text for page in pages)
     # And nothing changed: the address is still subscribed, no row was written
     assert not rt.store.is_unsubscribed(EMAIL)
     assert counts(rt) == before
@@ -76,22 +78,49 @@ def test_get_shows_a_confirm_form_and_changes_nothing(shop: tuple[Embedded, Test
 
 def test_posting_the_form_unsubscribes(shop: tuple[Embedded, TestClient]) -> None:
     rt, client = shop
-    token = rt.tokens.unsubscribe(EMAIL)
+    token = rt.tokens.unsubscribe_key(EMAIL, "c1")
     page = client.post(f"/u/{token}")
     assert page.status_code == 200
     assert "You're unsubscribed" in page.text
     assert rt.store.is_unsubscribed(EMAIL)
     assert rt.store.count("unsubscribes") == 1
+    assert rt.store.audit("c1")[-1].action == "unsubscribed"
 
 
 def test_one_click_post_unsubscribes_and_answers_json(shop: tuple[Embedded, TestClient]) -> None:
     rt, client = shop
-    token = rt.tokens.unsubscribe(EMAIL)
+    token = rt.tokens.unsubscribe_key(EMAIL, "c1")
     r = client.post(
         f"/u/{token}",
         content=b"List-Unsubscribe=One-Click",
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert r.status_code == 200
+    assert r.json() == {"status": "unsubscribed"}
+    assert rt.store.is_unsubscribed(EMAIL)
+
+
+def test_a_link_of_the_first_kind_still_unsubscribes(shop: tuple[Embedded, TestClient]) -> None:
+    # Given a link from an email sent before links named the address by its digest only
+    rt, client = shop
+    token = rt.tokens.unsubscribe(EMAIL)
+    # When it is opened and confirmed
+    assert client.get(f"/u/{token}").status_code == 200
+    page = client.post(f"/u/{token}")
+    # Then the address is unsubscribed and its cart has the audit row
+    assert page.status_code == 200 and "You're unsubscribed" in page.text
+    assert rt.store.is_unsubscribed(EMAIL)
+    assert rt.store.audit("c1")[-1].action == "unsubscribed"
+
+
+def test_a_link_whose_cart_changed_address_still_unsubscribes_its_recipient(
+    shop: tuple[Embedded, TestClient],
+) -> None:
+    # Given a link to maya about a cart that now names nobody it can be checked against
+    rt, client = shop
+    token = rt.tokens.unsubscribe_key(EMAIL, "gone")
+    # When it is confirmed with one click
+    r = client.post(f"/u/{token}", content=b"List-Unsubscribe=One-Click")
+    # Then her address is on the list all the same
     assert r.json() == {"status": "unsubscribed"}
     assert rt.store.is_unsubscribed(EMAIL)

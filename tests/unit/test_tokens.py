@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from itsdangerous import URLSafeSerializer
 
 from cart_recovery.adapters.links import BadToken, Tokens
+from cart_recovery.domain.privacy import EmailKey
 
 SECRET = "test-signing-key-0123456789"
 tokens = Tokens(SECRET)
@@ -49,3 +50,32 @@ def test_a_token_of_one_kind_or_another_key_or_altered_is_refused() -> None:
         Tokens("another-signing-key-0123456789").read_unsubscribe(token)
     with pytest.raises(BadToken):
         tokens.read_unsubscribe(token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1])
+
+
+@given(st.text(max_size=120), st.text(max_size=40))
+def test_a_link_token_names_the_address_by_its_keyed_digest_only(
+    address: str, cart_id: str
+) -> None:
+    token = tokens.unsubscribe_key(address, cart_id)
+    link = tokens.read_unsubscribe_link(token)
+    key = EmailKey.from_signing_key(SECRET)
+    assert (link.digest, link.cart_id, link.email) == (key.digest(address), cart_id, None)
+    assert URLSafeSerializer(SECRET, salt="cart-recovery.unsubscribe.v2").loads(token) == [
+        key.digest(address),
+        cart_id,
+    ]
+
+
+def test_both_kinds_of_unsubscribe_token_are_read_and_no_other() -> None:
+    old = tokens.unsubscribe("Sam@Example.com")
+    assert tokens.read_unsubscribe_link(old).email == "sam@example.com"
+    new = tokens.unsubscribe_key("sam@example.com", "c1")
+    for bad in (
+        Tokens("another-signing-key-0123456789").unsubscribe_key("sam@example.com", "c1"),
+        new[:-2] + ("A" if new[-2] != "A" else "B") + new[-1],
+        tokens.return_link("c1", 1),
+    ):
+        with pytest.raises(BadToken):
+            tokens.read_unsubscribe_link(bad)
+    with pytest.raises(BadToken):
+        tokens.read_return_link(new)

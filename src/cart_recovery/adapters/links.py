@@ -2,6 +2,9 @@
 
 Signed with itsdangerous under the service's signing key, each kind with its own salt, so a token
 of one kind is never accepted as another and nobody can make one for someone else's address.
+An unsubscribe token names the address only by its keyed digest (``EmailKey``, the one the
+unsubscribe list keeps) and the cart the email was about: no link carries an address in any
+encoding. Tokens of the first kind (the normalised address inside) are still read.
 """
 
 from __future__ import annotations
@@ -15,17 +18,24 @@ from itsdangerous.encoding import base64_encode
 
 from cart_recovery.domain.address import normalise_email
 from cart_recovery.domain.compose import Links
+from cart_recovery.domain.privacy import DIGEST_PREFIX, EmailKey
 from cart_recovery.ports import BadToken as BadToken
+from cart_recovery.ports import UnsubscribeLink
 
 OWNER_ACTIONS = ("suppress", "unsubscribe", "write_off")
 ACTION_LINK_MAX_AGE = 14 * 86400  # an owner action link in an export works for two weeks
 
 
 class Tokens:
-    def __init__(self, secret: str) -> None:
+    def __init__(self, secret: str, email_key: EmailKey | None = None) -> None:
+        """``email_key``: the unsubscribe list's key (default: the one derived from ``secret``,
+        as both runtimes key their stores)."""
         if len(secret) < 16:
             raise ValueError("the signing key must be at least 16 characters")
+        self._email_key = email_key or EmailKey.from_signing_key(secret)
         self._unsub = URLSafeSerializer(secret, salt="cart-recovery.unsubscribe")
+        self._unsub2 = URLSafeSerializer(secret, salt="cart-recovery.unsubscribe.v2")
+        self._unsub2_key = self._unsub2.make_signer().derive_key()
         self._ret = URLSafeSerializer(secret, salt="cart-recovery.return")
         self._unsub_key = self._unsub.make_signer().derive_key()
         self._ret_key = self._ret.make_signer().derive_key()
@@ -64,9 +74,12 @@ class Tokens:
         return value[0], value[1]
 
     def unsubscribe(self, email: str) -> str:
+        """A token of the first kind, the normalised address inside (no longer put in emails;
+        those already sent keep working)."""
         return _mint(self._unsub_key, normalise_email(email))
 
     def read_unsubscribe(self, token: str) -> str:
+        """The address inside a token of the first kind."""
         try:
             value = self._unsub.loads(token)
         except BadSignature:
@@ -74,6 +87,27 @@ class Tokens:
         if not isinstance(value, str):
             raise BadToken("unsubscribe link not recognised")
         return value
+
+    def unsubscribe_key(self, email: str, cart_id: str) -> str:
+        """The unsubscribe token of an email to ``email`` about ``cart_id``: the address's
+        keyed digest (an HMAC: nobody reverses it) and the cart id, nothing else."""
+        digest = self._email_key.digest(email)
+        return _mint_json(self._unsub2_key, f"[{_json_string(digest)},{_json_string(cart_id)}]")
+
+    def read_unsubscribe_link(self, token: str) -> UnsubscribeLink:
+        """What an unsubscribe token of either kind names."""
+        try:
+            value = self._unsub2.loads(token)
+        except BadSignature:
+            return UnsubscribeLink(email=self.read_unsubscribe(token))
+        if (
+            not isinstance(value, list)
+            or len(value) != 2
+            or not all(isinstance(v, str) for v in value)
+            or not value[0].startswith(DIGEST_PREFIX)
+        ):
+            raise BadToken("unsubscribe link not recognised")
+        return UnsubscribeLink(digest=value[0], cart_id=value[1])
 
     def return_link(self, cart_id: str, step: int) -> str:
         # the compact JSON of [cart_id, step], written directly (the encoder's list path is slow)
@@ -125,5 +159,5 @@ class LinkMaker:
         base = self.base_url.rstrip("/")
         return Links(
             return_url=f"{base}/r/{self.tokens.return_link(cart_id, step)}",
-            unsubscribe_url=f"{base}/u/{self.tokens.unsubscribe(email)}",
+            unsubscribe_url=f"{base}/u/{self.tokens.unsubscribe_key(email, cart_id)}",
         )

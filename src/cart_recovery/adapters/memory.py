@@ -243,6 +243,16 @@ class MemoryStore:
             self._audit(audit_rows.unsubscribed(self.carts[cart_id], at, source))
         return True
 
+    def unsubscribe_key(
+        self, digest: str, *, source: str, at: datetime, email: str | None = None
+    ) -> bool:
+        if email is not None and self.email_key.digest(email) == digest:
+            return self.unsubscribe(email, source=source, at=at)
+        if digest in self.unsubs:
+            return False
+        self.unsubs[digest] = (at, source)
+        return True
+
     def audit(self, cart_id: str) -> list[AuditEntry]:
         return list(self.audits.get(cart_id, []))
 

@@ -39,11 +39,15 @@ def in_memory(
             rules if rules is not None else parse_rules(DEFAULT_RULES_TEXT),
             voice if voice is not None else parse_voice(DEFAULT_VOICE_TEXT),
         )
+    if store is None:
+        store = MemoryStore()
+    # the links name an address by the digest the store's unsubscribe list keeps
+    email_key = getattr(store, "email_key", None)
     service = Service(
-        store=store if store is not None else MemoryStore(),
+        store=store,
         mailer=mailer if mailer is not None else MemoryMailer(),
         docs=docs,
-        links=LinkMaker(base_url, Tokens(signing_key)),
+        links=LinkMaker(base_url, Tokens(signing_key, email_key)),
         sender=sender,
         message_id_domain=message_id_domain,
         mail_errors=(MailError,),

@@ -9,7 +9,7 @@ from typing import Any
 from cart_recovery.domain.address import AddressError, recipient_address
 from cart_recovery.domain.model import AuditEntry, Cart, CartEvent, CloseReason, SendRecord, Status
 from cart_recovery.domain.privacy import Forgotten, shopper_export
-from cart_recovery.ports import CartStore, KeepsCopies, Mailer
+from cart_recovery.ports import CartStore, KeepsCopies, Mailer, UnsubscribeLink
 from cart_recovery.service.happenings import Closed
 from cart_recovery.service.retry import retrying
 
@@ -51,6 +51,17 @@ class OwnerActions:
     def unsubscribe(self, email: str, now: datetime, *, source: str = "shopper") -> bool:
         """The one unsubscribe handler: footer link, RFC 8058 one-click, and the owner."""
         return self.store.unsubscribe(email, source=source, at=now)
+
+    def unsubscribe_link(
+        self, link: UnsubscribeLink, now: datetime, *, source: str = "shopper"
+    ) -> bool:
+        """The footer link and its one-click POST: a link names its address by keyed digest
+        and the cart the email was about (a link of the first kind, by the address itself)."""
+        if link.email is not None:
+            return self.unsubscribe(link.email, now, source=source)
+        cart, _sends = self.store.load(link.cart_id)
+        email = cart.email if cart is not None else None
+        return self.store.unsubscribe_key(link.digest, source=source, at=now, email=email)
 
     def follow_return_link(self, cart_id: str, step: int, now: datetime) -> str | None:
         """A shopper clicked the return link of reminder ``step``: record the click and give

@@ -28,7 +28,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Route
 
 from cart_recovery.domain.model import Cart
-from cart_recovery.ports import BadToken, LinkTokens, RequestError
+from cart_recovery.ports import BadToken, LinkTokens, RequestError, UnsubscribeLink
 from cart_recovery.service import ActionRefused, Service
 from cart_recovery.web import owner_views as views
 from cart_recovery.web.pages import PAGE_HEADERS, page_templates, read_body
@@ -77,34 +77,34 @@ def shopper_routes(pages: LinkPages) -> list[BaseRoute]:
     def page(code: int = 200, /, **values: Any) -> Response:
         return pages.render("unsubscribe.html", code, PAGE_HEADERS, **values)
 
-    def email_of(token: str) -> str | None:
+    def link_of(token: str) -> UnsubscribeLink | None:
         try:
-            return pages.tokens.read_unsubscribe(token)
+            return pages.tokens.read_unsubscribe_link(token)
         except BadToken:
             return None
 
     async def unsubscribe_page(request: Request) -> Response:
         """GET never changes anything: mail scanners prefetch links."""
         token = request.path_params["token"]
-        if email_of(token) is None:
+        if link_of(token) is None:
             return page(404, state="invalid")
         return page(state="confirm", action=f"/u/{token}")
 
     async def unsubscribe(request: Request) -> Response:
         """The confirm button and the RFC 8058 one-click POST: one handler."""
         token = request.path_params["token"]
-        email = email_of(token)
+        link = link_of(token)
         try:
             body = await read_body(request, UNSUBSCRIBE_BODY_LIMIT)
         except RequestError as e:
             return JSONResponse(e.body(), status_code=e.status)
         one_click = ONE_CLICK in body
-        if email is None:
+        if link is None:
             if one_click:
                 return JSONResponse({"error": "invalid_token"}, status_code=404)
             return page(404, state="invalid")
         now = pages.now()
-        await run(lambda: pages.service().unsubscribe(email, now, source="shopper"))
+        await run(lambda: pages.service().unsubscribe_link(link, now, source="shopper"))
         if one_click:
             return JSONResponse({"status": "unsubscribed"})
         return page(state="done")

@@ -208,6 +208,20 @@ class Writes(Connection):
                 add_audit(c, audit_rows.unsubscribed(cart, at, source))
             return True
 
+    def unsubscribe_key(
+        self, digest: str, *, source: str, at: datetime, email: str | None = None
+    ) -> bool:
+        if email is not None and self.email_key.digest(email) == digest:
+            return self.unsubscribe(email, source=source, at=at)
+        with self._write() as c:
+            return bool(
+                c.execute(
+                    "INSERT INTO unsubscribes (email_key, at, source) VALUES (?, ?, ?) "
+                    "ON CONFLICT DO NOTHING",
+                    (digest, to_us(at), source),
+                ).rowcount
+            )
+
     def record_click(self, cart_id: str, step: int, at: datetime) -> None:
         with self._write() as c:
             c.execute(

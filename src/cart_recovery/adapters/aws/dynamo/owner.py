@@ -208,7 +208,7 @@ class Owner(Writes):
     # ---- privacy --------------------------------------------------------------------------
     def forget(self, email: str, *, by: str, at: datetime) -> Forgotten:
         ids = self.linked_carts(email)
-        newly = not self._write([self._unsubscribe_put(email, by, at)])
+        newly = not self._write([self._unsubscribe_put(self._digest(email), by, at)])
         events = sends = rows = 0
         message_ids: list[str] = []
         for cart_id in ids:
