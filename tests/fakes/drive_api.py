@@ -16,14 +16,10 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
-import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-import uvicorn
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
@@ -32,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tests.fakes.serving import ServedOnLoopback
 from tests.fakes.sheets_api import GOOGLE_TOKEN_AUDIENCE, JWT_GRANT, _b64url, _paths
 
 log = logging.getLogger("tests.fakes.drive_api")
@@ -73,12 +70,14 @@ class Doc:
         }
 
 
-class FakeDrive:
+class FakeDrive(ServedOnLoopback):
     """The fake's state plus its Starlette app. ``serve()`` runs it on 127.0.0.1."""
 
+    label = "the fake Drive API"
+
     def __init__(self, public_key: RSAPublicKey) -> None:
+        super().__init__()
         self.public_key = public_key
-        self.base_url = ""
         self.docs: dict[str, Doc] = {}
         self.tokens: set[str] = set()
         self.calls: list[str] = []
@@ -91,8 +90,6 @@ class FakeDrive:
                 Route("/{rest:path}", self.not_found, methods=["GET", "POST", "PUT", "DELETE"]),
             ]
         )
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
 
     @property
     def token_uri(self) -> str:
@@ -195,23 +192,3 @@ class FakeDrive:
         return self._unknown(request)
 
     # ---- serving --------------------------------------------------------------------------
-    def serve(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        self.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 20
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the fake Drive API did not start")
-            time.sleep(0.01)
-
-    def close(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=20)

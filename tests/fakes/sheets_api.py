@@ -21,15 +21,12 @@ import base64
 import copy
 import json
 import logging
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-import uvicorn
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
@@ -37,6 +34,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.fakes.serving import ServedOnLoopback
 
 log = logging.getLogger("tests.fakes.sheets_api")
 
@@ -312,12 +311,14 @@ class Failure:
     on: str  # only calls whose "METHOD /path" contains this
 
 
-class FakeSheets:
+class FakeSheets(ServedOnLoopback):
     """The fake's state plus its Starlette app. Use ``serve()`` to run it on 127.0.0.1."""
 
+    label = "the fake Sheets API"
+
     def __init__(self, public_key: RSAPublicKey | None = None) -> None:
+        super().__init__()
         self.public_key = public_key
-        self.base_url = ""
         self.spreadsheets: dict[str, Spreadsheet] = {}
         self.tokens: set[str] = set()
         self.assertions: list[dict[str, Any]] = []
@@ -335,8 +336,6 @@ class FakeSheets:
                 ),
             ]
         )
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
 
     @property
     def token_uri(self) -> str:
@@ -492,24 +491,3 @@ class FakeSheets:
         return self._unknown(request)
 
     # ---- serving --------------------------------------------------------------------------
-    def serve(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        self.base_url = f"http://127.0.0.1:{port}"
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 20
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the fake Sheets API did not start")
-            time.sleep(0.01)
-
-    def close(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=20)
