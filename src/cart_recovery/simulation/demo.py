@@ -112,8 +112,7 @@ def _stage(replay: Replay, rt: Embedded, mailer: OutboxMailer, start: datetime) 
         msg = email.message_from_bytes(sent[-1].read_bytes(), policy=email.policy.default)
         url = str(msg["List-Unsubscribe"]).strip("<>")
         token = url.rsplit("/u/", 1)[1]
-        address = rt.tokens.read_unsubscribe(token)
-        rt.service.unsubscribe(address, now, source="shopper")
+        rt.service.unsubscribe_link(rt.tokens.read_unsubscribe_link(token), now, source="shopper")
         _say(now, "🚫 Jordan presses Unsubscribe in the mail client (RFC 8058 one-click)")
 
     replay.at(jordan_at + timedelta(hours=2, minutes=30), jordan_unsubscribes)
