@@ -84,6 +84,22 @@ def _follows_a_google_doc(admin: Admin, request: Request, doc: str) -> Response 
     )
 
 
+async def _posted(admin: Admin, request: Request, *, editing: bool) -> tuple[str, Form] | Response:
+    """The doc a POST names and its CSRF-checked form; or the answer that refuses it (no such
+    doc, a bad form, or, when ``editing``, a doc that follows its Google Doc)."""
+    doc = _doc(request)
+    if doc is None:
+        return _no_doc(admin, request)
+    form = await admin.checked_form(request, DOC_FORM_LIMIT)
+    if isinstance(form, Response):
+        return form
+    if editing:
+        refused = _follows_a_google_doc(admin, request, doc)
+        if refused is not None:
+            return refused
+    return doc, form
+
+
 def _draft(form: Form, doc: str, **over: str) -> owner_docs.Draft:
     values = {"text": form.get("text"), "base": form.get("base"), "note": form.get("note")}
     values.update(over)
@@ -92,26 +108,19 @@ def _draft(form: Form, doc: str, **over: str) -> owner_docs.Draft:
 
 async def check(admin: Admin, request: Request) -> Response:
     """What the edited text means, its problems and its preview: nothing is saved."""
-    doc = _doc(request)
-    if doc is None:
-        return _no_doc(admin, request)
-    form = await admin.checked_form(request, DOC_FORM_LIMIT)
-    if isinstance(form, Response):
-        return form
+    posted = await _posted(admin, request, editing=False)
+    if isinstance(posted, Response):
+        return posted
+    doc, form = posted
     return await show(admin, request, sample_time(form.get("at")), _draft(form, doc))
 
 
 async def save(admin: Admin, request: Request) -> Response:
     """Save the edited text as the doc's new version, made from the version in ``base``."""
-    doc = _doc(request)
-    if doc is None:
-        return _no_doc(admin, request)
-    form = await admin.checked_form(request, DOC_FORM_LIMIT)
-    if isinstance(form, Response):
-        return form
-    refused = _follows_a_google_doc(admin, request, doc)
-    if refused is not None:
-        return refused
+    posted = await _posted(admin, request, editing=True)
+    if isinstance(posted, Response):
+        return posted
+    doc, form = posted
     at = sample_time(form.get("at"))
     draft = _draft(form, doc)
     service, now = admin.service, admin.now()
@@ -166,15 +175,10 @@ async def history(admin: Admin, request: Request) -> Response:
 
 async def restore(admin: Admin, request: Request) -> Response:
     """Save an old version's text as a new version on top of the current one."""
-    doc = _doc(request)
-    if doc is None:
-        return _no_doc(admin, request)
-    form = await admin.checked_form(request, DOC_FORM_LIMIT)
-    if isinstance(form, Response):
-        return form
-    refused = _follows_a_google_doc(admin, request, doc)
-    if refused is not None:
-        return refused
+    posted = await _posted(admin, request, editing=True)
+    if isinstance(posted, Response):
+        return posted
+    doc, form = posted
     version = form.get("version")
     service, now = admin.service, admin.now()
     try:
