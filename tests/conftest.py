@@ -12,6 +12,7 @@ import pytest
 from cart_recovery.domain.model import UPDATED, Cart, CartEvent, Item, Outcome, SendRecord
 from cart_recovery.domain.rules import DEFAULT_RULES_TEXT, Rules, parse_rules
 from tests.aws.services import dynamodb_local, moto_server  # noqa: F401  (session fixtures)
+from tests.fakes.drive_fixtures import drive, drive_key, drive_server  # noqa: F401  (fixtures)
 
 T0 = datetime(2026, 5, 12, 14, 0, tzinfo=UTC)  # 10:00 in New York: outside quiet hours
 

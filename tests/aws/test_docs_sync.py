@@ -1,5 +1,5 @@
 """The ``docs-sync`` function end to end: the handler in-process on DynamoDB Local and moto
-(S3, SES, SSM, Secrets Manager) against the fake Drive API and token endpoint on 127.0.0.1. A
+(S3, SES, SSM, Secrets Manager) against the drive Drive API and token endpoint on 127.0.0.1. A
 good revision becomes a new object version of the docs bucket credited to its author; a bad
 one is refused (the owners emailed through SES with the line number, the ``DocRejected``
 metric counted) while the last good version keeps serving; an unchanged one costs one
@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from cart_recovery.domain.rules import DEFAULT_RULES_TEXT, parse_rules
-from cart_recovery.domain.voice import DEFAULT_VOICE_TEXT
+from cart_recovery.domain.rules import parse_rules
 from cart_recovery.lambdas import docs_sync
 from tests.aws.services import client, unique
 from tests.aws.world import World, body_text, world
 from tests.fakes.drive_api import FakeDrive
-from tests.integration.test_drive_sync import BAD, RULES_ID, SLOW, VOICE_ID
+from tests.fakes.drive_fixtures import RULES_ID, VOICE_ID
+from tests.integration.test_drive_sync import BAD, SLOW
 from tests.integration.test_sheets import CLIENT_EMAIL, pem
 
 pytestmark = pytest.mark.aws
@@ -30,45 +30,23 @@ T0 = datetime(2026, 5, 12, 14, 0, tzinfo=UTC)
 OWNER = "owner@example.com"  # the world's owner_emails parameter
 
 
-@pytest.fixture(scope="module")
-def signing_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-@pytest.fixture(scope="module")
-def server(signing_key: rsa.RSAPrivateKey) -> Iterator[FakeDrive]:
-    fake = FakeDrive(signing_key.public_key())
-    fake.serve()
-    yield fake
-    fake.close()
-
-
-@pytest.fixture
-def fake(server: FakeDrive) -> Iterator[FakeDrive]:
-    server.reset()
-    server.add_doc(RULES_ID, DEFAULT_RULES_TEXT, by="Ann Owner", email="ann@shop.example")
-    server.add_doc(VOICE_ID, DEFAULT_VOICE_TEXT, by="Ann Owner", email="ann@shop.example")
-    yield server
-    assert server.unknown == [], f"requests the fake does not know: {server.unknown}"
-
-
 @pytest.fixture
 def w(
-    moto_server: str, dynamodb_local: str, fake: FakeDrive, signing_key: rsa.RSAPrivateKey
+    moto_server: str, dynamodb_local: str, drive: FakeDrive, drive_key: rsa.RSAPrivateKey
 ) -> Iterator[World]:
     secret_id = f"{unique('drive')}/drive/sa"
     key = {
         "type": "service_account",
         "project_id": "cart-recovery-test",
         "private_key_id": "0123456789abcdef0123456789abcdef01234567",
-        "private_key": pem(signing_key),
+        "private_key": pem(drive_key),
         "client_email": CLIENT_EMAIL,
-        "token_uri": fake.token_uri,
+        "token_uri": drive.token_uri,
     }
     client("secretsmanager", moto_server).create_secret(
         Name=secret_id, SecretString=json.dumps(key)
     )
-    extra = {"CR_SHEETS_SECRET_ID": secret_id, "CR_GOOGLE_API_ROOT": fake.base_url}
+    extra = {"CR_SHEETS_SECRET_ID": secret_id, "CR_GOOGLE_API_ROOT": drive.base_url}
     with world(moto_server, dynamodb_local, T0, extra_env=extra) as made:
         ssm = client("ssm", moto_server)
         path = made.environ["CR_CONFIG_PATH"]
@@ -91,13 +69,13 @@ def emf_lines(out: str) -> list[dict[str, Any]]:
 
 
 def test_a_good_revision_becomes_a_new_object_version_credited_to_its_author(
-    w: World, fake: FakeDrive
+    w: World, drive: FakeDrive
 ) -> None:
     # Given the Docs followed once, then the rules Doc edited by Bob
     docs_sync.handler({}, None)
     before = rules_versions(w)
-    fake.docs[RULES_ID].edit(SLOW, by="Bob Editor")
-    fake.calls.clear()
+    drive.docs[RULES_ID].edit(SLOW, by="Bob Editor")
+    drive.calls.clear()
 
     # When the schedule fires the function
     answer = docs_sync.handler({}, None)
@@ -110,19 +88,19 @@ def test_a_good_revision_becomes_a_new_object_version_credited_to_its_author(
     assert current.note == "Google Doc revision v2"
     w.app.begin()
     assert w.app.docs.rules() == parse_rules(SLOW)
-    assert fake.calls == [f"get {RULES_ID}", f"export {RULES_ID}", f"get {VOICE_ID}"]
+    assert drive.calls == [f"get {RULES_ID}", f"export {RULES_ID}", f"get {VOICE_ID}"]
     assert w.mail_to(OWNER) == []
 
 
 def test_a_bad_revision_is_refused_the_owners_emailed_and_the_last_good_version_kept(
-    w: World, fake: FakeDrive, capsys: pytest.CaptureFixture[str]
+    w: World, drive: FakeDrive, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given a good revision applied, then a bad one written over it
     docs_sync.handler({}, None)
-    fake.docs[RULES_ID].edit(SLOW, by="Bob Editor")
+    drive.docs[RULES_ID].edit(SLOW, by="Bob Editor")
     docs_sync.handler({}, None)
     versions = len(rules_versions(w))
-    fake.docs[RULES_ID].edit(BAD, by="Cy Typo")
+    drive.docs[RULES_ID].edit(BAD, by="Cy Typo")
     capsys.readouterr()
 
     # When the function runs, twice
@@ -149,19 +127,19 @@ def test_a_bad_revision_is_refused_the_owners_emailed_and_the_last_good_version_
 
 
 def test_an_unchanged_revision_costs_one_metadata_call_and_no_s3_write(
-    w: World, fake: FakeDrive
+    w: World, drive: FakeDrive
 ) -> None:
     # Given the Docs followed once
     docs_sync.handler({}, None)
     versions = len(rules_versions(w))
-    fake.calls.clear()
+    drive.calls.clear()
 
     # When the function runs again with no edit in Drive
     answer = docs_sync.handler({}, None)
 
     # Then each Doc cost one metadata call and the bucket has no new version
     assert answer == {"configured": True, "unchanged": 2, "applied": 0, "refused": 0, "failed": 0}
-    assert fake.calls == [f"get {RULES_ID}", f"get {VOICE_ID}"]
+    assert drive.calls == [f"get {RULES_ID}", f"get {VOICE_ID}"]
     assert len(rules_versions(w)) == versions
 
 

@@ -1,4 +1,4 @@
-"""Following the owner's Google Docs against a fake Drive API and token endpoint on 127.0.0.1:
+"""Following the owner's Google Docs against a drive Drive API and token endpoint on 127.0.0.1:
 a good revision becomes a version credited to its author, a bad one is refused (the owners
 told once, with the line numbers) while the last good version keeps serving, and an unchanged
 revision costs one metadata call."""
@@ -26,79 +26,56 @@ from cart_recovery.embedded.clock import VirtualClock
 from cart_recovery.ports import DriveError
 from cart_recovery.service.doc_sync import DocSync, last_refusal
 from tests.fakes.drive_api import FakeDrive
+from tests.fakes.drive_fixtures import RULES_ID, VOICE_ID
 from tests.integration.test_dashboard import Dash
 from tests.integration.test_sheets import key_fragments, pem, write_service_account
 
 NY = ZoneInfo("America/New_York")
 NOW = datetime(2026, 5, 12, 10, 0, tzinfo=NY)
-RULES_ID = "1RulesDocId_abcdefghijklmnopqrstuvwxyz012345"
-VOICE_ID = "1VoiceDocId_abcdefghijklmnopqrstuvwxyz012345"
 OWNERS = ("owner@shop.example",)
 SLOW = DEFAULT_RULES_TEXT.replace("Medium carts: 2 hours", "Medium carts: 5 hours")
 BAD = DEFAULT_RULES_TEXT.replace("Quiet hours: 9pm to 8am.", "Quiet hours: whenever.")
 
 
-@pytest.fixture(scope="module")
-def signing_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-@pytest.fixture(scope="module")
-def server(signing_key: rsa.RSAPrivateKey) -> Iterator[FakeDrive]:
-    fake = FakeDrive(signing_key.public_key())
-    fake.serve()
-    yield fake
-    fake.close()
-
-
-@pytest.fixture
-def fake(server: FakeDrive) -> Iterator[FakeDrive]:
-    server.reset()
-    server.add_doc(RULES_ID, DEFAULT_RULES_TEXT, by="Ann Owner", email="ann@shop.example")
-    server.add_doc(VOICE_ID, DEFAULT_VOICE_TEXT, by="Ann Owner", email="ann@shop.example")
-    yield server
-    assert server.unknown == [], f"requests the fake does not know: {server.unknown}"
-
-
 class World:
-    def __init__(self, folder: Path, fake: FakeDrive, key: rsa.RSAPrivateKey) -> None:
+    def __init__(self, folder: Path, drive: FakeDrive, key: rsa.RSAPrivateKey) -> None:
         (folder / "rules.txt").write_text(DEFAULT_RULES_TEXT, encoding="utf-8")
         (folder / "voice.txt").write_text(DEFAULT_VOICE_TEXT, encoding="utf-8")
-        self.key_file = write_service_account(folder / "sa.json", key, fake.token_uri)
+        self.key_file = write_service_account(folder / "sa.json", key, drive.token_uri)
         self.store = SqliteStore(folder / "db.sqlite3")
         self.docs = FileDocs(folder / "rules.txt", folder / "voice.txt", folder / "doc-history")
         self.mailer = MemoryMailer()
         self.service = in_memory(store=self.store, mailer=self.mailer, docs=self.docs)
-        self.drive = DriveDocs(self.key_file, api_root=fake.base_url)
+        self.drive = DriveDocs(self.key_file, api_root=drive.base_url)
         self.sync = DocSync(
             self.service, self.drive, {"rules": RULES_ID, "voice": VOICE_ID}, OWNERS
         )
 
 
 @pytest.fixture
-def world(tmp_path: Path, fake: FakeDrive, signing_key: rsa.RSAPrivateKey) -> Iterator[World]:
-    w = World(tmp_path, fake, signing_key)
+def world(tmp_path: Path, drive: FakeDrive, drive_key: rsa.RSAPrivateKey) -> Iterator[World]:
+    w = World(tmp_path, drive, drive_key)
     yield w
     w.store.close()
 
 
 def test_the_adapter_reads_the_head_and_the_text_without_bom_or_crlf(
-    world: World, fake: FakeDrive
+    world: World, drive: FakeDrive
 ) -> None:
     head = world.drive.head(RULES_ID)
     assert head.revision == "v1"
     assert head.by == "Ann Owner"
     assert head.link == f"https://docs.google.com/document/d/{RULES_ID}/edit"
     assert world.drive.export_text(RULES_ID) == DEFAULT_RULES_TEXT
-    assert fake.calls == [f"get {RULES_ID}", f"export {RULES_ID}"]
+    assert drive.calls == [f"get {RULES_ID}", f"export {RULES_ID}"]
 
 
 def test_a_good_revision_becomes_a_version_credited_to_its_author(
-    world: World, fake: FakeDrive
+    world: World, drive: FakeDrive
 ) -> None:
     world.sync.run(NOW)
-    fake.docs[RULES_ID].edit(SLOW, by="Bob Editor")
-    fake.calls.clear()
+    drive.docs[RULES_ID].edit(SLOW, by="Bob Editor")
+    drive.calls.clear()
 
     done = world.sync.run(NOW)
 
@@ -107,37 +84,37 @@ def test_a_good_revision_becomes_a_version_credited_to_its_author(
     assert (current.text, current.by, current.source) == (SLOW, "Bob Editor", "drive")
     assert current.note == "Google Doc revision v2"
     assert world.docs.rules() == parse_rules(SLOW)
-    assert fake.calls == [f"get {RULES_ID}", f"export {RULES_ID}", f"get {VOICE_ID}"]
+    assert drive.calls == [f"get {RULES_ID}", f"export {RULES_ID}", f"get {VOICE_ID}"]
     assert world.mailer.sent == []
 
 
-def test_an_unchanged_revision_costs_one_metadata_call(world: World, fake: FakeDrive) -> None:
+def test_an_unchanged_revision_costs_one_metadata_call(world: World, drive: FakeDrive) -> None:
     world.sync.run(NOW)
     versions = len(world.service.doc_history("rules"))
-    fake.calls.clear()
+    drive.calls.clear()
 
     done = world.sync.run(NOW)
 
     assert [s.outcome for s in done] == ["unchanged", "unchanged"]
-    assert fake.calls == [f"get {RULES_ID}", f"get {VOICE_ID}"]
+    assert drive.calls == [f"get {RULES_ID}", f"get {VOICE_ID}"]
     assert len(world.service.doc_history("rules")) == versions
 
 
 def test_a_bad_revision_is_refused_once_and_the_last_good_version_keeps_serving(
-    world: World, fake: FakeDrive
+    world: World, drive: FakeDrive
 ) -> None:
     world.sync.run(NOW)
-    fake.docs[RULES_ID].edit(SLOW, by="Bob Editor")
+    drive.docs[RULES_ID].edit(SLOW, by="Bob Editor")
     world.sync.run(NOW)
-    fake.docs[RULES_ID].edit(BAD, by="Cy Typo")
+    drive.docs[RULES_ID].edit(BAD, by="Cy Typo")
 
     first = world.sync.run(NOW)
-    fake.calls.clear()
+    drive.calls.clear()
     again = world.sync.run(NOW)
 
     assert first[0].outcome == "refused"
     assert again[0].outcome == "unchanged"
-    assert fake.calls == [f"get {RULES_ID}", f"get {VOICE_ID}"]
+    assert drive.calls == [f"get {RULES_ID}", f"get {VOICE_ID}"]
     assert world.service.doc_history("rules")[0].version.text == SLOW
     assert world.docs.rules() == parse_rules(SLOW)
     (mail,) = world.mailer.sent
@@ -154,12 +131,12 @@ def test_a_bad_revision_is_refused_once_and_the_last_good_version_keeps_serving(
 
 
 def test_a_fixed_revision_after_a_refusal_is_applied_and_clears_the_refusal(
-    world: World, fake: FakeDrive
+    world: World, drive: FakeDrive
 ) -> None:
     world.sync.run(NOW)
-    fake.docs[RULES_ID].edit(BAD, by="Cy Typo")
+    drive.docs[RULES_ID].edit(BAD, by="Cy Typo")
     world.sync.run(NOW)
-    fake.docs[RULES_ID].edit(SLOW, by="Cy Typo")
+    drive.docs[RULES_ID].edit(SLOW, by="Cy Typo")
 
     done = world.sync.run(NOW.replace(minute=5))
 
@@ -169,16 +146,16 @@ def test_a_fixed_revision_after_a_refusal_is_applied_and_clears_the_refusal(
 
 
 def test_errors_name_the_doc_and_the_status_never_the_key(
-    world: World, fake: FakeDrive, signing_key: rsa.RSAPrivateKey
+    world: World, drive: FakeDrive, drive_key: rsa.RSAPrivateKey
 ) -> None:
     with pytest.raises(DriveError) as missing:
         world.drive.head("1NoSuchDoc")
     assert "1NoSuchDoc" in str(missing.value)
     assert "HTTP 404" in str(missing.value)
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    stranger = write_service_account(world.key_file.with_name("other.json"), other, fake.token_uri)
+    stranger = write_service_account(world.key_file.with_name("other.json"), other, drive.token_uri)
     with pytest.raises(DriveError) as refused:
-        DriveDocs(stranger, api_root=fake.base_url).head(RULES_ID)
+        DriveDocs(stranger, api_root=drive.base_url).head(RULES_ID)
     assert RULES_ID in str(refused.value)
     for fragment in key_fragments(pem(other)):
         assert fragment not in str(refused.value)
@@ -187,26 +164,26 @@ def test_errors_name_the_doc_and_the_status_never_the_key(
 # --------------------------------------------------------------------------- the embedded runtime
 
 
-def drive_environ(fake: FakeDrive, key_file: Path) -> dict[str, str]:
+def drive_environ(drive: FakeDrive, key_file: Path) -> dict[str, str]:
     return {
         "CART_RECOVERY_GOOGLE_DOCS_RULES_ID": RULES_ID,
         "CART_RECOVERY_GOOGLE_DOCS_VOICE_ID": VOICE_ID,
         "CART_RECOVERY_GOOGLE_SERVICE_ACCOUNT_FILE": str(key_file),
-        "CART_RECOVERY_GOOGLE_API_ROOT": fake.base_url,
+        "CART_RECOVERY_GOOGLE_API_ROOT": drive.base_url,
         "CART_RECOVERY_OWNER_EMAILS": "owner@shop.example",
     }
 
 
 def test_serve_follows_the_docs_every_five_minutes_of_its_clock(
-    tmp_path: Path, fake: FakeDrive, signing_key: rsa.RSAPrivateKey
+    tmp_path: Path, drive: FakeDrive, drive_key: rsa.RSAPrivateKey
 ) -> None:
     data = tmp_path / "data"
     init_data_dir(data)
-    key_file = write_service_account(tmp_path / "sa.json", signing_key, fake.token_uri)
+    key_file = write_service_account(tmp_path / "sa.json", drive_key, drive.token_uri)
     clock = VirtualClock(NOW)
     mailer = MemoryMailer()
     rt = embedded(
-        load_settings(data, drive_environ(fake, key_file)),
+        load_settings(data, drive_environ(drive, key_file)),
         clock=clock,
         mailer=mailer,
         run_timers=False,
@@ -214,7 +191,7 @@ def test_serve_follows_the_docs_every_five_minutes_of_its_clock(
     try:
         assert rt.doc_sync is not None
         assert [s.outcome for s in rt.doc_sync.tick(clock.now())] == ["applied", "applied"]
-        fake.docs[RULES_ID].edit(SLOW, by="Bob Editor")
+        drive.docs[RULES_ID].edit(SLOW, by="Bob Editor")
         clock.set(NOW + timedelta(minutes=4))
         assert rt.doc_sync.tick(clock.now()) == []  # not due yet: no call at all
         clock.set(NOW + timedelta(minutes=5))
@@ -246,14 +223,14 @@ def test_doc_ids_without_a_service_account_are_a_settings_error(tmp_path: Path) 
 
 
 def test_the_dashboard_links_to_the_google_docs_and_shows_a_refused_revision(
-    tmp_path: Path, fake: FakeDrive, signing_key: rsa.RSAPrivateKey
+    tmp_path: Path, drive: FakeDrive, drive_key: rsa.RSAPrivateKey
 ) -> None:
-    key_file = write_service_account(tmp_path / "sa.json", signing_key, fake.token_uri)
-    dash = Dash(tmp_path / "data", drive_environ(fake, key_file))
+    key_file = write_service_account(tmp_path / "sa.json", drive_key, drive.token_uri)
+    dash = Dash(tmp_path / "data", drive_environ(drive, key_file))
     try:
         assert dash.rt.doc_sync is not None
         dash.rt.doc_sync.tick(dash.clock.now())
-        fake.docs[RULES_ID].edit(BAD, by="Cy Typo")
+        drive.docs[RULES_ID].edit(BAD, by="Cy Typo")
         dash.clock.set(NOW + timedelta(minutes=5))
         dash.rt.doc_sync.tick(dash.clock.now())
         dash.login()
