@@ -36,6 +36,19 @@ class StoredEvent:
     received_at: datetime
 
 
+@dataclass(frozen=True)
+class Suppression:
+    """One row of the unsubscribe list: the address's keyed digest (never the address), when,
+    why (``source``: "shopper", "owner", "bounce", "complaint", ...; ``reason``: the provider's
+    words, naming nobody) and the cart that led to it, if one did."""
+
+    digest: str
+    at: datetime
+    source: str
+    reason: str | None = None
+    cart_id: str | None = None
+
+
 class Claim(enum.StrEnum):
     CLAIMED = "claimed"  # this caller, and only this caller, may now send the step
     ALREADY = "already"  # the step is claimed or done already: never send it again
@@ -124,17 +137,54 @@ class CartStore(Protocol):
         """Turn every ``claimed`` step into ``uncertain`` (a crash fell between claim and send);
         called at start-up, before any sender runs. Writes an audit row for each."""
 
-    def unsubscribe(self, email: str, *, source: str, at: datetime) -> bool:
-        """Put the address on the list forever (False if it was there already). Writes an audit
-        row for every cart of that address (by ``source``)."""
+    def unsubscribe(
+        self, email: str, *, source: str, at: datetime, reason: str | None = None
+    ) -> bool:
+        """Put the address on the list (False if it was there already). Writes an audit row
+        for every cart of that address (by ``source``, detail ``reason``). The row keeps
+        ``source``, ``reason`` and the address's newest cart. An address already on the list
+        keeps its row, unless ``domain.feedback.replaces(source, old source)``: then the row
+        becomes this one (a complaint is final), audited the same way, and True."""
 
     def unsubscribe_key(
-        self, digest: str, *, source: str, at: datetime, email: str | None = None
+        self,
+        digest: str,
+        *,
+        source: str,
+        at: datetime,
+        email: str | None = None,
+        reason: str | None = None,
+        cart_id: str | None = None,
     ) -> bool:
         """``unsubscribe`` of the address whose keyed digest is ``digest`` (a link's). When
         ``email`` (the address of the cart the link was about) has that digest, exactly
         ``unsubscribe(email)``; otherwise (erased, or the cart's address changed since) the
-        list gets the digest alone and no audit row."""
+        list gets the digest alone (with ``cart_id``, the link's cart) and no audit row."""
+
+    def suppression(self, email: str) -> Suppression | None:
+        """The list's row for this address, or None when it is not on the list."""
+
+    def suppression_key(self, digest: str) -> Suppression | None:
+        """The list's row for this keyed digest, or None."""
+
+    def resubscribe_key(
+        self, digest: str, *, at: datetime, by: str, email: str | None = None
+    ) -> bool:
+        """Take the digest off the list, with its counted soft bounces, unless its row's source
+        ``domain.feedback.is_final`` (then, or when it is not on the list: False, nothing
+        changes). When ``email`` has that digest, an audit row ``resubscribed`` (by ``by``) for
+        every cart of the address."""
+
+    def note_soft_bounce(self, email: str, *, at: datetime, since: datetime) -> int:
+        """Count one soft bounce of the address at ``at``; returns how many it has at or after
+        ``since`` (this one included). Kept by keyed digest, like the list."""
+
+    def suppressions(self, limit: int = 200) -> list[Suppression]:
+        """The list's rows, newest first, at most ``limit``."""
+
+    def suppressions_between(self, start: datetime, end: datetime) -> dict[str, int]:
+        """How many addresses went on the list in [start, end), by source (sources with none
+        are absent)."""
 
     def audit(self, cart_id: str) -> list[AuditEntry]: ...
 
@@ -233,12 +283,15 @@ class MailError(Exception):
     own failures in it, and the service retries later).
 
     ``code`` is the SMTP reply code when the server gave one (e.g. 535, 550), else ``None``.
+    ``refused``: the server refused this recipient for good (a 5xx reply to RCPT TO or to
+    DATA), which counts as a hard bounce; every other failure is worth another try.
     The text never contains a password.
     """
 
-    def __init__(self, message: str, *, code: int | None = None) -> None:
+    def __init__(self, message: str, *, code: int | None = None, refused: bool = False) -> None:
         super().__init__(message)
         self.code = code
+        self.refused = refused
 
 
 class Mailer(Protocol):
@@ -576,6 +629,7 @@ __all__ = [
     "StaleCart",
     "StaleDoc",
     "StoredEvent",
+    "Suppression",
     "TimerSink",
     "UnsubscribeLink",
     "WakeQueue",

@@ -12,6 +12,7 @@ from cart_recovery.domain.privacy import anonymise_snapshot
 
 UNCERTAIN = "uncertain"
 UNSUBSCRIBED = "unsubscribed"
+RESUBSCRIBED = "resubscribed"
 FORGOTTEN = "forgotten"
 ERASED = "the shopper's personal data was erased"
 
@@ -27,9 +28,10 @@ def uncertain(record: SendRecord, now: datetime, by: str) -> AuditEntry:
     )
 
 
-def unsubscribed(cart: Cart, at: datetime, source: str) -> AuditEntry:
-    """One row per cart of an address that unsubscribed; the cart itself does not change, so
-    ``before`` and ``after`` are the same snapshot."""
+def unsubscribed(cart: Cart, at: datetime, source: str, reason: str | None = None) -> AuditEntry:
+    """One row per cart of an address that unsubscribed (or was suppressed by a bounce or a
+    complaint: ``source``, with the provider's ``reason``); the cart itself does not change,
+    so ``before`` and ``after`` are the same snapshot."""
     snapshot = cart_snapshot(cart)
     return AuditEntry(
         cart_id=cart.cart_id,
@@ -38,7 +40,29 @@ def unsubscribed(cart: Cart, at: datetime, source: str) -> AuditEntry:
         action=UNSUBSCRIBED,
         before=snapshot,
         after=snapshot,
+        detail=reason,
     )
+
+
+def resubscribed(cart: Cart, at: datetime, by: str) -> AuditEntry:
+    """One row per cart of an address taken off the unsubscribe list by the shopper's link."""
+    snapshot = cart_snapshot(cart)
+    return AuditEntry(
+        cart_id=cart.cart_id,
+        at=at,
+        by=by,
+        action=RESUBSCRIBED,
+        before=snapshot,
+        after=snapshot,
+        detail="asked for reminders again",
+    )
+
+
+def newest_cart(carts: list[Cart]) -> str | None:
+    """The id of the most recently created of an address's carts (the list row names it)."""
+    if not carts:
+        return None
+    return max(carts, key=lambda c: (c.created_at, c.cart_id)).cart_id
 
 
 def forgotten(cart: Cart, erased: Cart, at: datetime, by: str) -> AuditEntry:

@@ -121,6 +121,7 @@ class SkipReason(enum.StrEnum):
     UNSUBSCRIBED = "unsubscribed"
     DO_NOT_DISTURB = "do_not_disturb"
     NO_CONSENT = "no_consent"
+    BOUNCED = "bounced"  # the mail server refused the recipient for good (a hard bounce)
 
 
 class SendRecord(Struct, frozen=True, kw_only=True):

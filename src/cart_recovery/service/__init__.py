@@ -8,7 +8,9 @@ summary.
 
 from cart_recovery.service.core import Service
 from cart_recovery.service.docs import DocRefused, HistoryEntry
+from cart_recovery.service.feedback import Heard, OptIn
 from cart_recovery.service.happenings import (
+    Bounced,
     Closed,
     Deferred,
     HandedOff,
@@ -29,13 +31,16 @@ __all__ = [
     "MAIL_RETRY",
     "RETRIES",
     "ActionRefused",
+    "Bounced",
     "Closed",
     "Deferred",
     "DocRefused",
     "HandedOff",
     "Happening",
+    "Heard",
     "HistoryEntry",
     "MailFailed",
+    "OptIn",
     "Sent",
     "Service",
     "Skipped",

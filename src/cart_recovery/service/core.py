@@ -24,6 +24,7 @@ from cart_recovery.ports import (
     PlainLines,
 )
 from cart_recovery.service.docs import DocEditing
+from cart_recovery.service.feedback import FeedbackHandling
 from cart_recovery.service.happenings import H, Happening
 from cart_recovery.service.owner import OwnerActions
 from cart_recovery.service.retry import retrying
@@ -31,7 +32,7 @@ from cart_recovery.service.waking import Waking
 
 
 @dataclass
-class Service(Waking, OwnerActions, DocEditing):
+class Service(FeedbackHandling, Waking, OwnerActions, DocEditing):
     store: CartStore
     mailer: Mailer
     docs: DocSource

@@ -63,6 +63,17 @@ class MailFailed:
 
 
 @dataclass(frozen=True)
+class Bounced:
+    """The mail server refused the recipient for good at send time: the step is skipped and
+    the address suppressed (a hard bounce)."""
+
+    cart_id: str
+    step: int
+    at: datetime
+    error: str
+
+
+@dataclass(frozen=True)
 class HandedOff:
     """The waiter passed a due step to a separate sender (the AWS runtime's EventBridge)."""
 
@@ -72,8 +83,8 @@ class HandedOff:
     at: datetime
 
 
-Happening = Sent | Skipped | Deferred | Closed | Stopped | MailFailed | HandedOff
-H = TypeVar("H", Sent, Skipped, Deferred, Closed, Stopped, MailFailed, HandedOff)
+Happening = Sent | Skipped | Deferred | Closed | Stopped | MailFailed | Bounced | HandedOff
+H = TypeVar("H", Sent, Skipped, Deferred, Closed, Stopped, MailFailed, Bounced, HandedOff)
 
 
 @dataclass

@@ -15,6 +15,7 @@ import msgspec
 from cart_recovery.domain.address import normalise_email
 from cart_recovery.domain.compose import ComposeError, OutgoingEmail, compose
 from cart_recovery.domain.decide import next_wake
+from cart_recovery.domain.feedback import Feedback, MailFeedback
 from cart_recovery.domain.model import (
     AuditEntry,
     Cart,
@@ -49,9 +50,11 @@ from cart_recovery.ports import (
     LineWriter,
     LinkMaker,
     Mailer,
+    MailError,
     StaleCart,
 )
 from cart_recovery.service.happenings import (
+    Bounced,
     Closed,
     Deferred,
     H,
@@ -138,6 +141,9 @@ class Waking:
     hand_off: Callable[[str, int, datetime], None] | None
 
     def _tell(self, happening: H) -> H:
+        raise NotImplementedError
+
+    def mail_feedback(self, feedback: MailFeedback, now: datetime) -> object:
         raise NotImplementedError
 
     # ---- one wake-up ------------------------------------------------------------------------
@@ -418,12 +424,31 @@ class Waking:
             )
         )
 
-    def _mail_failed(self, ready: _Ready, now: datetime, error: Exception) -> MailFailed:
+    def _mail_failed(self, ready: _Ready, now: datetime, error: Exception) -> MailFailed | Bounced:
         """The mail did not leave: try again later with a growing wait, or after
-        MAIL_ATTEMPTS failures skip the step. The count is kept with the step in the store."""
+        MAIL_ATTEMPTS failures skip the step. The count is kept with the step in the store.
+        A permanent refusal of the recipient is a hard bounce: the step is skipped and the
+        address suppressed, never retried."""
         cart, step = ready.cart, ready.step
         before = next((s for s in ready.sends if s.step == step), None)
         attempts = (before.attempts if before is not None else 0) + 1
+        if isinstance(error, MailError) and error.refused:
+            self.store.finish_send(
+                cart.cart_id,
+                step,
+                Outcome.SKIPPED,
+                at=now,
+                reason=SkipReason.BOUNCED,
+                attempts=attempts,
+            )
+            bounce = MailFeedback(Feedback.HARD_BOUNCE, ready.outgoing.to, "smtp", str(error))
+            self.mail_feedback(bounce, now)
+            self._reschedule(cart.cart_id)
+            log.warning(
+                "recipient refused: address suppressed",
+                extra={"cart_id": cart.cart_id, "step": step, "code": error.code},
+            )
+            return self._tell(Bounced(cart.cart_id, step, now, str(error)))
         if attempts >= MAIL_ATTEMPTS:
             self.store.finish_send(
                 cart.cart_id, step, Outcome.SKIPPED, at=now, reason="mail_failed", attempts=attempts

@@ -77,8 +77,11 @@ def _describe(exc: BaseException) -> tuple[str, int | None]:
 
 
 def _refused_text(recipients: dict[str, tuple[int, bytes]]) -> tuple[str, int | None]:
+    # The error names no address (it reaches logs): only the server's words, the recipient's
+    # address in them replaced too.
     shown = ", ".join(
-        f"{addr} ({code} {_reply_text(reply)})" for addr, (code, reply) in recipients.items()
+        f"{code} {_reply_text(reply).replace(addr, '<recipient>')}"
+        for addr, (code, reply) in recipients.items()
     )
     codes = [code for code, _ in recipients.values()]
     return f"recipient refused: {shown}", (codes[0] if codes else None)
@@ -210,15 +213,21 @@ class SmtpMailer(Closing):
                 smtplib.SMTPDataError,
             ) as exc:
                 # smtplib has already reset the transaction; the connection stays usable
-                # (and if the server hung up with 421, the next NOOP finds out).
-                raise self._error("sending", exc) from None
+                # (and if the server hung up with 421, the next NOOP finds out). A 5xx to
+                # RCPT TO or to DATA refuses this recipient for good: a hard bounce.
+                error = self._error("sending", exc)
+                error.refused = not isinstance(exc, smtplib.SMTPSenderRefused) and (
+                    error.code is not None and 500 <= error.code < 600
+                )
+                raise error from None
             except (smtplib.SMTPException, OSError, ValueError) as exc:
                 self._client = None
                 _close_quietly(client, polite=False)
                 raise self._error("sending", exc) from None
         if refused:
             text, code = _refused_text(refused)
-            raise MailError(self._scrub(f"SMTP sending: {text}"), code=code)
+            permanent = code is not None and 500 <= code < 600
+            raise MailError(self._scrub(f"SMTP sending: {text}"), code=code, refused=permanent)
 
     def close(self) -> None:
         """Say QUIT and close the connection, if any.  The mailer can be used again after."""

@@ -13,10 +13,11 @@ from cart_recovery.adapters.sqlite.codec import EPOCH, from_us, to_us
 from cart_recovery.adapters.sqlite.owner import Owner
 from cart_recovery.adapters.sqlite.reads import Reads
 from cart_recovery.adapters.sqlite.schema import MIGRATIONS, migrate
+from cart_recovery.adapters.sqlite.suppressions import Suppressions
 from cart_recovery.adapters.sqlite.writes import Writes
 
 __all__ = ["EPOCH", "MIGRATIONS", "SqliteStore", "from_us", "migrate", "to_us"]
 
 
-class SqliteStore(Reads, Writes, Owner):
+class SqliteStore(Reads, Writes, Suppressions, Owner):
     """CartStore + WakeQueue on one SQLite file (WAL). Safe to share between threads."""

@@ -140,6 +140,8 @@ class Connection:
             "timers",
             "clicks",
             "meta",
+            "soft_bounces",
+            "alerts",
         }:
             raise ValueError(table)
         with self._lock:

@@ -78,14 +78,6 @@ class Owner(Connection):
             ).fetchall()
         return [r[0] for r in rows]
 
-    def unsubscribes_between(self, start: datetime, end: datetime) -> int:
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT count(*) FROM unsubscribes WHERE at >= ? AND at < ?",
-                (to_us(start), to_us(end)),
-            ).fetchone()
-        return int(row[0])
-
     def events_of(self, cart_id: str) -> list[StoredEvent]:
         with self._lock:
             rows = self._conn.execute(

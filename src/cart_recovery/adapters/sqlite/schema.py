@@ -92,6 +92,30 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE sends ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
     """,
+    # 4: why an address is on the list (a bounce or a complaint, in the provider's words) and
+    # the cart that led to it; soft bounces counted per address; the owner's alerts.
+    """
+    ALTER TABLE unsubscribes ADD COLUMN reason TEXT;
+    ALTER TABLE unsubscribes ADD COLUMN cart_id TEXT;
+    CREATE INDEX unsubscribes_at ON unsubscribes (at);
+
+    CREATE TABLE soft_bounces (
+        id INTEGER PRIMARY KEY,
+        email_key TEXT NOT NULL,
+        at INTEGER NOT NULL
+    );
+    CREATE INDEX soft_bounces_key ON soft_bounces (email_key, at);
+
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        title TEXT NOT NULL,
+        body TEXT NOT NULL,
+        dismissed INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX alerts_kind ON alerts (kind, at);
+    """,
 ]
 
 

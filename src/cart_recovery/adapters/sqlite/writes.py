@@ -9,7 +9,6 @@ import msgspec
 
 from cart_recovery.adapters.sqlite.codec import (
     SEND_COLS,
-    cart_decoder,
     event_encoder,
     send_record,
     to_us,
@@ -190,37 +189,6 @@ class Writes(Connection):
                 out.append(record)
                 add_audit(c, audit_rows.uncertain(record, now, audit_by))
             return out
-
-    def unsubscribe(self, email: str, *, source: str, at: datetime) -> bool:
-        key = normalise_email(email)
-        with self._write() as c:
-            cur = c.execute(
-                "INSERT INTO unsubscribes (email_key, at, source) VALUES (?, ?, ?) "
-                "ON CONFLICT DO NOTHING",
-                (self.email_key.digest(email), to_us(at), source),
-            )
-            if cur.rowcount == 0:
-                return False
-            for data, version in c.execute(
-                "SELECT data, version FROM carts WHERE email_key = ? ORDER BY cart_id", (key,)
-            ).fetchall():
-                cart = msgspec.structs.replace(cart_decoder.decode(data), version=version)
-                add_audit(c, audit_rows.unsubscribed(cart, at, source))
-            return True
-
-    def unsubscribe_key(
-        self, digest: str, *, source: str, at: datetime, email: str | None = None
-    ) -> bool:
-        if email is not None and self.email_key.digest(email) == digest:
-            return self.unsubscribe(email, source=source, at=at)
-        with self._write() as c:
-            return bool(
-                c.execute(
-                    "INSERT INTO unsubscribes (email_key, at, source) VALUES (?, ?, ?) "
-                    "ON CONFLICT DO NOTHING",
-                    (digest, to_us(at), source),
-                ).rowcount
-            )
 
     def record_click(self, cart_id: str, step: int, at: datetime) -> None:
         with self._write() as c:

@@ -28,7 +28,7 @@ from cart_recovery.adapters.aws.dynamo.items import (
     iso,
     json_encoder,
 )
-from cart_recovery.adapters.aws.dynamo.writes import Writes
+from cart_recovery.adapters.aws.dynamo.suppressions import Suppressions
 from cart_recovery.domain import audit as audit_rows
 from cart_recovery.domain.address import normalise_email
 from cart_recovery.domain.model import AuditEntry, Cart
@@ -42,7 +42,7 @@ from cart_recovery.domain.privacy import (
 from cart_recovery.ports import StaleCart, StoredEvent
 
 
-class Owner(Writes):
+class Owner(Suppressions):
     def audit(self, cart_id: str) -> list[AuditEntry]:
         return [audit_of(i) for i in self._audit_items(cart_id)]
 
@@ -89,22 +89,6 @@ class Owner(Writes):
             ):
                 ids.add(item["cart_id"]["S"])
         return sorted(ids)
-
-    def unsubscribes_between(self, start: datetime, end: datetime) -> int:
-        request: dict[str, Any] = {
-            "TableName": self.tables.unsub,
-            "FilterExpression": "unsubscribed_at >= :s AND unsubscribed_at < :e",
-            "ExpressionAttributeValues": {":s": attr_value(iso(start)), ":e": attr_value(iso(end))},
-            "Select": "COUNT",
-            "ConsistentRead": True,
-        }
-        count = 0
-        while True:
-            page = self._db.scan(**request)
-            count += int(page.get("Count", 0))
-            if "LastEvaluatedKey" not in page:
-                return count
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def clicks_for(self, cart_ids: Iterable[str]) -> dict[str, list[tuple[int, datetime]]]:
         """One query per cart; for many carts at once (a month's summary) one scan instead."""
@@ -208,7 +192,7 @@ class Owner(Writes):
     # ---- privacy --------------------------------------------------------------------------
     def forget(self, email: str, *, by: str, at: datetime) -> Forgotten:
         ids = self.linked_carts(email)
-        newly = not self._write([self._unsubscribe_put(self._digest(email), by, at)])
+        newly = not self._write([self._unsubscribe_put(self._digest(email), by, at, None, None)])
         events = sends = rows = 0
         message_ids: list[str] = []
         for cart_id in ids:

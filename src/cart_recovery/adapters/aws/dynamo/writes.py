@@ -14,7 +14,6 @@ import msgspec
 from cart_recovery.adapters.aws.dynamo.items import (
     CLICK_PREFIX,
     EVENT_ID_TTL,
-    MAX_TRANSACTION,
     Update,
     attr_value,
     cart_update,
@@ -266,36 +265,6 @@ class Writes(Reads):
             if not self._write(ops):
                 out.append(record)
         return out
-
-    def _unsubscribe_put(self, digest: str, source: str, at: datetime) -> dict[str, Any]:
-        return {
-            "Put": {
-                "TableName": self.tables.unsub,
-                "Item": to_item({"email": digest, "unsubscribed_at": iso(at), "source": source}),
-                "ConditionExpression": "attribute_not_exists(email)",
-            }
-        }
-
-    def unsubscribe(self, email: str, *, source: str, at: datetime) -> bool:
-        key = normalise_email(email)
-        entries = [
-            self._audit_put(audit_rows.unsubscribed(cart, at, source))
-            for cart in self.carts_of(key)
-        ]
-        put = self._unsubscribe_put(self._digest(email), source, at)
-        first, rest = entries[: MAX_TRANSACTION - 1], entries[MAX_TRANSACTION - 1 :]
-        if self._write([put, *first]) == [0]:
-            return False
-        for op in rest:  # an address with more carts than one transaction holds
-            self._write([op])
-        return True
-
-    def unsubscribe_key(
-        self, digest: str, *, source: str, at: datetime, email: str | None = None
-    ) -> bool:
-        if email is not None and self._digest(email) == digest:
-            return self.unsubscribe(email, source=source, at=at)
-        return self._write([self._unsubscribe_put(digest, source, at)]) != [0]
 
     # ---- clicks and the owner's reads -----------------------------------------------------
     def record_click(self, cart_id: str, step: int, at: datetime) -> None:

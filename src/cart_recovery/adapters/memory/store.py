@@ -1,19 +1,18 @@
-"""In-memory adapters: complete implementations of the ports, used by ``simulate`` and tests."""
+"""The in-memory CartStore and WakeQueue (``simulate`` and tests)."""
 
 from __future__ import annotations
 
 import contextlib
 import heapq
 import itertools
-import threading
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 import msgspec
 
 from cart_recovery.domain import audit as audit_rows
 from cart_recovery.domain.address import normalise_email
+from cart_recovery.domain.feedback import is_final, replaces
 from cart_recovery.domain.model import (
     AuditEntry,
     Cart,
@@ -31,10 +30,8 @@ from cart_recovery.domain.privacy import (
     anonymise_send,
     names_address,
 )
-from cart_recovery.domain.rules import Rules, RulesError, parse_rules
 from cart_recovery.domain.timers import Timer, TimerChange, timer_for
-from cart_recovery.domain.voice import Voice, VoiceError, parse_voice
-from cart_recovery.ports import Claim, DocVersion, StaleCart, StaleDoc, StoredEvent
+from cart_recovery.ports import Claim, StaleCart, StoredEvent, Suppression
 
 
 class MemoryStore:
@@ -44,7 +41,8 @@ class MemoryStore:
         self.carts: dict[str, Cart] = {}
         self.sends: dict[str, dict[int, SendRecord]] = {}
         self.events: set[tuple[str, str]] = set()
-        self.unsubs: dict[str, tuple[datetime, str]] = {}  # keyed digest → (at, source)
+        self.unsubs: dict[str, Suppression] = {}  # keyed digest → its row on the list
+        self.soft_bounces: dict[str, list[datetime]] = {}  # keyed digest → when
         self.email_key = email_key or UNKEYED
         self.clicks: dict[str, list[tuple[int, datetime]]] = {}
         self.event_log: dict[str, list[StoredEvent]] = {}  # kept only with keep_audit
@@ -233,25 +231,74 @@ class MemoryStore:
                     self._audit(audit_rows.uncertain(record, now, audit_by))
         return out
 
-    def unsubscribe(self, email: str, *, source: str, at: datetime) -> bool:
-        key = normalise_email(email)
+    def unsubscribe(
+        self, email: str, *, source: str, at: datetime, reason: str | None = None
+    ) -> bool:
+        carts = self.carts_of(email)
         digest = self.email_key.digest(email)
-        if digest in self.unsubs:
+        if not self._list(digest, source, at, reason, audit_rows.newest_cart(carts)):
             return False
-        self.unsubs[digest] = (at, source)
-        for cart_id in sorted(self.by_email.get(key, ())):
-            self._audit(audit_rows.unsubscribed(self.carts[cart_id], at, source))
+        for cart in carts:
+            self._audit(audit_rows.unsubscribed(cart, at, source, reason))
         return True
 
     def unsubscribe_key(
-        self, digest: str, *, source: str, at: datetime, email: str | None = None
+        self,
+        digest: str,
+        *,
+        source: str,
+        at: datetime,
+        email: str | None = None,
+        reason: str | None = None,
+        cart_id: str | None = None,
     ) -> bool:
         if email is not None and self.email_key.digest(email) == digest:
-            return self.unsubscribe(email, source=source, at=at)
-        if digest in self.unsubs:
+            return self.unsubscribe(email, source=source, at=at, reason=reason)
+        return self._list(digest, source, at, reason, cart_id)
+
+    def _list(
+        self, digest: str, source: str, at: datetime, reason: str | None, cart_id: str | None
+    ) -> bool:
+        old = self.unsubs.get(digest)
+        if old is not None and not replaces(source, old.source):
             return False
-        self.unsubs[digest] = (at, source)
+        self.unsubs[digest] = Suppression(digest, at, source, reason, cart_id)
         return True
+
+    def suppression(self, email: str) -> Suppression | None:
+        return self.unsubs.get(self.email_key.digest(email))
+
+    def suppression_key(self, digest: str) -> Suppression | None:
+        return self.unsubs.get(digest)
+
+    def resubscribe_key(
+        self, digest: str, *, at: datetime, by: str, email: str | None = None
+    ) -> bool:
+        row = self.unsubs.get(digest)
+        if row is None or is_final(row.source):
+            return False
+        del self.unsubs[digest]
+        self.soft_bounces.pop(digest, None)
+        if email is not None and self.email_key.digest(email) == digest:
+            for cart in self.carts_of(email):
+                self._audit(audit_rows.resubscribed(cart, at, by))
+        return True
+
+    def note_soft_bounce(self, email: str, *, at: datetime, since: datetime) -> int:
+        seen = self.soft_bounces.setdefault(self.email_key.digest(email), [])
+        seen.append(at)
+        return sum(1 for t in seen if t >= since)
+
+    def suppressions(self, limit: int = 200) -> list[Suppression]:
+        rows = sorted(self.unsubs.values(), key=lambda r: r.digest)
+        return sorted(rows, key=lambda r: r.at, reverse=True)[:limit]
+
+    def suppressions_between(self, start: datetime, end: datetime) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for row in self.unsubs.values():
+            if start <= row.at < end:
+                counts[row.source] = counts.get(row.source, 0) + 1
+        return counts
 
     def audit(self, cart_id: str) -> list[AuditEntry]:
         return list(self.audits.get(cart_id, []))
@@ -266,7 +313,7 @@ class MemoryStore:
         return sorted(ids)
 
     def unsubscribes_between(self, start: datetime, end: datetime) -> int:
-        return sum(1 for at, _ in self.unsubs.values() if start <= at < end)
+        return sum(self.suppressions_between(start, end).values())
 
     def carts_of(self, email: str) -> list[Cart]:
         return [self.carts[c] for c in sorted(self.by_email.get(normalise_email(email), ()))]
@@ -353,7 +400,7 @@ class MemoryStore:
         digest = self.email_key.digest(email)
         newly = digest not in self.unsubs
         if newly:
-            self.unsubs[digest] = (at, by)
+            self.unsubs[digest] = Suppression(digest, at, by)
         return Forgotten(
             cart_ids=tuple(ids),
             events=events,
@@ -389,67 +436,3 @@ class MemoryStore:
 
     def pending(self) -> int:
         return len(self.timers)
-
-
-@dataclass
-class StaticDocs:
-    """A DocSource holding parsed docs (simulate, tests)."""
-
-    rules_: Rules
-    voice_: Voice
-
-    def rules(self) -> Rules:
-        return self.rules_
-
-    def voice(self) -> Voice:
-        return self.voice_
-
-
-class MemoryDocs:
-    """A DocSource and DocHistory holding every version of the docs' texts in memory (tests).
-    Serves the newest version that parses, as the files do."""
-
-    def __init__(self, rules_text: str, voice_text: str, *, at: datetime) -> None:
-        self._lock = threading.Lock()
-        self._versions: dict[str, list[DocVersion]] = {
-            doc: [DocVersion(doc, "000001", text, "system", at, "the first version", "disk")]
-            for doc, text in (("rules", rules_text), ("voice", voice_text))
-        }
-        self._rules = parse_rules(rules_text)
-        self._voice = parse_voice(voice_text)
-
-    def rules(self) -> Rules:
-        return self._rules
-
-    def voice(self) -> Voice:
-        return self._voice
-
-    def versions(self, doc: str) -> list[DocVersion]:
-        with self._lock:
-            return list(reversed(self._versions[doc]))
-
-    def save(
-        self,
-        doc: str,
-        text: str,
-        *,
-        base: str | None,
-        by: str,
-        at: datetime,
-        note: str = "",
-        source: str = "dashboard",
-    ) -> DocVersion:
-        with self._lock:
-            kept = self._versions[doc]
-            if kept[-1].version != base:
-                raise StaleDoc(doc, base, kept[-1], text)
-            saved = DocVersion(doc, f"{len(kept) + 1:06d}", text, by, at, note, source)
-            kept.append(saved)
-            try:
-                if doc == "rules":
-                    self._rules = parse_rules(text)
-                else:
-                    self._voice = parse_voice(text)
-            except (RulesError, VoiceError):
-                pass  # a bad version is kept, and the last good one keeps serving
-            return saved
