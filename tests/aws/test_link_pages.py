@@ -19,6 +19,7 @@ from starlette.testclient import TestClient
 from cart_recovery.adapters.storefronts.generic import sign
 from cart_recovery.bootstrap.embedded import Embedded, embedded, init_data_dir
 from cart_recovery.config.settings import load_settings
+from cart_recovery.domain.feedback import Feedback, MailFeedback
 from cart_recovery.embedded.clock import VirtualClock
 from cart_recovery.lambdas import unsub_handler
 from tests.aws.world import World, decode_body, world
@@ -28,6 +29,7 @@ pytestmark = pytest.mark.aws
 T0 = datetime(2026, 5, 12, 14, 0, tzinfo=UTC)
 EMAIL = "lee@example.com"
 CART = "c-links"
+ONE_CLICK = b"List-Unsubscribe=One-Click"
 HEADERS = (
     "content-type",
     "location",
@@ -215,3 +217,30 @@ def test_an_expired_action_link_gets_the_same_page_on_both(both: Both) -> None:
         assert aws == local and aws.status == 403 and "This link has expired" in aws.body
     assert both.w.app.store.load(CART)[0].is_open  # type: ignore[union-attr]
     assert both.rt.store.load(CART)[0].is_open  # type: ignore[union-attr]
+
+
+def test_opting_back_in_answers_alike_and_a_complaint_is_final_on_both(both: Both) -> None:
+    def again(tokens: Any) -> str:
+        return f"{tokens.unsubscribe_key(EMAIL, CART)}/again"
+
+    # Given the shopper unsubscribed with the one-click POST
+    both.ask("POST", "u", lambda t: t.unsubscribe_key(EMAIL, CART), body=ONE_CLICK)
+    assert both.w.app.store.is_unsubscribed(EMAIL) and both.rt.store.is_unsubscribed(EMAIL)
+
+    # When they press "Get reminders again"
+    aws, local = both.ask("POST", "u", again)
+
+    # Then both say so, both lists let them go, audited as the shopper
+    assert aws == local and aws.status == 200 and "Reminders are back on" in aws.body
+    assert not both.w.app.store.is_unsubscribed(EMAIL)
+    assert not both.rt.store.is_unsubscribed(EMAIL)
+    on_aws, embedded_side = both.last_audit()
+    assert on_aws == embedded_side and on_aws[:2] == ("shopper", "resubscribed")
+
+    # And after a spam complaint, the same button is refused alike and changes nothing
+    complaint = MailFeedback(Feedback.COMPLAINT, EMAIL, "ses", "abuse")
+    both.w.app.service.mail_feedback(complaint, T0)
+    both.rt.service.mail_feedback(complaint, T0)
+    aws, local = both.ask("POST", "u", again)
+    assert aws == local and aws.status == 409 and "reported as spam" in aws.body
+    assert both.w.app.store.is_unsubscribed(EMAIL) and both.rt.store.is_unsubscribed(EMAIL)

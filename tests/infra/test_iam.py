@@ -85,6 +85,7 @@ WHY = {
     "dynamodb:UpdateItem": "cart rows: close, re-time, defer; claimed -> sent",
     "dynamodb:PutItem": "the audit row of every write",
     "dynamodb:ConditionCheckItem": "the claim checks atomically: cart open, not unsubscribed",
+    "dynamodb:DeleteItem": "a shopper opts back in from their own link: the list row goes",
     "secretsmanager:GetSecretValue": "the link-signing key: unsubscribe and owner tokens",
     "ses:SendRawEmail": "a refused Google Doc revision: the owners are told, once",
 }
@@ -127,6 +128,7 @@ BEYOND_PART7: dict[str, set[str]] = {
         "dynamodb:GetItem",
         "dynamodb:Query",
         *DOC_ACTIONS,
+        "dynamodb:DeleteItem",
     },
     "NightlyExportRole": {"dynamodb:GetItem", *DOC_ACTIONS},
     "SummaryRole": {"dynamodb:GetItem", *DOC_ACTIONS},
@@ -217,7 +219,8 @@ GRANTS: dict[str, dict[str, set[str]]] = {
     "UnsubHandlerRole": {
         "ssm:GetParametersByPath": CONFIG_PATH,
         "dynamodb:PutItem": {"UnsubTable", "AuditTable"},
-        "dynamodb:GetItem": {"StateTable"},
+        "dynamodb:GetItem": {"StateTable", "UnsubTable"},
+        "dynamodb:DeleteItem": {"UnsubTable"},
         "dynamodb:UpdateItem": {"StateTable"},
         "dynamodb:Query": {"StateTable/index/by-email", "SendsTable"},
         "scheduler:DeleteSchedule": {SCHEDULES},

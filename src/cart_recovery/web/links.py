@@ -3,7 +3,9 @@ unsubscribe Lambda (through Mangum).
 
 * ``GET /u/<token>``: a page with one confirm button (never changes anything: mail scanners
   prefetch links). ``POST /u/<token>``: the button, or the RFC 8058 one-click request
-  (``List-Unsubscribe=One-Click``).
+  (``List-Unsubscribe=One-Click``). Its answer page offers "Get reminders again":
+  ``POST /u/<token>/again`` takes the address off the list, as the shopper (never after a
+  spam complaint: that is final).
 * ``GET /r/<token>``: the tracked return link: records the click, then 303 to that cart's
   stored return URL only.
 * ``GET /a/<token>``: an owner's signed, expiring action link (suppress, write off,
@@ -29,7 +31,7 @@ from starlette.routing import BaseRoute, Route
 
 from cart_recovery.domain.model import Cart
 from cart_recovery.ports import BadToken, LinkTokens, RequestError, UnsubscribeLink
-from cart_recovery.service import ActionRefused, Service
+from cart_recovery.service import ActionRefused, OptIn, Service
 from cart_recovery.web import owner_views as views
 from cart_recovery.web.pages import PAGE_HEADERS, page_templates, read_body
 
@@ -107,7 +109,23 @@ def shopper_routes(pages: LinkPages) -> list[BaseRoute]:
         await run(lambda: pages.service().unsubscribe_link(link, now, source="shopper"))
         if one_click:
             return JSONResponse({"status": "unsubscribed"})
-        return page(state="done")
+        return page(state="done", again=f"/u/{token}/again")
+
+    async def opt_back_in(request: Request) -> Response:
+        """ "Changed your mind? Get reminders again": only from the shopper's own signed link,
+        and never for an address suppressed by a complaint."""
+        link = link_of(request.path_params["token"])
+        try:
+            await read_body(request, UNSUBSCRIBE_BODY_LIMIT)
+        except RequestError as e:
+            return JSONResponse(e.body(), status_code=e.status)
+        if link is None:
+            return page(404, state="invalid")
+        now = pages.now()
+        done = await run(lambda: pages.service().opt_back_in(link, now))
+        if done is OptIn.FINAL:
+            return page(409, state="final")
+        return page(state="back")
 
     async def return_link(request: Request) -> Response:
         """Records the click (GET only: a HEAD is a link checker), then redirects only to the
@@ -129,6 +147,7 @@ def shopper_routes(pages: LinkPages) -> list[BaseRoute]:
     return [
         Route("/u/{token}", unsubscribe_page, methods=["GET"]),
         Route("/u/{token}", unsubscribe, methods=["POST"]),
+        Route("/u/{token}/again", opt_back_in, methods=["POST"]),
         Route("/r/{token}", return_link, methods=["GET"]),
     ]
 
