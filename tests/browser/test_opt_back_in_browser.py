@@ -96,7 +96,8 @@ def test_an_address_suppressed_by_a_complaint_cannot_opt_back_in(shop: Shop, chr
     [reminder] = reminders_to(shop, JO)
     complaint = MailFeedback(Feedback.COMPLAINT, JO, "ses", "abuse")
     shop.rt.service.mail_feedback(complaint, at(12, 30))
-    assert shop.rt.store.suppression(JO).source == "complaint"
+    suppressed = shop.rt.store.suppression(JO)
+    assert suppressed is not None and suppressed.source == "complaint"
 
     # When Jo's own link is followed, and "Get reminders again" pressed
     page.goto(unsubscribe_link(reminder))
