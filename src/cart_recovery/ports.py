@@ -17,6 +17,7 @@ from typing import Protocol, runtime_checkable
 
 from cart_recovery.domain.compose import Links, OutgoingEmail
 from cart_recovery.domain.export_rows import Row
+from cart_recovery.domain.feedback import Suppression
 from cart_recovery.domain.model import AuditEntry, Cart, CartEvent, Outcome, SendRecord
 from cart_recovery.domain.privacy import Forgotten
 from cart_recovery.domain.rules import Rules
@@ -34,19 +35,6 @@ class StoredEvent:
 
     event: CartEvent
     received_at: datetime
-
-
-@dataclass(frozen=True)
-class Suppression:
-    """One row of the unsubscribe list: the address's keyed digest (never the address), when,
-    why (``source``: "shopper", "owner", "bounce", "complaint", ...; ``reason``: the provider's
-    words, naming nobody) and the cart that led to it, if one did."""
-
-    digest: str
-    at: datetime
-    source: str
-    reason: str | None = None
-    cart_id: str | None = None
 
 
 class Claim(enum.StrEnum):

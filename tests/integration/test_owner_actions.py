@@ -277,6 +277,7 @@ def test_export_shopper_gives_their_carts_events_sends_clicks_and_status(shop: S
     data = shop.service.export_shopper("MAYA.LIND@example.com", ny(12, 17), via="dashboard")
     # Then it holds her carts only, with everything recorded about them
     assert data["email"] == "maya.lind@example.com" and data["unsubscribed"] is False
+    assert data["suppressed"] is None
     assert data["exported_at"] == "2026-05-12T21:00:00Z"
     by_id = {c["cart_id"]: c for c in data["carts"]}
     assert set(by_id) == {"c1", "m2"}
@@ -296,6 +297,7 @@ def test_export_shopper_gives_their_carts_events_sends_clicks_and_status(shop: S
             "recipient": "Maya.Lind@Example.com",
             "reason": None,
             "message_id": c1["reminders"][0]["message_id"],
+            "failed_attempts": 0,
         }
     ]
     assert c1["clicks"] == [{"step": 1, "at": "2026-05-12T17:00:00Z"}]
@@ -309,6 +311,7 @@ def test_export_shopper_gives_their_carts_events_sends_clicks_and_status(shop: S
     shop.service.forget("maya.lind@example.com", ny(12, 18))
     again = shop.service.export_shopper("maya.lind@example.com", ny(12, 19))
     assert again["carts"] == [] and again["unsubscribed"] is True
+    assert again["suppressed"] == {"source": "owner", "reason": None, "at": "2026-05-12T22:00:00Z"}
 
 
 def test_export_refuses_something_that_is_not_an_address(shop: Shop) -> None:

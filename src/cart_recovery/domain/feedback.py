@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 # The unsubscribe list's sources for feedback (the others: "shopper", "owner", ...).
 BOUNCE = "bounce"
@@ -24,6 +24,19 @@ FINAL_SOURCES = frozenset({COMPLAINT})
 SOFT_BOUNCE_LIMIT = 3
 SOFT_BOUNCE_WINDOW = timedelta(days=30)
 REASON_LIMIT = 300
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """One row of the unsubscribe list: the address's keyed digest (never the address), when,
+    why (``source``: "shopper", "owner", "bounce", "complaint", ...; ``reason``: the provider's
+    words, naming nobody) and the cart that led to it, if one did."""
+
+    digest: str
+    at: datetime
+    source: str
+    reason: str | None = None
+    cart_id: str | None = None
 
 
 class Feedback(enum.StrEnum):

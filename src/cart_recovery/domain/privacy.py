@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 
 from cart_recovery.domain.address import normalise_email
+from cart_recovery.domain.feedback import Suppression
 from cart_recovery.domain.model import AuditEntry, Cart, CartEvent, SendRecord
 
 PERSONAL_FIELDS = ("email", "name", "items", "return_url")
@@ -115,6 +116,7 @@ def shopper_export(
     email: str,
     *,
     unsubscribed: bool,
+    suppression: Suppression | None = None,
     carts: Sequence[tuple[str, Cart | None]],
     events: Mapping[str, Sequence[tuple[CartEvent, datetime]]],
     sends: Mapping[str, Sequence[SendRecord]],
@@ -143,6 +145,7 @@ def shopper_export(
                 "recipient": s.recipient,
                 "reason": s.reason,
                 "message_id": s.message_id,
+                "failed_attempts": s.attempts,
             }
             for s in sends.get(cart_id, ())
         ]
@@ -156,5 +159,12 @@ def shopper_export(
         "email": normalise_email(email),
         "exported_at": _time(now),
         "unsubscribed": unsubscribed,
+        "suppressed": None
+        if suppression is None
+        else {
+            "source": suppression.source,
+            "reason": suppression.reason,
+            "at": _time(suppression.at),
+        },
         "carts": out_carts,
     }

@@ -131,9 +131,11 @@ class OwnerActions:
             sends[cart_id] = records
             events[cart_id] = [(e.event, e.received_at) for e in self.store.events_of(cart_id)]
             audit[cart_id] = self.store.audit(cart_id)
+        suppression = self.store.suppression(address)
         data = shopper_export(
             address,
-            unsubscribed=self.store.is_unsubscribed(address),
+            unsubscribed=suppression is not None,
+            suppression=suppression,
             carts=carts,
             events=events,
             sends=sends,
