@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 
 from cart_recovery.bootstrap.embedded import Embedded, embedded, init_data_dir
 from cart_recovery.config.settings import load_settings
+from cart_recovery.domain.feedback import Feedback, MailFeedback
 from cart_recovery.domain.model import CHECKED_OUT, Status
 from cart_recovery.embedded.clock import VirtualClock
 from cart_recovery.web.admin import safe_next
@@ -325,6 +326,30 @@ def test_export_and_forget_from_the_privacy_page(dash: Dash) -> None:
     [kept] = dash.settings.outbox.glob("*.eml")
     assert b"jo@example.com" in kept.read_bytes()
     assert "maya@example.com" not in dash.client.get("/admin/carts/c1").text
+
+
+def test_the_privacy_page_lists_who_gets_no_reminders_and_why(dash: Dash) -> None:
+    dash.login()
+    assert "Nobody yet." in dash.client.get("/admin/privacy").text
+    # Given Maya's address bounced for good and Jo reported a reminder as spam
+    bounce = MailFeedback(Feedback.HARD_BOUNCE, "maya@example.com", "postmark", "550 no mailbox")
+    dash.rt.service.mail_feedback(bounce, ny(12, 13))
+    complaint = MailFeedback(Feedback.COMPLAINT, "jo@example.com", "ses", "abuse")
+    dash.rt.service.mail_feedback(complaint, ny(12, 14))
+    # When the owner opens the privacy page
+    page = dash.client.get("/admin/privacy").text
+    # Then both are listed, newest first, with the reason and the cart
+    rows = re.findall(r'<tr class="source-(\w+)">(.*?)</tr>', page, re.S)
+    assert [source for source, _ in rows] == ["complaint", "bounce"]
+    jo, maya = (row for _, row in rows)
+    assert "Spam complaint" in jo and "jo@example.com" in jo and "cart c2" in jo
+    assert "Bounced" in maya and "maya@example.com" in maya
+    assert "postmark hard_bounce: 550 no mailbox" in maya
+    assert "you cannot re-add anyone" in page
+    # And once Maya is forgotten her row stays, naming nobody
+    dash.rt.service.forget("maya@example.com", ny(12, 15))
+    page = dash.client.get("/admin/privacy").text
+    assert "maya@example.com" not in page and "not kept" in page
 
 
 # ---- the signed action links ----------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import enum
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 
 from cart_recovery.domain.feedback import (
@@ -13,6 +14,7 @@ from cart_recovery.domain.feedback import (
     SOFT_BOUNCE_WINDOW,
     Feedback,
     MailFeedback,
+    Suppression,
     is_final,
     reason_text,
     soft_bounces_suppress,
@@ -39,6 +41,15 @@ class OptIn(enum.StrEnum):
     BACK = "back"  # off the list: reminders again
     NOT_LISTED = "not_listed"  # the address was not on the list
     FINAL = "final"  # suppressed by a complaint: it stays
+
+
+@dataclass(frozen=True)
+class Suppressed:
+    """One address on the unsubscribe list as the owner sees it: the list's row, and the
+    address itself when the cart that led to it still names it (the list keeps no address)."""
+
+    row: Suppression
+    email: str | None
 
 
 class FeedbackHandling:
@@ -82,5 +93,19 @@ class FeedbackHandling:
         done = self.store.resubscribe_key(row.digest, at=now, by=SHOPPER, email=email)
         return OptIn.BACK if done else OptIn.FINAL
 
+    def suppressed(self, limit: int = 200) -> list[Suppressed]:
+        """The unsubscribe list, newest first, with each address where its cart still names
+        it (not after an erasure, nor when the cart's address changed since)."""
+        out = []
+        for row in self.store.suppressions(limit):
+            email = None
+            if row.cart_id is not None:
+                cart, _sends = self.store.load(row.cart_id)
+                if cart is not None and cart.email:
+                    same = self.store.suppression(cart.email)
+                    email = cart.email if same is not None and same.digest == row.digest else None
+            out.append(Suppressed(row, email))
+        return out
 
-__all__ = ["SOFT_BOUNCE_LIMIT", "FeedbackHandling", "Heard", "OptIn"]
+
+__all__ = ["SOFT_BOUNCE_LIMIT", "FeedbackHandling", "Heard", "OptIn", "Suppressed"]

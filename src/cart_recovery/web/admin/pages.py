@@ -189,5 +189,32 @@ async def email_html(admin: Admin, request: Request) -> Response:
 # ---- docs and privacy -------------------------------------------------------------------------
 
 
+SOURCES = {
+    "shopper": "Unsubscribed",
+    "owner": "By the owner",
+    "bounce": "Bounced",
+    "complaint": "Spam complaint",
+}
+
+
 async def privacy_page(admin: Admin, request: Request) -> Response:
-    return admin.page(request, "admin/privacy.html", nav="privacy")
+    """The privacy tools, and who gets no reminders and why (the unsubscribe list)."""
+    fmt = admin.fmt()
+
+    def build() -> list[dict[str, Any]]:
+        return [
+            {
+                "when": fmt.when(s.row.at),
+                "why": SOURCES.get(s.row.source, f"By {s.row.source}"),
+                "source": s.row.source,
+                "reason": s.row.reason or "",
+                "email": s.email,
+                "cart_id": s.row.cart_id,
+            }
+            for s in admin.service.suppressed(LIST_LIMIT)
+        ]
+
+    rows = await run(build)
+    return admin.page(
+        request, "admin/privacy.html", nav="privacy", suppressed=rows, cart_url=cart_url
+    )
