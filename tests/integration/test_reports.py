@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -21,6 +22,7 @@ import pytest
 from cart_recovery.adapters.mail import MemoryMailer
 from cart_recovery.bootstrap.embedded import Embedded, embedded, init_data_dir
 from cart_recovery.config.settings import load_settings
+from cart_recovery.domain.feedback import Feedback, MailFeedback
 from cart_recovery.domain.model import CHECKED_OUT, UPDATED, CartEvent, EventType, Item
 from cart_recovery.embedded.clock import VirtualClock
 from cart_recovery.simulation.replay import Replay
@@ -113,6 +115,11 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         ]
     )
     replay.at(ny(20, 12), lambda now: rt.service.unsubscribe("x@example.com", now))
+    # and one address bounced for good, one reminder reported as spam
+    bounce = MailFeedback(Feedback.HARD_BOUNCE, "c@example.com", "smtp", "550 no such user")
+    replay.at(ny(21, 12), lambda now: rt.service.mail_feedback(bounce, now))
+    complaint = MailFeedback(Feedback.COMPLAINT, "a@example.com", "ses", "abuse")
+    replay.at(ny(23, 12), lambda now: rt.service.mail_feedback(complaint, now))
     replay.run_until(ny(3, 0, month=6))
     rt.close()
     yield data
@@ -188,8 +195,17 @@ def _raw_month(db: Path, start: datetime, end: datetime) -> dict[str, Any]:
             recovered += 1
             won[c["currency"]] = won.get(c["currency"], Decimal(0)) + Decimal(c["total"])
     unsubs = con.execute(
-        "SELECT count(*) FROM unsubscribes WHERE at >= ? AND at < ?", (s, e)
+        "SELECT count(*) FROM unsubscribes WHERE at >= ? AND at < ? "
+        "AND source NOT IN ('bounce', 'complaint')",
+        (s, e),
     ).fetchone()[0]
+    bounces, complaints = (
+        con.execute(
+            "SELECT count(*) FROM unsubscribes WHERE at >= ? AND at < ? AND source = ?",
+            (s, e, source),
+        ).fetchone()[0]
+        for source in ("bounce", "complaint")
+    )
     gave_up = sum(
         1
         for c in carts
@@ -205,6 +221,9 @@ def _raw_month(db: Path, start: datetime, end: datetime) -> dict[str, Any]:
         "came_back_on_own": own,
         "won_back": {k: str(v) for k, v in won.items()},
         "unsubscribes": unsubs,
+        "bounces": bounces,
+        "complaints": complaints,
+        "complaint_rate": round(complaints / sent, 6) if sent else 0.0,
         "gave_up": gave_up,
     }
 
@@ -218,8 +237,13 @@ def test_summary_figures_match_an_independent_count(seeded: Path) -> None:
         assert figures[key] == value, key
     # and the seeded story is what we think it is
     assert raw["carts_seen"] == 4 and raw["recovered"] == 3 and raw["came_back_on_own"] == 1
+    assert (raw["unsubscribes"], raw["bounces"], raw["complaints"]) == (1, 1, 1)
     text = cli("summary", "--month", "2026-05", "--data-dir", str(seeded))
     assert text.returncode == 0 and "Carts seen" in text.stdout and "In May 2026" in text.stdout
+    rate = f"{raw['complaints'] / raw['reminders_sent']:.2%}"
+    assert re.search(rf"Complaint rate \(keep under 0\.1%\)\s+{re.escape(rate)}", text.stdout)
+    assert re.search(r"Spam complaints\s+1\n", text.stdout)
+    assert "1 reminder was reported as spam" in text.stdout and "keep it under 0.1%" in text.stdout
 
 
 def test_summary_email_goes_to_the_owners(seeded: Path, tmp_path: Path) -> None:

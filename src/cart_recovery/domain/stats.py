@@ -8,11 +8,12 @@ back on their own" (bought with no reminder sent before the purchase).
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from cart_recovery.domain.feedback import BOUNCE, COMPLAINT
 from cart_recovery.domain.model import Cart, CloseReason, Outcome, SendRecord, Status
 
 RECOVERY_WINDOW = timedelta(days=7)
@@ -68,7 +69,15 @@ class MonthFigures:
     written_off: int = 0
     suppressed: int = 0
     gave_up: int = 0
-    unsubscribes: int = 0
+    unsubscribes: int = 0  # addresses that asked (shopper or owner): bounces and complaints apart
+    bounces: int = 0  # addresses suppressed for bouncing
+    complaints: int = 0  # spam complaints
+
+    @property
+    def complaint_rate(self) -> float:
+        """Complaints per reminder sent (0 with no reminders). Mailbox providers want it under
+        0.1% (0.3% at the most)."""
+        return self.complaints / self.reminders_sent if self.reminders_sent else 0.0
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -83,14 +92,18 @@ class MonthFigures:
             "suppressed": self.suppressed,
             "gave_up": self.gave_up,
             "unsubscribes": self.unsubscribes,
+            "bounces": self.bounces,
+            "complaints": self.complaints,
+            "complaint_rate": round(self.complaint_rate, 6),
         }
 
 
 def month_figures(
-    facts: Iterable[CartFacts], *, unsubscribes: int, start: datetime, end: datetime
+    facts: Iterable[CartFacts], *, listed: Mapping[str, int], start: datetime, end: datetime
 ) -> MonthFigures:
     """The month [start, end): carts first seen in it, reminders sent in it, purchases and
-    closes that happened in it (each counted in the month it happened)."""
+    closes that happened in it (each counted in the month it happened); ``listed``: the
+    addresses that went on the unsubscribe list in it, by source."""
 
     def inside(t: datetime | None) -> bool:
         return t is not None and start <= t < end
@@ -123,7 +136,9 @@ def month_figures(
         written_off=written_off,
         suppressed=suppressed,
         gave_up=gave_up,
-        unsubscribes=unsubscribes,
+        unsubscribes=sum(n for k, n in listed.items() if k not in (BOUNCE, COMPLAINT)),
+        bounces=listed.get(BOUNCE, 0),
+        complaints=listed.get(COMPLAINT, 0),
     )
 
 
@@ -154,6 +169,15 @@ def plain_paragraph(fig: MonthFigures, *, store_name: str, month: str, money: st
         extra.append(f"{fig.suppressed} suppressed")
     if fig.unsubscribes:
         extra.append(f"{fig.unsubscribes} unsubscribed")
+    if fig.bounces:
+        extra.append(f"{fig.bounces} bounced and will not be mailed again")
     if extra:
         parts.append("Besides that, " + ", ".join(extra) + ".")
+    if fig.complaints:
+        rate = f"{fig.complaint_rate:.2%}"
+        parts.append(
+            f"{fig.complaints} reminder{'s were' if fig.complaints != 1 else ' was'} reported "
+            f"as spam ({rate} of those sent"
+            + ("; keep it under 0.1%)." if fig.complaint_rate > 0.001 else ").")
+        )
     return " ".join(parts)

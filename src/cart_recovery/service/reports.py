@@ -88,7 +88,7 @@ class Reports:
         ids = self.store.touched_between(start, end)
         figures = month_figures(
             self.facts(ids),
-            unsubscribes=self.store.unsubscribes_between(start, end),
+            listed=self.store.suppressions_between(start, end),
             start=start,
             end=end,
         )
@@ -122,6 +122,9 @@ class Reports:
             ("Suppressed", f.suppressed),
             ("Gave up (no answer)", f.gave_up),
             ("Unsubscribes", f.unsubscribes),
+            ("Bounced (not mailed again)", f.bounces),
+            ("Spam complaints", f.complaints),
+            ("Complaint rate (keep under 0.1%)", f"{f.complaint_rate:.2%}"),
         ]
         width = max(len(k) for k, _ in rows)
         table = "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
