@@ -20,6 +20,7 @@ from cart_recovery.domain.model import CHECKED_OUT, Status
 from cart_recovery.embedded.clock import VirtualClock
 from cart_recovery.web.admin import safe_next
 from tests.conftest import make_event
+from tests.integration.test_links_name_nobody import decodings
 
 NY = ZoneInfo("America/New_York")
 START = datetime(2026, 5, 12, 10, 0, tzinfo=NY)
@@ -382,6 +383,27 @@ def test_write_off_and_unsubscribe_links(dash: Dash) -> None:
     assert dash.rt.store.is_unsubscribed("maya@example.com")
     row = [a for a in dash.rt.store.audit("c1") if a.action == "unsubscribed"][-1]
     assert row.by == "owner"
+
+
+def test_the_export_unsubscribe_link_names_the_cart_and_unsubscribes_its_address(
+    dash: Dash,
+) -> None:
+    url = dash.rt.service.links.action_url("unsubscribe_cart", "c2")
+    # The link carries no address in any encoding
+    assert not any("jo@example.com" in reading for reading in decodings(url))
+    path = url.removeprefix(dash.settings.base_url)
+    # When the owner opens it: the address is shown on the page, nothing is done yet
+    page = dash.client.get(path)
+    assert page.status_code == 200 and "Unsubscribe jo@example.com?" in page.text
+    assert not dash.rt.store.is_unsubscribed("jo@example.com")
+    # When the owner presses the button
+    done = dash.client.post(path)
+    assert done.status_code == 200 and "jo@example.com is unsubscribed." in done.text
+    assert dash.rt.store.suppression("jo@example.com").source == "owner"  # type: ignore[union-attr]
+    # And after Jo is forgotten the link has nothing left to act on
+    dash.rt.service.forget("jo@example.com", ny(12, 14))
+    stale = dash.client.get(path)
+    assert stale.status_code == 409 and "keeps no address" in stale.text
 
 
 def test_forged_and_altered_action_links_are_refused(dash: Dash) -> None:

@@ -22,7 +22,9 @@ from cart_recovery.domain.privacy import DIGEST_PREFIX, EmailKey
 from cart_recovery.ports import BadToken as BadToken
 from cart_recovery.ports import UnsubscribeLink
 
-OWNER_ACTIONS = ("suppress", "unsubscribe", "write_off")
+# "unsubscribe": by address, in links minted before "unsubscribe_cart" (the address of a cart,
+# named by its id: a link carries no address); read for as long as such links live.
+OWNER_ACTIONS = ("suppress", "unsubscribe", "unsubscribe_cart", "write_off")
 ACTION_LINK_MAX_AGE = 14 * 86400  # an owner action link in an export works for two weeks
 
 
@@ -42,8 +44,8 @@ class Tokens:
         self._action = URLSafeTimedSerializer(secret, salt="cart-recovery.owner-action")
 
     def action(self, action: str, target: str) -> str:
-        """A signed, expiring owner action: ``target`` is a cart id, or an address for
-        ``unsubscribe``."""
+        """A signed, expiring owner action: ``target`` is a cart id (an address only for the
+        older ``unsubscribe``)."""
         if action not in OWNER_ACTIONS:
             raise ValueError(f"unknown owner action {action!r}")
         return str(self._action.dumps([action, target]))

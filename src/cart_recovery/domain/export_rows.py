@@ -12,7 +12,7 @@ from cart_recovery.domain.model import Outcome, SendRecord
 from cart_recovery.domain.rules import Rules
 from cart_recovery.domain.stats import Attribution, CartFacts, attribution
 
-ACTIONS = ("suppress", "unsubscribe", "write_off")
+ACTIONS = ("suppress", "unsubscribe_cart", "write_off")
 
 COLUMNS = (
     "Cart",
@@ -84,7 +84,7 @@ def export_rows(
             links["Suppress"] = action_url("suppress", cart.cart_id)
             links["Write off"] = action_url("write_off", cart.cart_id)
         if cart.email:
-            links["Unsubscribe"] = action_url("unsubscribe", cart.email)
+            links["Unsubscribe"] = action_url("unsubscribe_cart", cart.cart_id)
         status = str(cart.status)
         if cart.close_reason is not None:
             status += f" ({cart.close_reason})"

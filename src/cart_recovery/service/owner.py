@@ -52,6 +52,15 @@ class OwnerActions:
         """The one unsubscribe handler: footer link, RFC 8058 one-click, and the owner."""
         return self.store.unsubscribe(email, source=source, at=now)
 
+    def unsubscribe_cart(self, cart_id: str, now: datetime, *, source: str = "owner") -> bool:
+        """The owner's action link "Unsubscribe" of an export row: the address of that cart
+        (the link names the cart, never the address). ActionRefused when the cart is unknown
+        or keeps no address."""
+        cart, _sends = self.store.load(cart_id)
+        if cart is None or not cart.email:
+            raise ActionRefused("not_found", f"cart {cart_id} has no address to unsubscribe")
+        return self.unsubscribe(cart.email, now, source=source)
+
     def unsubscribe_link(
         self, link: UnsubscribeLink, now: datetime, *, source: str = "shopper"
     ) -> bool:

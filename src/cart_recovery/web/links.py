@@ -171,7 +171,7 @@ def action_routes(pages: LinkPages) -> list[BaseRoute]:
 
     async def describe(action: str, target: str) -> dict[str, Any]:
         values: dict[str, Any] = {"action": action, "target": target}
-        if action in CART_ACTIONS:
+        if action in CART_ACTIONS or action == "unsubscribe_cart":
             service = pages.service()
             cart, _ = await run(service.store.load, target)
             values["cart"] = cart
@@ -192,6 +192,8 @@ def action_routes(pages: LinkPages) -> list[BaseRoute]:
         cart: Cart | None = values.get("cart")
         if action in CART_ACTIONS and (cart is None or not cart.is_open):
             return page(409, state="stale", **values)
+        if action == "unsubscribe_cart" and (cart is None or not cart.email):
+            return page(409, state="stale", **values)
         return page(state="confirm", post_to=f"/a/{token}", **values)
 
     async def perform(request: Request) -> Response:
@@ -205,6 +207,8 @@ def action_routes(pages: LinkPages) -> list[BaseRoute]:
                 await run(lambda: service.suppress(target, now, by=OWNER, via="action link"))
             elif action == "write_off":
                 await run(lambda: service.write_off(target, now, by=OWNER, via="action link"))
+            elif action == "unsubscribe_cart":
+                await run(lambda: service.unsubscribe_cart(target, now, source=OWNER))
             else:
                 await run(lambda: service.unsubscribe(target, now, source=OWNER))
         except ActionRefused as e:
