@@ -347,6 +347,9 @@ def test_the_privacy_page_lists_who_gets_no_reminders_and_why(dash: Dash) -> Non
     assert "Bounced" in maya and "maya@example.com" in maya
     assert "postmark hard_bounce: 550 no mailbox" in maya
     assert "you cannot re-add anyone" in page
+    # and each cart page says why its address gets no reminders
+    assert "no reminders: spam complaint" in dash.client.get("/admin/carts/c2").text
+    assert "no reminders: bounced" in dash.client.get("/admin/carts/c1").text
     # And once Maya is forgotten her row stays, naming nobody
     dash.rt.service.forget("maya@example.com", ny(12, 15))
     page = dash.client.get("/admin/privacy").text

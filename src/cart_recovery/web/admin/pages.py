@@ -24,6 +24,15 @@ EMAIL_HEADERS = {
 }
 
 
+# Why an address is on the unsubscribe list, in the owner's words (by its source).
+SOURCES = {
+    "shopper": "Unsubscribed",
+    "owner": "By the owner",
+    "bounce": "Bounced",
+    "complaint": "Spam complaint",
+}
+
+
 # ---- lists (the API reads them too) -----------------------------------------------------------
 
 
@@ -111,6 +120,7 @@ def cart_view(admin: Admin, cart_id: str) -> dict[str, Any] | None:
     events = store.events_of(cart_id)
     status, status_class = views.status_of(cart)
     outcome = views.ATTRIBUTION_LABELS[attribution(cart, sends, clicks)]
+    listed = store.suppression(cart.email) if cart.email else None
     return {
         "cart": cart,
         "status": status,
@@ -133,7 +143,8 @@ def cart_view(admin: Admin, cart_id: str) -> dict[str, Any] | None:
         "timeline": views.timeline(cart, events, sends, clicks, rules, fmt),
         "audit": views.audit_lines(store.audit(cart_id), fmt),
         "emails": views.shown_emails(admin.service, cart, sends, fmt),
-        "unsubscribed": bool(cart.email) and store.is_unsubscribed(cart.email or ""),
+        "unsubscribed": listed is not None,
+        "listed_why": "" if listed is None else SOURCES.get(listed.source, f"by {listed.source}"),
         "fmt": fmt,
         "email_url": lambda step: "/admin/email?" + urlencode({"cart": cart.cart_id, "step": step}),
     }
@@ -187,14 +198,6 @@ async def email_html(admin: Admin, request: Request) -> Response:
 
 
 # ---- docs and privacy -------------------------------------------------------------------------
-
-
-SOURCES = {
-    "shopper": "Unsubscribed",
-    "owner": "By the owner",
-    "bounce": "Bounced",
-    "complaint": "Spam complaint",
-}
 
 
 async def privacy_page(admin: Admin, request: Request) -> Response:
