@@ -192,7 +192,7 @@ def test_what_is_not_a_bounce_or_complaint_is_skipped_without_naming_anyone(
 
 
 def test_a_failed_write_raises_so_lambda_retries_and_the_retry_applies_once(
-    w: World, monkeypatch: pytest.MonkeyPatch
+    w: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Given DynamoDB refuses the write when the bounce first arrives
     left_cart(w, "c-maya")
@@ -207,9 +207,16 @@ def test_a_failed_write_raises_so_lambda_retries_and_the_retry_applies_once(
     event["Records"][0]["Sns"]["Message"] = json.dumps(w.ses_event("bounce", MAYA))
 
     # When the function is invoked: it fails (Lambda's asynchronous retry will run it again)
-    with pytest.raises(ConnectionError):
+    with pytest.raises(ConnectionError), caplog.at_level(logging.ERROR):
         mail_feedback.handler(event, None)
     assert w.app.store.suppression(MAYA) is None
+    # and the error line (which the LogErrors filter counts) names the message, not the address
+    [line] = [r for r in caplog.records if r.name == "cart_recovery.lambdas.mail_feedback"]
+    assert (line.levelname, getattr(line, "message_id", None)) == (
+        "ERROR",
+        "95df01b4-ee98-5cb9-9903-4c221d41eb5e",
+    )
+    assert MAYA not in caplog.text
 
     # Then the retry applies it, and a further duplicate delivery is a no-op
     monkeypatch.setattr(store_type, "unsubscribe", real)

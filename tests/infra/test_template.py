@@ -448,6 +448,13 @@ def test_bounces_and_complaints_reach_the_feedback_function(resources: dict[str,
     assert statement["Condition"] == {
         "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
     }
+    # And a delivery that fails (retried by Lambda, then dropped) is counted for cr-log-errors
+    filters = [
+        v["Properties"]
+        for v in of_type(resources, "AWS::Logs::MetricFilter").values()
+        if v["Properties"]["LogGroupName"] == {"Ref": "MailFeedbackLogGroup"}
+    ]
+    assert [t["MetricName"] for f in filters for t in f["MetricTransformations"]] == ["LogErrors"]
 
 
 def test_alarms(resources: dict[str, Any]) -> None:
@@ -462,7 +469,6 @@ def test_alarms(resources: dict[str, Any]) -> None:
         "cr-ses-complaint-rate",
         "cr-log-errors",
         "cr-doc-rejected",
-        "cr-mail-feedback-errors",
     }
     dlq = alarms["cr-events-dlq-not-empty"]
     assert (dlq["MetricName"], dlq["Threshold"]) == ("ApproximateNumberOfMessagesVisible", 0)
@@ -473,15 +479,6 @@ def test_alarms(resources: dict[str, Any]) -> None:
     assert sender["Threshold"] == 1  # percent, over one day
     assert {m["Id"] for m in sender["Metrics"]} == {"errors", "invocations", "rate"}
     assert alarms["cr-ses-complaint-rate"]["MetricName"] == "Reputation.ComplaintRate"
-    feedback = alarms["cr-mail-feedback-errors"]
-    assert (feedback["MetricName"], feedback["Period"], feedback["Threshold"]) == (
-        "Errors",
-        3600,
-        0,
-    )
-    assert feedback["Dimensions"] == [
-        {"Name": "FunctionName", "Value": {"Ref": "MailFeedbackFunction"}}
-    ]
     for props in alarms.values():
         assert props["AlarmActions"] == [{"Ref": "AlertsTopic"}]
 

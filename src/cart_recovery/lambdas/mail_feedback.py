@@ -5,8 +5,9 @@ counts a soft bounce (three within 30 days suppress).
 
 A record that is not an SES bounce or complaint (or not SNS at all) is logged, without any
 address, and skipped: sending it again would not make it readable. A failure to write (DynamoDB
-unavailable) raises, so Lambda's asynchronous retries deliver the message again; a hard bounce
-or a complaint applied twice is applied once.
+unavailable) is logged as an error (counted for the ``cr-log-errors`` alarm) and raised, so
+Lambda's asynchronous retries deliver the message again; a hard bounce or a complaint applied
+twice is applied once.
 """
 
 from __future__ import annotations
@@ -52,5 +53,17 @@ def handle(event: Mapping[str, Any], app: AwsApp) -> dict[str, int]:
             heard["skipped"] += 1
             continue
         for feedback in reports:
-            heard[str(app.service.mail_feedback(feedback, now))] += 1
+            try:
+                outcome = app.service.mail_feedback(feedback, now)
+            except Exception as e:  # counted by the LogErrors filter (cr-log-errors)
+                log.error(
+                    "mail feedback not applied: the delivery is retried",
+                    extra={
+                        "message_id": message_id,
+                        "kind": str(feedback.kind),
+                        "error": type(e).__name__,
+                    },
+                )
+                raise
+            heard[str(outcome)] += 1
     return {k: heard.get(k, 0) for k in OUTCOMES}
