@@ -7,7 +7,9 @@ in-process with events shaped like the real ones, from ``infra/events/``), the S
 mapping, and Scheduler firing. Schedules fire on a virtual clock: ``run_until`` reads the
 schedules, moves the clock to the earliest one's ``at()`` time, deletes it as Scheduler does
 after a one-off, and invokes its target; reminder events captured from the default bus (a rule
-targeting an SQS queue) go to the sender.
+targeting an SQS queue) go to the sender. SES's bounce and complaint events are published to an
+SNS topic on moto; what the topic delivers (to an SQS subscription) goes to the mail-feedback
+function in the SNS → Lambda event shape, one message per invocation as SNS invokes it.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from cart_recovery.bootstrap.aws import AwsApp
 from cart_recovery.domain.rules import DEFAULT_RULES_TEXT
 from cart_recovery.domain.voice import DEFAULT_VOICE_TEXT
 from cart_recovery.embedded.clock import VirtualClock
-from cart_recovery.lambdas import ingest_webhook, intake, sender, waiter
+from cart_recovery.lambdas import ingest_webhook, intake, mail_feedback, sender, waiter
 from tests.aws.services import CREDENTIALS, REGION, client, dynamo_tables, unique
 
 EVENTS = Path(__file__).resolve().parents[2] / "infra" / "events"
@@ -75,6 +77,8 @@ class World:
     capture_url: str
     group: str
     webhook_secret: str
+    feedback_topic: str
+    feedback_url: str
     invocations: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     mail_before: int = 0  # SES messages from earlier worlds in this moto server
 
@@ -230,6 +234,40 @@ class World:
             self.fire(due[0])
         self.clock.set(max(self.clock.now(), until))
 
+    # ---- SES feedback through SNS ----------------------------------------------------------
+    def ses_event(self, name: str, email: str, **fields: Any) -> dict[str, Any]:
+        """The SES event record of ``infra/events/sns-mail-feedback-<name>.json`` (the documented
+        sample) for ``email``, with the bounce's or complaint's ``fields`` replaced."""
+        record = sample(f"sns-mail-feedback-{name}.json")["Records"][0]
+        text = str(record["Sns"]["Message"]).replace("recipient@example.com", email)
+        message: dict[str, Any] = json.loads(text)
+        message["bounce" if name == "bounce" else "complaint"].update(fields)
+        return message
+
+    def publish_ses(self, message: Mapping[str, Any]) -> None:
+        """SES publishes an event record to the configuration set's SNS destination."""
+        client("sns", self.moto).publish(TopicArn=self.feedback_topic, Message=json.dumps(message))
+
+    def deliver_feedback(self) -> list[dict[str, int]]:
+        """What SNS does for its Lambda subscription: each message the topic delivered,
+        wrapped as an SNS → Lambda event, invokes the mail-feedback function once."""
+        sqs = client("sqs", self.moto)
+        template = sample("sns-mail-feedback-bounce.json")["Records"][0]
+        answers: list[dict[str, int]] = []
+        while True:
+            got = sqs.receive_message(QueueUrl=self.feedback_url, MaxNumberOfMessages=10)
+            if not got.get("Messages"):
+                return answers
+            for m in got["Messages"]:
+                notification = json.loads(m["Body"])
+                record = copy.deepcopy(template)
+                record["Sns"].update(
+                    {k: notification[k] for k in ("MessageId", "TopicArn", "Message", "Timestamp")}
+                )
+                self.invocations.append(("mail_feedback", record))
+                answers.append(mail_feedback.handler({"Records": [record]}, None))
+                sqs.delete_message(QueueUrl=self.feedback_url, ReceiptHandle=m["ReceiptHandle"])
+
     # ---- SES ------------------------------------------------------------------------------
     def mail_to(self, address: str) -> list[EmailMessage]:
         """Raw messages SES accepted for ``address`` in this world, parsed."""
@@ -274,6 +312,13 @@ def _bootstrap_resources(moto: str, prefix: str) -> dict[str, str]:
         ),
     )
     events.put_targets(Rule=f"{prefix}-reminders", Targets=[{"Id": "sender", "Arn": capture_arn}])
+    feedback_url = sqs.create_queue(QueueName=f"{prefix}-mail-feedback")["QueueUrl"]
+    feedback_arn = sqs.get_queue_attributes(QueueUrl=feedback_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    sns = client("sns", moto)
+    feedback_topic = sns.create_topic(Name=f"{prefix}-cr-mail-feedback")["TopicArn"]
+    sns.subscribe(TopicArn=feedback_topic, Protocol="sqs", Endpoint=feedback_arn)
     s3 = client("s3", moto)
     bucket = f"{prefix}-cr-rules-source"
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
@@ -308,6 +353,8 @@ def _bootstrap_resources(moto: str, prefix: str) -> dict[str, str]:
         "group": group,
         "webhook_secret": webhook_secret,
         "rule": f"{prefix}-reminders",
+        "feedback_topic": feedback_topic,
+        "feedback_url": feedback_url,
     }
 
 
@@ -359,6 +406,8 @@ def world(
                 capture_url=made["capture_url"],
                 group=made["group"],
                 webhook_secret=made["webhook_secret"],
+                feedback_topic=made["feedback_topic"],
+                feedback_url=made["feedback_url"],
                 mail_before=len(raw_messages(moto)),
             )
         finally:

@@ -56,6 +56,15 @@ PART7: dict[str, set[str]] = {
         "s3:ListBucketVersions",
         "s3:PutObject",
     },
+    # Not in Part 7's list either ("a complaint ... auto-adds the address to cr-unsub"): the
+    # unsubscribe path and nothing else -- the carts of the address, the list row, the soft
+    # bounce count, the audit rows, and the key the list is hashed with.
+    "MailFeedbackRole": {
+        "dynamodb:Query",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "secretsmanager:GetSecretValue",
+    },
 }
 
 # Part 7 lists the Google service-account secret for "nightly-export and summary" together;
@@ -135,6 +144,7 @@ BEYOND_PART7: dict[str, set[str]] = {
     # the audit rows under doc:rules / doc:voice: a saved version's, a refused revision's (read
     # back so a refused revision is not mailed again)
     "DocsSyncRole": {"dynamodb:Query", "dynamodb:PutItem", "ses:SendRawEmail"},
+    "MailFeedbackRole": set(),
 }
 
 # The exact grants: role -> action -> the resources it is allowed on (see cfn.arn_name).
@@ -264,6 +274,15 @@ GRANTS: dict[str, dict[str, set[str]]] = {
         "dynamodb:Query": {"AuditTable"},
         "dynamodb:PutItem": {"AuditTable"},
         "ses:SendRawEmail": MAIL_FROM,
+    },
+    # DynamoStore.unsubscribe (carts_of on the by-email index; the list row and the audit rows,
+    # one transaction) and note_soft_bounce (an UpdateItem of the soft#<digest> row in cr-unsub)
+    "MailFeedbackRole": {
+        "ssm:GetParametersByPath": CONFIG_PATH,
+        "dynamodb:Query": {"StateTable/index/by-email"},
+        "dynamodb:PutItem": {"UnsubTable", "AuditTable"},
+        "dynamodb:UpdateItem": {"UnsubTable"},
+        "secretsmanager:GetSecretValue": {SIGNING_KEY},
     },
     # EventBridge Scheduler's roles: invoke the waiter and the sender / the jobs, nothing else
     "SchedulerTargetRole": {
@@ -424,6 +443,18 @@ def test_waiter_emits_only_the_reminder_events(template: dict[str, Any]) -> None
         "events:source": "cart-recovery",
         "events:detail-type": ["first_reminder", "second_reminder"],
     }
+
+
+def test_mail_feedback_only_writes_the_unsubscribe_list_and_its_audit(
+    template: dict[str, Any],
+) -> None:
+    granted = grants(template, "MailFeedbackRole")
+    # it reads no cart row and changes none, sends nothing, schedules nothing
+    assert not {a for a in granted if a.split(":")[0] in {"ses", "scheduler", "events", "sqs"}}
+    assert "StateTable" not in set().union(*granted.values())
+    assert "dynamodb:GetItem" not in granted and "dynamodb:Scan" not in granted
+    writes = {a: r for a, r in granted.items() if a in {"dynamodb:PutItem", "dynamodb:UpdateItem"}}
+    assert set().union(*writes.values()) == {"UnsubTable", "AuditTable"}
 
 
 def test_trust_policies(template: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import importlib.metadata
+import json
 import os
 import subprocess
 import sys
@@ -46,9 +47,8 @@ def test_cfn_lint_passes() -> None:
     assert run.returncode == 0, run.stdout + run.stderr
 
 
-def test_sam_validate_passes(tmp_path: Any) -> None:
-    # Given the SAM CLI, offline: no telemetry, a region and dummy credentials
-    sam = tool("sam")
+def offline_env() -> dict[str, str]:
+    """The SAM tools offline: no telemetry, a region and dummy credentials."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(
         SAM_CLI_TELEMETRY="0",
@@ -59,6 +59,12 @@ def test_sam_validate_passes(tmp_path: Any) -> None:
         AWS_CONFIG_FILE=os.devnull,
         AWS_SHARED_CREDENTIALS_FILE=os.devnull,
     )
+    return env
+
+
+def test_sam_validate_passes(tmp_path: Any) -> None:
+    # Given the SAM CLI, offline
+    sam = tool("sam")
     # When it runs the SAM translator over the template
     run = subprocess.run(
         [str(sam), "validate", "--template", str(TEMPLATE), "--region", "ap-southeast-1"],
@@ -66,12 +72,67 @@ def test_sam_validate_passes(tmp_path: Any) -> None:
         text=True,
         timeout=180,
         check=False,
-        env=env,
+        env=offline_env(),
         cwd=tmp_path,
     )
     # Then the template is a valid SAM template
     assert run.returncode == 0, run.stdout + run.stderr
     assert "is a valid SAM Template" in run.stdout + run.stderr
+
+
+# The SAM translator of the tools venv, over the template with S3 code locations (what
+# `sam build` would put there): the CloudFormation resources SAM makes, as JSON.
+TRANSLATE = """
+import json, sys
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+text = open(sys.argv[1], encoding="utf-8").read()
+text = text.replace("CodeUri: ../src", "CodeUri: s3://code/src")
+text = text.replace("ContentUri: layer/", "ContentUri: s3://code/layer")
+class NoManagedPolicies:
+    def load(self):
+        return {}
+print(json.dumps(transform(yaml_parse(text), {}, NoManagedPolicies())["Resources"]))
+"""
+
+
+def test_sns_invokes_the_feedback_function_only_from_its_topic(tmp_path: Any) -> None:
+    # Given the template as SAM turns it into CloudFormation
+    python = tool("python")
+    run = subprocess.run(
+        [str(python), "-c", TRANSLATE, str(TEMPLATE)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=True,
+        env=offline_env(),
+        cwd=tmp_path,
+    )
+    made = json.loads(run.stdout)
+    # Then the feedback topic's subscription invokes the function
+    subscriptions = [
+        v["Properties"] for v in made.values() if v["Type"] == "AWS::SNS::Subscription"
+    ]
+    assert {
+        "Endpoint": {"Fn::GetAtt": ["MailFeedbackFunction", "Arn"]},
+        "Protocol": "lambda",
+        "TopicArn": {"Ref": "MailFeedbackTopic"},
+    } in subscriptions
+    # And SNS may invoke it for that topic only
+    permissions = [
+        v["Properties"]
+        for v in made.values()
+        if v["Type"] == "AWS::Lambda::Permission"
+        and v["Properties"]["FunctionName"] == {"Ref": "MailFeedbackFunction"}
+    ]
+    assert permissions == [
+        {
+            "Action": "lambda:InvokeFunction",
+            "FunctionName": {"Ref": "MailFeedbackFunction"},
+            "Principal": "sns.amazonaws.com",
+            "SourceArn": {"Ref": "MailFeedbackTopic"},
+        }
+    ]
 
 
 # ------------------------------------------------------------------ functions
@@ -86,6 +147,7 @@ FUNCTIONS = {
     "NightlyExportFunction": ("cr-nightly-export", "nightly_export", 256, 60),
     "SummaryFunction": ("cr-summary", "summary", 512, 60),
     "DocsSyncFunction": ("cr-docs-sync", "docs_sync", 256, 60),  # the Google Docs feature
+    "MailFeedbackFunction": ("cr-mail-feedback", "mail_feedback", 256, 30),  # SES feedback
 }
 
 ENVIRONMENT = {
@@ -179,6 +241,7 @@ def test_links_point_at_the_unsubscribe_url_unless_a_base_url_is_given(
         "SummaryFunction",
         "NightlyExportFunction",
         "DocsSyncFunction",
+        "MailFeedbackFunction",
     ):
         env = resources[logical_id]["Properties"]["Environment"]["Variables"]
         assert env["CR_BASE_URL"] == {
@@ -348,6 +411,50 @@ def test_ses_configuration_set_reports_to_cloudwatch(resources: dict[str, Any]) 
     destination = resources["SendsCloudWatchDestination"]["Properties"]["EventDestination"]
     assert {"bounce", "complaint"} <= set(destination["MatchingEventTypes"])
     assert "CloudWatchDestination" in destination
+
+
+def test_bounces_and_complaints_reach_the_feedback_function(resources: dict[str, Any]) -> None:
+    # Given the configuration set every reminder is sent with
+    destinations = [
+        v["Properties"]
+        for v in of_type(resources, "AWS::SES::ConfigurationSetEventDestination").values()
+        if "SnsDestination" in v["Properties"]["EventDestination"]
+    ]
+    # Then one destination publishes its bounce and complaint events to the feedback topic
+    (props,) = destinations
+    assert props["ConfigurationSetName"] == {"Ref": "SendsConfigurationSet"}
+    destination = props["EventDestination"]
+    assert destination["Enabled"] is True
+    assert sorted(destination["MatchingEventTypes"]) == ["bounce", "complaint"]
+    assert destination["SnsDestination"] == {"TopicARN": {"Ref": "MailFeedbackTopic"}}
+    assert resources["MailFeedbackTopic"]["Properties"]["TopicName"] == "cr-mail-feedback"
+    # And that topic invokes the feedback function (and only it)
+    subscribed = {
+        logical_id: event["Properties"]["Topic"]
+        for logical_id, v in of_type(resources, "AWS::Serverless::Function").items()
+        for event in v["Properties"].get("Events", {}).values()
+        if event["Type"] == "SNS"
+    }
+    assert subscribed == {"MailFeedbackFunction": {"Ref": "MailFeedbackTopic"}}
+    # And only SES of this account may publish to it
+    (policy,) = (
+        v["Properties"]
+        for v in of_type(resources, "AWS::SNS::TopicPolicy").values()
+        if v["Properties"]["Topics"] == [{"Ref": "MailFeedbackTopic"}]
+    )
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "ses.amazonaws.com"}
+    assert statement["Action"] == "sns:Publish"
+    assert statement["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    }
+    # And a delivery that fails (retried by Lambda, then dropped) is counted for cr-log-errors
+    filters = [
+        v["Properties"]
+        for v in of_type(resources, "AWS::Logs::MetricFilter").values()
+        if v["Properties"]["LogGroupName"] == {"Ref": "MailFeedbackLogGroup"}
+    ]
+    assert [t["MetricName"] for f in filters for t in f["MetricTransformations"]] == ["LogErrors"]
 
 
 def test_alarms(resources: dict[str, Any]) -> None:

@@ -45,6 +45,10 @@ from cart_recovery.adapters.aws.messaging import QueueUnavailable as QueueUnavai
 from cart_recovery.adapters.aws.scheduler import EVENT_SOURCE as EVENT_SOURCE
 from cart_recovery.adapters.aws.scheduler import STEP_EVENTS as STEP_EVENTS
 from cart_recovery.adapters.aws.scheduler import SchedulerTimers
+from cart_recovery.adapters.aws.ses_events import SesEventError as SesEventError
+from cart_recovery.adapters.aws.ses_events import decode_message as decode_message
+from cart_recovery.adapters.aws.ses_events import feedback_of as feedback_of
+from cart_recovery.adapters.aws.ses_events import sns_message as sns_message
 from cart_recovery.adapters.links import LinkMaker, Tokens
 from cart_recovery.adapters.llm.template import TemplateLines
 from cart_recovery.adapters.storefronts.generic import decode_event as decode_event
@@ -60,7 +64,8 @@ from cart_recovery.service.reports import Reports
 
 # The ``X as X`` imports above are handed over to the handlers, which reach adapters only
 # through bootstrap (pyproject.toml's import-linter contracts): the generic source's decoder
-# and signature check, the queue's error and the reminder events' names.
+# and signature check, the queue's error, the reminder events' names, and the reading of SES's
+# bounce and complaint notifications as they come through SNS.
 
 log = logging.getLogger("cart_recovery.aws")
 

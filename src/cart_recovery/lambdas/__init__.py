@@ -10,6 +10,9 @@ that parses its event and calls the same service functions the embedded runtime 
                          action links (``/a/``)
 ``nightly_export``       Scheduler (02:00 store time): the day before, to the export sheet
 ``summary``              Scheduler (first Monday, 09:00): the month before, mailed to owners
+``docs_sync``            Scheduler (every 5 minutes): the owner's Google Docs, followed
+``mail_feedback``        SNS ``cr-mail-feedback`` (SES bounces and complaints): suppress the
+                         address on the unsubscribe list
 =======================  ================================================================
 
 Sample events for each live in ``infra/events/``.
