@@ -41,6 +41,7 @@ from cart_recovery.domain.alerts import (
     throttled_since,
     uncertain_alert,
 )
+from cart_recovery.domain.feedback import COMPLAINT
 from cart_recovery.domain.model import SendRecord
 from cart_recovery.ports import AlertLog, CartStore, Mailer, MailError
 from cart_recovery.service.happenings import Happening, MailFailed, Sent
@@ -132,7 +133,7 @@ class AlertMonitor:
         if self._quiet(AlertKind.COMPLAINT_RATE, now):
             return None
         start, end = now - COMPLAINT_WINDOW, now + TICK  # up to and including now
-        complaints = self.store.suppressions_between(start, end).get("complaint", 0)
+        complaints = self.store.suppressions_between(start, end).get(COMPLAINT, 0)
         if complaints == 0:  # the usual answer: no count of the sends needed
             return None
         return complaint_alert(complaints, self.store.sent_between(start, end), now)
