@@ -15,6 +15,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from cart_recovery.domain.alerts import Alert
 from cart_recovery.domain.compose import Links, OutgoingEmail
 from cart_recovery.domain.export_rows import Row
 from cart_recovery.domain.feedback import Suppression
@@ -187,6 +188,10 @@ class CartStore(Protocol):
     def unsubscribes_between(self, start: datetime, end: datetime) -> int:
         """How many addresses went on the unsubscribe list in [start, end)."""
 
+    def sent_between(self, start: datetime, end: datetime) -> int:
+        """How many reminders went out (outcome ``sent``, ``at`` in [start, end)), any cart;
+        a send whose address was erased since still counts."""
+
     # ---- clicks and the owner's reads -------------------------------------------------------
     def record_click(self, cart_id: str, step: int, at: datetime) -> None:
         """Append one click on the return link of reminder ``step`` of ``cart_id``. Every click
@@ -249,6 +254,25 @@ class GroupCommit(Protocol):
     def group(self) -> AbstractContextManager[None]:
         """Inside the block each write is atomic on its own (one that raises is rolled back
         alone); on leaving it, all of them are committed together, or none on an error."""
+
+
+class AlertLog(Protocol):
+    """The owner's alerts (``domain.alerts.Alert``), kept so that a restart neither repeats
+    nor forgets one. Safe to call from several threads."""
+
+    def record_alert(self, alert: Alert, *, unless_since: datetime) -> Alert | None:
+        """Atomically: unless an alert of ``alert.kind`` was recorded after ``unless_since``
+        (an alert exactly at it holds nothing back), keep ``alert`` and return it with its
+        ``id`` (ids grow); else None, nothing written."""
+
+    def last_alert(self, kind: str) -> Alert | None:
+        """The newest alert of ``kind`` (dismissed or not), or None."""
+
+    def recent_alerts(self, since: datetime) -> list[Alert]:
+        """The alerts not dismissed with ``at`` at or after ``since``, newest first."""
+
+    def dismiss_alert(self, alert_id: int) -> bool:
+        """Mark the alert dismissed; False when there is no such alert or it was already."""
 
 
 class WakeQueue(Protocol):
@@ -586,6 +610,7 @@ class Source(Protocol):
 
 __all__ = [
     "MAX_BODY",
+    "AlertLog",
     "BadToken",
     "BatchReads",
     "CartStore",

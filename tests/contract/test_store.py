@@ -18,7 +18,7 @@ from cart_recovery.domain.model import AuditEntry, Outcome, SendRecord, Status
 from cart_recovery.domain.timers import CancelTimers, DeferSend, SetWake, TimerKind
 from cart_recovery.ports import BatchReads, Claim, StaleCart
 from tests.aws.services import contract_store
-from tests.conftest import T0, at, make_cart, make_event
+from tests.conftest import T0, at, make_cart, make_event, sent
 
 
 @pytest.fixture(params=["memory", "sqlite", pytest.param("dynamodb", marks=pytest.mark.aws)])
@@ -231,6 +231,29 @@ def test_sent_to_finds_recent_sends_case_insensitively(store: Any) -> None:
     store.finish_send("c1", 1, Outcome.SENT, at=at(hours=2))
     assert [s.cart_id for s in store.sent_to("maya@example.com", at(hours=1))] == ["c1"]
     assert store.sent_to("maya@example.com", at(hours=3)) == []
+
+
+def test_sent_between_counts_the_reminders_that_went_out_in_the_window(store: Any) -> None:
+    # Given a sent reminder at 2h and 5h, a claimed one, a skipped one and a failed attempt
+    put(store)
+    put(store, cart_id="c2", email="jo@example.com")
+    put(store, cart_id="c3", email="al@example.com")
+    store.claim_send("c1", 1, "maya@example.com", at(hours=2))
+    store.finish_send("c1", 1, Outcome.SENT, at=at(hours=2))
+    store.claim_send("c2", 1, "jo@example.com", at(hours=3))
+    store.finish_send("c2", 1, Outcome.DEFERRED, at=at(hours=3), due=at(hours=4), attempts=1)
+    store.claim_send("c2", 1, "jo@example.com", at(hours=5))
+    store.finish_send("c2", 1, Outcome.SENT, at=at(hours=5))
+    store.claim_send("c1", 2, "maya@example.com", at(hours=6))
+    store.record_send(sent(1, at(hours=4), "c3", "al@example.com", Outcome.SKIPPED), timer=None)
+    # Then only the sent ones count, by when they went, end excluded
+    assert store.sent_between(at(), at(days=1)) == 2
+    assert store.sent_between(at(hours=2), at(hours=5)) == 1
+    assert store.sent_between(at(hours=3), at(hours=5, microseconds=1)) == 1
+    assert store.sent_between(at(hours=6), at(days=1)) == 0
+    # and a send whose address was erased since still counts
+    store.forget("maya@example.com", by="owner", at=at(hours=7))
+    assert store.sent_between(at(), at(days=1)) == 2
 
 
 def test_resolve_claims_makes_them_uncertain(store: Any) -> None:

@@ -25,6 +25,7 @@ from cart_recovery.config.settings import CONFIG_NAME, EmbeddedSettings
 from cart_recovery.domain.privacy import EmailKey
 from cart_recovery.domain.rules import DEFAULT_RULES_TEXT
 from cart_recovery.domain.voice import DEFAULT_VOICE_TEXT
+from cart_recovery.embedded.alerts import AlertSchedule
 from cart_recovery.embedded.clock import SystemClock
 from cart_recovery.embedded.doc_sync import DocSyncSchedule
 from cart_recovery.embedded.ingest import IngestQueue
@@ -40,7 +41,7 @@ from cart_recovery.ports import (
     Mailer,
     Source,
 )
-from cart_recovery.service import Service
+from cart_recovery.service import AlertMonitor, Happening, Service
 from cart_recovery.service.doc_sync import DocSync
 from cart_recovery.service.reports import Reports
 from cart_recovery.web.admin import session_key
@@ -171,6 +172,25 @@ def doc_links(settings: EmbeddedSettings) -> dict[str, str]:
     return {doc: f"https://docs.google.com/document/d/{i}/edit" for doc, i in ids.items()}
 
 
+def watch(
+    settings: EmbeddedSettings, store: SqliteStore, service: Service, metrics: Metrics
+) -> AlertMonitor:
+    """The owner's alerts, kept in the store and told every happening (with the metrics).
+    They go through the service's own mailer: when that is what fails, they still reach the
+    log and the dashboard."""
+    alerts = AlertMonitor(
+        store, store, service.mailer, owners=settings.owner_emails, sender=settings.mail_from
+    )
+    service.alerts = alerts
+
+    def observe(happening: Happening) -> None:
+        metrics.observe(happening)
+        alerts.observe(happening)
+
+    service.on_happening = observe
+    return alerts
+
+
 @dataclass
 class Embedded:
     settings: EmbeddedSettings
@@ -184,6 +204,7 @@ class Embedded:
     metrics: Metrics
     reports: Reports
     report_schedule: ReportSchedule
+    alert_schedule: AlertSchedule
     doc_sync: DocSyncSchedule | None = None
 
     def close(self) -> None:
@@ -221,7 +242,7 @@ def embedded(
         default_locale=settings.default_locale,
     )
     metrics = Metrics()
-    service.on_happening = metrics.observe
+    alert_schedule = AlertSchedule(watch(settings, store, service, metrics), clock)
     loop = TimerLoop(service, store, clock)
     reports = make_reports(settings, store, docs, service)
     report_schedule = ReportSchedule(reports, clock, settings.export_dir)
@@ -234,7 +255,8 @@ def embedded(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         stop = asyncio.Event()
         ingest_queue.start()
-        runs = [loop.run, report_schedule.run] + ([doc_sync.run] if doc_sync else [])
+        runs = [loop.run, report_schedule.run, alert_schedule.run]
+        runs += [doc_sync.run] if doc_sync else []
         tasks = [asyncio.create_task(run(stop)) for run in runs] if run_timers else []
         try:
             yield
@@ -260,4 +282,4 @@ def embedded(
     )
     app = create_app(ctx, lifespan=lifespan)
     parts = (store, docs, service, loop, clock, tokens, app, metrics, reports, report_schedule)
-    return Embedded(settings, *parts, doc_sync)
+    return Embedded(settings, *parts, alert_schedule, doc_sync)

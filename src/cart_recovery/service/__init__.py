@@ -3,9 +3,10 @@
 ``core.Service`` is the one class every runtime calls; ``waking`` carries out the wake-up plan
 of ``domain.wakeup``, ``owner`` the stops and owner actions, ``docs`` the owner's edits of the
 rules and voice (versions, history, restore), ``reports`` the nightly export and the monthly
-summary.
+summary, ``alerts`` the owner's alerts (the rules are ``domain.alerts``).
 """
 
+from cart_recovery.service.alerts import AlertMonitor
 from cart_recovery.service.core import Service
 from cart_recovery.service.docs import DocRefused, HistoryEntry
 from cart_recovery.service.feedback import Heard, OptIn
@@ -31,6 +32,7 @@ __all__ = [
     "MAIL_RETRY",
     "RETRIES",
     "ActionRefused",
+    "AlertMonitor",
     "Bounced",
     "Closed",
     "Deferred",

@@ -23,6 +23,7 @@ from cart_recovery.ports import (
     MailError,
     PlainLines,
 )
+from cart_recovery.service.alerts import AlertMonitor
 from cart_recovery.service.docs import DocEditing
 from cart_recovery.service.feedback import FeedbackHandling
 from cart_recovery.service.happenings import H, Happening
@@ -46,6 +47,8 @@ class Service(FeedbackHandling, Waking, OwnerActions, DocEditing):
     # None: the waiter sends itself (embedded). Otherwise it hands each due step to this
     # (cart_id, step, due) → e.g. an EventBridge event whose target calls ``send_reminder``.
     hand_off: Callable[[str, int, datetime], None] | None = None
+    # The owner's alerts (None: this runtime raises none; AWS has its CloudWatch alarms).
+    alerts: AlertMonitor | None = None
 
     # ---- intake -------------------------------------------------------------------------
     def ingest(self, event: CartEvent, now: datetime) -> bool:

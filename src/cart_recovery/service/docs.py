@@ -8,6 +8,7 @@ wake-up) uses the new version.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,6 +17,9 @@ from cart_recovery.domain.model import AuditEntry
 from cart_recovery.domain.rules import Problem, RulesError, parse_rules
 from cart_recovery.domain.voice import VoiceError, parse_voice
 from cart_recovery.ports import CartStore, DocHistory, DocSource, DocVersion, StaleDoc
+from cart_recovery.service.alerts import AlertMonitor
+
+log = logging.getLogger("cart_recovery.service")
 
 DOCS = ("rules", "voice")
 NOTE_LENGTH = 200
@@ -74,6 +78,7 @@ class DocEditing:
 
     store: CartStore
     docs: DocSource
+    alerts: AlertMonitor | None
 
     def _history(self, doc: str) -> DocHistory:
         if doc not in DOCS:
@@ -112,10 +117,12 @@ class DocEditing:
     ) -> DocVersion:
         """Save ``text`` as the new version of ``doc``, made from version ``base``. DocRefused
         while a problem remains or when ``base`` is no longer current (nothing written, the
-        text handed back). Appends the audit row; the next wake-up uses the new version."""
+        text handed back). Appends the audit row; the next wake-up uses the new version. A
+        version refused for its problems raises the owner's ``doc_refused`` alert."""
         history = self._history(doc)
         problems = doc_problems(doc, text)
         if problems:
+            self._alert_refused(doc, problems, source, now)
             lines = "; ".join(str(p) for p in problems)
             raise DocRefused("problems", f"{doc} not saved: {lines}", text=text, problems=problems)
         versions = history.versions(doc)
@@ -134,6 +141,16 @@ class DocEditing:
             AuditEntry(cart_id=f"doc:{doc}", at=now, by=by, action=f"{doc} {verb}", detail=detail)
         )
         return saved
+
+    def _alert_refused(
+        self, doc: str, problems: tuple[Problem, ...], source: str, now: datetime
+    ) -> None:
+        if self.alerts is None:
+            return
+        try:
+            self.alerts.doc_refused(doc, [str(p) for p in problems], source, now)
+        except Exception:  # the refusal itself must still reach its author
+            log.exception("the doc_refused alert could not be raised")
 
     def restore_doc(self, doc: str, version: str, *, by: str, now: datetime) -> DocVersion:
         """Save the text of an old ``version`` as a new version on top of the current one."""

@@ -3,6 +3,7 @@ from the dashboard, the signed action links and the CLI. Each is audited."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -10,8 +11,11 @@ from cart_recovery.domain.address import AddressError, recipient_address
 from cart_recovery.domain.model import AuditEntry, Cart, CartEvent, CloseReason, SendRecord, Status
 from cart_recovery.domain.privacy import Forgotten, shopper_export
 from cart_recovery.ports import CartStore, KeepsCopies, Mailer, UnsubscribeLink
+from cart_recovery.service.alerts import AlertMonitor
 from cart_recovery.service.happenings import Closed
 from cart_recovery.service.retry import retrying
+
+log = logging.getLogger("cart_recovery.service")
 
 
 class ActionRefused(ValueError):
@@ -38,6 +42,7 @@ class OwnerActions:
 
     store: CartStore
     mailer: Mailer
+    alerts: AlertMonitor | None
 
     def _close(
         self, cart: Cart, reason: CloseReason, now: datetime, by: str, detail: str | None = None
@@ -165,8 +170,14 @@ class OwnerActions:
         return data
 
     def recover(self, now: datetime) -> list[SendRecord]:
-        """At start-up: a claim left by a crash becomes ``uncertain`` (never resent)."""
+        """At start-up: a claim left by a crash becomes ``uncertain`` (never resent); the
+        owner's ``uncertain_steps`` alert names them."""
         resolved = self.store.resolve_claims(now)
         for record in resolved:
             self._reschedule(record.cart_id)
+        if resolved and self.alerts is not None:
+            try:
+                self.alerts.uncertain(resolved, now)
+            except Exception:  # the start-up goes on; the log has it
+                log.exception("the uncertain_steps alert could not be raised")
         return resolved

@@ -1,7 +1,9 @@
 """In-memory adapters: complete implementations of the ports, used by ``simulate`` and tests:
-the store (``MemoryStore``) and the rules and voice docs (``StaticDocs``, ``MemoryDocs``)."""
+the store (``MemoryStore``), the rules and voice docs (``StaticDocs``, ``MemoryDocs``) and the
+owner's alert log (``MemoryAlerts``)."""
 
+from cart_recovery.adapters.memory.alerts import MemoryAlerts
 from cart_recovery.adapters.memory.docs import MemoryDocs, StaticDocs
 from cart_recovery.adapters.memory.store import MemoryStore
 
-__all__ = ["MemoryDocs", "MemoryStore", "StaticDocs"]
+__all__ = ["MemoryAlerts", "MemoryDocs", "MemoryStore", "StaticDocs"]

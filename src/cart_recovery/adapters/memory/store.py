@@ -315,6 +315,14 @@ class MemoryStore:
     def unsubscribes_between(self, start: datetime, end: datetime) -> int:
         return sum(self.suppressions_between(start, end).values())
 
+    def sent_between(self, start: datetime, end: datetime) -> int:
+        return sum(
+            1
+            for steps in self.sends.values()
+            for r in steps.values()
+            if r.outcome is Outcome.SENT and start <= r.at < end
+        )
+
     def carts_of(self, email: str) -> list[Cart]:
         return [self.carts[c] for c in sorted(self.by_email.get(normalise_email(email), ()))]
 

@@ -3,12 +3,14 @@ event ids and the wake-up timers in one file, so a write and its timer change co
 
 Times are stored as integer microseconds since the Unix epoch (UTC). The store is one class
 assembled from its parts: ``connection`` (the file and its transactions), ``reads`` and
-``writes`` (intake, waking, sending), ``owner`` (history, searches, forgetting), over
+``writes`` (intake, waking, sending), ``owner`` (history, searches, forgetting), ``alerts``
+(the owner's alert log), over
 ``schema`` (migrations), ``codec`` (values) and ``rows`` (shared statements).
 """
 
 from __future__ import annotations
 
+from cart_recovery.adapters.sqlite.alerts import Alerts
 from cart_recovery.adapters.sqlite.codec import EPOCH, from_us, to_us
 from cart_recovery.adapters.sqlite.owner import Owner
 from cart_recovery.adapters.sqlite.reads import Reads
@@ -19,5 +21,6 @@ from cart_recovery.adapters.sqlite.writes import Writes
 __all__ = ["EPOCH", "MIGRATIONS", "SqliteStore", "from_us", "migrate", "to_us"]
 
 
-class SqliteStore(Reads, Writes, Suppressions, Owner):
-    """CartStore + WakeQueue on one SQLite file (WAL). Safe to share between threads."""
+class SqliteStore(Reads, Writes, Suppressions, Owner, Alerts):
+    """CartStore + WakeQueue + AlertLog on one SQLite file (WAL). Safe to share between
+    threads."""

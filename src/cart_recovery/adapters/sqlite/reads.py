@@ -81,6 +81,16 @@ class Reads(Connection):
             ).fetchall()
         return [send_record(r) for r in rows]
 
+    def sent_between(self, start: datetime, end: datetime) -> int:
+        # the partial index sends_recipient holds exactly the sent rows: a scan of it, not
+        # of the table
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT count(*) FROM sends WHERE outcome = 'sent' AND at >= ? AND at < ?",
+                (to_us(start), to_us(end)),
+            ).fetchone()
+        return int(row[0])
+
     def is_unsubscribed(self, email: str) -> bool:
         with self._lock:
             row = self._conn.execute(

@@ -11,7 +11,8 @@ server; no script runs, so the strict content security policy of the shopper pag
 * ``auth``: login, logout, the session cookie, CSRF and the lockout;
 * ``pages``: the carts (today, this month, search, one cart, a reminder's HTML), docs, privacy;
 * ``doc_edits``: the Rules & voice page, its editor (check, save), each doc's history, restore;
-* ``actions``: confirm and act (suppress, write off, unsubscribe, forget), the data export;
+* ``actions``: confirm and act (suppress, write off, unsubscribe, forget), the data export,
+  dismissing an alert of the banner (the owner's alerts, on the carts page);
 * ``api``: the JSON endpoints.
 
 Every action goes through the service, which audits it.
@@ -62,6 +63,7 @@ def admin_app(parts: AdminParts) -> Starlette:
         Route("/email", owner(pages.email_html), methods=["GET"]),
         Route("/confirm/{action}", owner(actions.confirm), methods=["GET"]),
         Route("/actions/{action}", owner(actions.act), methods=["POST"]),
+        Route("/alerts/{alert_id}/dismiss", owner(actions.dismiss_alert), methods=["POST"]),
         Route("/docs", owner(doc_edits.docs_page), methods=["GET"]),
         Route("/docs/{doc}/check", owner(doc_edits.check), methods=["POST"]),
         Route("/docs/{doc}/save", owner(doc_edits.save), methods=["POST"]),

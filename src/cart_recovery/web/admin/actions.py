@@ -119,3 +119,21 @@ async def export_shopper(admin: Admin, request: Request) -> Response:
         return RedirectResponse("/admin/privacy", status_code=303)
     body = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     return Response(body, media_type="application/json", headers=EXPORT_HEADERS)
+
+
+async def dismiss_alert(admin: Admin, request: Request) -> Response:
+    """POST: the alert leaves the banner (it still holds back another of its kind)."""
+    form = await admin.checked_form(request)
+    if isinstance(form, Response):
+        return form
+    monitor = admin.service.alerts
+    try:
+        alert_id = int(request.path_params["alert_id"])
+    except ValueError:
+        alert_id = 0
+    done = monitor is not None and await run(monitor.dismiss, alert_id)
+    if done:
+        admin.flash(request, "Alert dismissed.")
+    else:
+        admin.flash(request, "There is no such alert, or it was dismissed already.", "error")
+    return RedirectResponse("/admin/", status_code=303)

@@ -3,6 +3,7 @@ the docs with their preview, and the privacy tools. Rendered on the server; no s
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -64,6 +65,23 @@ def period(admin: Admin, view: str) -> tuple[str, list[Cart]]:
     return label, carts
 
 
+@dataclass(frozen=True)
+class AlertRow:
+    id: int
+    title: str
+    body: str
+    when: str  # store time
+
+
+def alert_rows(admin: Admin) -> list[AlertRow]:
+    """The owner's recent alerts, for the banner (none when the runtime raises none)."""
+    monitor = admin.service.alerts
+    if monitor is None:
+        return []
+    fmt = admin.fmt()
+    return [AlertRow(a.id, a.title, a.body, fmt.when(a.at)) for a in monitor.recent(admin.now())]
+
+
 async def home(admin: Admin, request: Request) -> Response:
     view = "month" if request.query_params.get("view") == "month" else "today"
 
@@ -75,6 +93,7 @@ async def home(admin: Admin, request: Request) -> Response:
     return admin.page(
         request,
         "admin/home.html",
+        alerts=await run(alert_rows, admin),
         nav="carts",
         view=view,
         label=label,

@@ -5,6 +5,7 @@ to an address, who unsubscribed, an address's carts, and the WakeQueue over the 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from cart_recovery.adapters.aws.dynamo.client import Client
 from cart_recovery.adapters.aws.dynamo.items import (
@@ -47,6 +48,29 @@ class Reads(Client):
         return sorted(
             (r for r in records if r.outcome is Outcome.SENT), key=lambda r: (r.at, r.cart_id)
         )
+
+    def sent_between(self, start: datetime, end: datetime) -> int:
+        """One counting scan of the sends table (only the count comes back); the owner's
+        rare reads use it, never a send."""
+        request: dict[str, Any] = {
+            "TableName": self.tables.sends,
+            "Select": "COUNT",
+            "FilterExpression": "outcome = :sent AND #at >= :s AND #at < :e",
+            "ExpressionAttributeNames": {"#at": "at"},
+            "ExpressionAttributeValues": {
+                ":sent": attr_value(str(Outcome.SENT)),
+                ":s": attr_value(iso(start)),
+                ":e": attr_value(iso(end)),
+            },
+            "ConsistentRead": True,
+        }
+        count = 0
+        while True:
+            page = self._db.scan(**request)
+            count += int(page.get("Count", 0))
+            if "LastEvaluatedKey" not in page:
+                return count
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def is_unsubscribed(self, email: str) -> bool:
         return self._get(self.tables.unsub, {"email": self._digest(email)}) is not None
