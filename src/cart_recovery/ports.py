@@ -18,7 +18,7 @@ from typing import Protocol, runtime_checkable
 from cart_recovery.domain.alerts import Alert
 from cart_recovery.domain.compose import Links, OutgoingEmail
 from cart_recovery.domain.export_rows import Row
-from cart_recovery.domain.feedback import Suppression
+from cart_recovery.domain.feedback import MailFeedback, Suppression
 from cart_recovery.domain.model import AuditEntry, Cart, CartEvent, Outcome, SendRecord
 from cart_recovery.domain.privacy import Forgotten
 from cart_recovery.domain.rules import Rules
@@ -608,6 +608,34 @@ class Source(Protocol):
         """The cart events in an already verified delivery."""
 
 
+@dataclass(frozen=True)
+class Reported:
+    """What one mail provider's delivery reports: the bounces and complaints in it (maybe
+    none), and why there are none (deliveries, opens, a confirmed subscription, ...)."""
+
+    feedback: tuple[MailFeedback, ...] = ()
+    ignored: str | None = None
+
+
+class MailEvents(Protocol):
+    """One mail provider's bounce and complaint webhook. ``verify`` then ``read``, both
+    raising only RequestError: 401 for a bad, missing or stale signature, 400 (naming the
+    field) for bad input. They may block (a certificate fetched, a subscription confirmed):
+    callers run them off the event loop."""
+
+    @property
+    def name(self) -> str:
+        """The provider's name: ``ses``, ``postmark``, ``sendgrid``, ``mailgun``."""
+
+    def verify(self, headers: Mapping[str, str], body: bytes, now: datetime) -> None:
+        """Raises RequestError(401) unless the provider sent ``body`` (checked on the raw
+        bytes, or on what they carry, in constant time where a secret is compared)."""
+
+    def read(self, headers: Mapping[str, str], body: bytes, now: datetime) -> Reported:
+        """The feedback in an already verified delivery (and anything the provider asks to be
+        done for it, such as confirming a subscription)."""
+
+
 __all__ = [
     "MAX_BODY",
     "AlertLog",
@@ -634,9 +662,11 @@ __all__ = [
     "LinkTokens",
     "MailCopy",
     "MailError",
+    "MailEvents",
     "Mailer",
     "Parsed",
     "PlainLines",
+    "Reported",
     "RequestError",
     "Source",
     "StaleCart",

@@ -57,7 +57,14 @@ class Inbox:
 
 
 class LiveService:
-    def __init__(self, data_dir: Path, start: datetime, *, run_timers: bool = True) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        start: datetime,
+        *,
+        run_timers: bool = True,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.inbox = Inbox()
         self.smtp = Controller(self.inbox, hostname="127.0.0.1", port=free_port())
         self.smtp.start()
@@ -69,6 +76,7 @@ class LiveService:
             "CART_RECOVERY_PORT": str(self.port),
             "CART_RECOVERY_SHOPIFY_SECRET": SHOPIFY_SECRET,
             "CART_RECOVERY_STANDARD_WEBHOOKS_SECRET": STANDARD_SECRET,
+            **(env or {}),
         }
         self.settings = load_settings(data_dir, env)
         self.clock = VirtualClock(start)

@@ -16,11 +16,16 @@ from cart_recovery.adapters.files import FileDocs
 from cart_recovery.adapters.links import LinkMaker, Tokens
 from cart_recovery.adapters.llm import LineWriterConfig, make_line_writer
 from cart_recovery.adapters.mail import OutboxFolder, SmtpMailer, parse_smtp_url
+from cart_recovery.adapters.mail_events.mailgun import MailgunEvents
+from cart_recovery.adapters.mail_events.postmark import PostmarkEvents
+from cart_recovery.adapters.mail_events.sendgrid import SendGridEvents, load_public_key
+from cart_recovery.adapters.mail_events.sns import SnsEvents
 from cart_recovery.adapters.sqlite import SqliteStore
 from cart_recovery.adapters.storefronts.generic import GenericSource
 from cart_recovery.adapters.storefronts.shopify import ShopifySource
 from cart_recovery.adapters.storefronts.standard_webhooks import StandardWebhooksSource
 from cart_recovery.config.first_run import new_config_text
+from cart_recovery.config.mail_events import MailEventSettings
 from cart_recovery.config.settings import CONFIG_NAME, EmbeddedSettings
 from cart_recovery.domain.privacy import EmailKey
 from cart_recovery.domain.rules import DEFAULT_RULES_TEXT
@@ -39,6 +44,7 @@ from cart_recovery.ports import (
     Exporter,
     LineWriter,
     Mailer,
+    MailEvents,
     Source,
 )
 from cart_recovery.service import AlertMonitor, Happening, Service
@@ -106,6 +112,22 @@ def make_sources(settings: EmbeddedSettings) -> dict[str, Source]:
     if settings.standard_webhooks_secrets:
         sources["standard"] = StandardWebhooksSource(settings.standard_webhooks_secrets)
     return sources
+
+
+def make_mail_events(settings: MailEventSettings) -> dict[str, MailEvents]:
+    """The mail providers' bounce and complaint webhooks the settings enable (SES needs its
+    topics: any AWS account could otherwise subscribe the URL to a topic of its own)."""
+    hooks: dict[str, MailEvents] = {}
+    if settings.sns_topic_arns:
+        hooks["ses"] = SnsEvents(settings.sns_topic_arns, settings.sns_cert_url_pattern)
+    if settings.postmark_webhook_users:
+        hooks["postmark"] = PostmarkEvents(settings.postmark_webhook_users)
+    if settings.sendgrid_webhook_public_key:
+        key = load_public_key(settings.sendgrid_webhook_public_key)
+        hooks["sendgrid"] = SendGridEvents(key)
+    if settings.mailgun_webhook_signing_key:
+        hooks["mailgun"] = MailgunEvents(settings.mailgun_webhook_signing_key)
+    return hooks
 
 
 def open_store(settings: EmbeddedSettings) -> SqliteStore:
@@ -276,6 +298,7 @@ def embedded(
         schema_version=store.schema_version,
         metrics=metrics,
         sources=make_sources(settings),
+        mail_events=make_mail_events(settings.mail_events),
         owner=owner_access(settings),
         doc_sources=doc_links(settings),
         ingester=ingest_queue.ingest,

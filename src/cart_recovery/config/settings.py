@@ -24,6 +24,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 
 from cart_recovery.adapters.storefronts.standard_webhooks import load_secret as load_standard_secret
+from cart_recovery.config import SettingsError as SettingsError
+from cart_recovery.config.mail_events import MailEventSettings, read_mail_events
 from cart_recovery.domain.address import AddressError, recipient_address
 
 CONFIG_NAME = "config.toml"
@@ -32,10 +34,6 @@ VOICE_NAME = "voice.txt"
 
 LINE_WRITERS = ("template", "anthropic", "bedrock")
 DEFAULT_MAIL_FROM = "Your Store <shop@example.com>"
-
-
-class SettingsError(ValueError):
-    pass
 
 
 Url = Annotated[str, msgspec.Meta(pattern=r"^https?://")]
@@ -105,6 +103,7 @@ class EmbeddedSettings(Settings, frozen=True, kw_only=True):
     sheets_service_account_file: Path | None = None
     google_service_account_file: Path | None = None
     config_file: Path | None = None
+    mail_events: MailEventSettings = MailEventSettings()  # config/mail_events.py
 
     @property
     def database(self) -> Path:
@@ -279,7 +278,8 @@ SECRET_ENV = {
     "standard_webhooks_secrets": "CART_RECOVERY_STANDARD_WEBHOOKS_SECRET",
 }
 _LISTS = ("owner_emails", *SECRET_ENV)
-FILE_KEYS = frozenset(EmbeddedSettings.__struct_fields__) - {"data_dir", "config_file"}
+_FIELDS = EmbeddedSettings.__struct_fields__ + MailEventSettings.__struct_fields__
+FILE_KEYS = frozenset(_FIELDS) - {"data_dir", "config_file", "mail_events"}
 
 
 def _read_file(config_file: Path) -> dict[str, Any]:
@@ -334,6 +334,7 @@ def load_settings(data_dir: Path, environ: Mapping[str, str]) -> EmbeddedSetting
         if isinstance(raw.get(key), str):
             raw[key] = raw[key].rstrip("/")
     host = raw.get("host", "127.0.0.1")
+    raw["mail_events"] = read_mail_events(raw, where, environ, at)
     settings = convert(
         EmbeddedSettings,
         {

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from cart_recovery.web import admin, contract, webhooks
+from cart_recovery.web import admin, contract, mail_events, webhooks
 from cart_recovery.web.admin import AdminParts
 from cart_recovery.web.context import WebContext
 from cart_recovery.web.links import LinkPages
@@ -88,6 +88,7 @@ def create_app(ctx: WebContext, *, lifespan: Any = None) -> Starlette:
     routes = [
         *operations(ctx),
         *webhooks.routes(ctx),
+        *mail_events.routes(ctx),
         *link_routes(link_pages(ctx)),
         *contract.routes(ctx),
         *admin.routes(admin_parts(ctx)),

@@ -15,7 +15,7 @@ from starlette.responses import HTMLResponse
 
 from cart_recovery.domain.model import CartEvent
 from cart_recovery.embedded.metrics import Metrics
-from cart_recovery.ports import Clock, LinkTokens, Source, WakeQueue
+from cart_recovery.ports import Clock, LinkTokens, MailEvents, Source, WakeQueue
 from cart_recovery.service import Service
 from cart_recovery.web.pages import PAGE_HEADERS, page_templates
 
@@ -45,6 +45,9 @@ class WebContext:
     extra: dict[str, Any] = field(default_factory=dict)
     # The storefront sources by name (generic, shopify, standard), as bootstrap made them.
     sources: dict[str, Source] = field(default_factory=dict)
+    # The mail providers' bounce and complaint webhooks by name (ses, postmark, sendgrid,
+    # mailgun), as bootstrap made them: only those whose secret is configured.
+    mail_events: dict[str, MailEvents] = field(default_factory=dict)
     owner: OwnerAccess | None = None  # None: no dashboard (the action links still work)
     # How an accepted event is applied: by default in a worker thread, one transaction per
     # event; the embedded runtime passes its group-commit queue.
