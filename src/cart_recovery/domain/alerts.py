@@ -11,7 +11,7 @@ The kinds match the AWS runtime's alarms (infra/template.yaml):
 * ``doc_refused``: a new rules or voice version was refused (it does not read fine); the last
   good version keeps serving.
 * ``complaint_rate``: complaints over the reminders sent in the last ``COMPLAINT_WINDOW``
-  (30 days) above ``COMPLAINT_RATE`` (0.1%, the level mail providers ask senders to stay
+  (30 days) above ``COMPLAINT_RATE_LIMIT`` (0.1%, the level mail providers ask senders to stay
   under). There is no minimum: a complaint is rare and serious, and at a small volume one
   is already too many.
 * ``uncertain_steps``: a restart found reminders claimed but never finished (a crash fell
@@ -28,6 +28,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from cart_recovery.domain.feedback import COMPLAINT_RATE_LIMIT
+
 
 class AlertKind(enum.StrEnum):
     MAIL_FAILING = "mail_failing"
@@ -43,7 +45,6 @@ MAIL_DAY = timedelta(days=1)
 FAILURE_RATE = 0.01
 MIN_FAILURES = 5
 COMPLAINT_WINDOW = timedelta(days=30)
-COMPLAINT_RATE = 0.001
 LISTED = 10  # uncertain steps named in one alert at most
 
 
@@ -146,15 +147,15 @@ def doc_refused_alert(doc: str, problems: Sequence[str], via: str, now: datetime
 
 def complaint_alert(complaints: int, sent: int, now: datetime) -> Alert | None:
     """The ``complaint_rate`` alert when complaints over the last COMPLAINT_WINDOW's sent
-    reminders pass COMPLAINT_RATE (any complaint with nothing sent passes it); else None."""
-    if complaints <= 0 or complaints <= COMPLAINT_RATE * sent:
+    reminders pass COMPLAINT_RATE_LIMIT (any complaint with nothing sent passes it); else None."""
+    if complaints <= 0 or complaints <= COMPLAINT_RATE_LIMIT * sent:
         return None
     rate = f"{100 * complaints / sent:.2f}%" if sent else "every reminder"
     days = COMPLAINT_WINDOW.days
     body = (
         f"{complaints} shopper{'s' if complaints != 1 else ''} marked a reminder as spam in "
         f"the last {days} days, out of {sent} reminders sent ({rate}). Mail providers start "
-        f"blocking senders above {100 * COMPLAINT_RATE:g}%.\n"
+        f"blocking senders above {100 * COMPLAINT_RATE_LIMIT:g}%.\n"
         "Those addresses get no more reminders.\n"
         "What to do: make reminders easy to recognise and wanted: name the store clearly in "
         "the voice doc, send fewer (the rules doc: one reminder instead of two, or only for "

@@ -21,6 +21,10 @@ COMPLAINT = "complaint"
 # Sources that no opt-back-in link can undo.
 FINAL_SOURCES = frozenset({COMPLAINT})
 
+# Spam complaints per reminder sent that mailbox providers ask bulk senders to stay under
+# (0.3% is where they start refusing mail).
+COMPLAINT_RATE_LIMIT = 0.001
+
 SOFT_BOUNCE_LIMIT = 3
 SOFT_BOUNCE_WINDOW = timedelta(days=30)
 REASON_LIMIT = 300

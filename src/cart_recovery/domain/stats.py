@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from cart_recovery.domain.feedback import BOUNCE, COMPLAINT
+from cart_recovery.domain.feedback import BOUNCE, COMPLAINT, COMPLAINT_RATE_LIMIT
 from cart_recovery.domain.model import Cart, CloseReason, Outcome, SendRecord, Status
 
 RECOVERY_WINDOW = timedelta(days=7)
@@ -178,6 +178,10 @@ def plain_paragraph(fig: MonthFigures, *, store_name: str, month: str, money: st
         parts.append(
             f"{fig.complaints} reminder{'s were' if fig.complaints != 1 else ' was'} reported "
             f"as spam ({rate} of those sent"
-            + ("; keep it under 0.1%)." if fig.complaint_rate > 0.001 else ").")
+            + (
+                f"; keep it under {COMPLAINT_RATE_LIMIT:.1%})."
+                if fig.complaint_rate > COMPLAINT_RATE_LIMIT
+                else ")."
+            )
         )
     return " ".join(parts)

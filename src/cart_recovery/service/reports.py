@@ -19,6 +19,7 @@ from babel.numbers import format_currency
 
 from cart_recovery.domain.calendar import day_bounds, month_bounds
 from cart_recovery.domain.export_rows import export_rows
+from cart_recovery.domain.feedback import COMPLAINT_RATE_LIMIT
 from cart_recovery.domain.stats import (
     CartFacts,
     MonthFigures,
@@ -124,7 +125,7 @@ class Reports:
             ("Unsubscribes", f.unsubscribes),
             ("Bounced (not mailed again)", f.bounces),
             ("Spam complaints", f.complaints),
-            ("Complaint rate (keep under 0.1%)", f"{f.complaint_rate:.2%}"),
+            (f"Complaint rate (keep under {COMPLAINT_RATE_LIMIT:.1%})", f"{f.complaint_rate:.2%}"),
         ]
         width = max(len(k) for k, _ in rows)
         table = "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
