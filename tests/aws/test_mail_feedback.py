@@ -183,8 +183,8 @@ def test_what_is_not_a_bounce_or_complaint_is_skipped_without_naming_anyone(
     assert problems == [
         "the record has no Sns object: not an SNS delivery",
         "the message is not JSON",
-        "eventType 'Delivery' is not a bounce or a complaint",
-        "bounce.bounceType None is not one of Permanent, Transient, Undetermined",
+        "SES 'Delivery' is not a bounce or a complaint",
+        "bounce.bounceType must be Permanent, Transient or Undetermined",
     ]
     # And no log line names the address
     assert MAYA not in caplog.text

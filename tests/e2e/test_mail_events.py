@@ -116,7 +116,7 @@ def test_an_ses_bounce_through_sns_suppresses_the_address(
     assert live.rt.store.is_unsubscribed("jane@example.com")
     ((action, by, detail),) = feedback_rows(live, cart_id)
     assert (action, by) == ("unsubscribed", "bounce")
-    assert detail == "ses hard_bounce: Permanent/General; smtp; 550 5.1.1 <<recipient>>... User"
+    assert detail == "ses hard_bounce: Permanent General: smtp; 550 5.1.1 <<recipient>>... User"
     # and the certificate was fetched once, then served from the cache
     again = sns_fake.notification(sample("ses_complaint_notification"), START, version=version)
     assert post(live, "ses", json.dumps(again).encode(), {}).status_code == 200
@@ -129,7 +129,7 @@ def test_an_ses_complaint_through_sns_is_a_complaint(live: LiveService, sns_fake
     answer = post(live, "ses", json.dumps(message).encode(), {})
     assert answer.status_code == 200, answer.text
     assert live.rt.store.is_unsubscribed("richard@example.com")
-    assert feedback_rows(live, cart_id) == [("unsubscribed", "complaint", "ses complaint: abuse")]
+    assert feedback_rows(live, cart_id) == [("unsubscribed", "complaint", "ses complaint: feedback type abuse")]
 
 
 def test_sns_deliveries_that_are_not_signed_right_are_refused(

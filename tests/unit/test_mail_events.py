@@ -41,13 +41,13 @@ def test_ses_permanent_bounce_is_a_hard_bounce_with_the_diagnostic_code() -> Non
     assert kinds(reported.feedback) == [(Feedback.HARD_BOUNCE, "jane@example.com")]
     (one,) = reported.feedback
     assert one.provider == "ses"
-    assert one.reason == "Permanent/General; smtp; 550 5.1.1 <jane@example.com>... User"
+    assert one.reason == "Permanent General: smtp; 550 5.1.1 <jane@example.com>... User"
 
 
 def test_ses_complaint_is_a_complaint_per_recipient() -> None:
     reported = ses.report(sample("ses_complaint_notification"))
     assert kinds(reported.feedback) == [(Feedback.COMPLAINT, "richard@example.com")]
-    assert reported.feedback[0].reason == "abuse"
+    assert reported.feedback[0].reason == "feedback type abuse"
 
 
 def test_ses_event_publishing_transient_bounce_is_a_soft_bounce() -> None:

@@ -102,23 +102,23 @@ def broken(name: str, change: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("ses", "problem"),
     [
-        (broken("bounce", lambda m: m.pop("eventType")), "eventType is missing"),
+        (broken("bounce", lambda m: m.pop("eventType")), "the SES report has neither notificationType nor eventType"),
         (
             broken("bounce", lambda m: m.update(eventType="Delivery")),
-            "eventType 'Delivery' is not a bounce or a complaint",
+            "SES 'Delivery' is not a bounce or a complaint",
         ),
-        (broken("bounce", lambda m: m.pop("bounce")), "bounce is missing or not an object"),
+        (broken("bounce", lambda m: m.pop("bounce")), "Message.bounce must be an object"),
         (
             broken("bounce", lambda m: m["bounce"].update(bounceType="Soft")),
-            "bounce.bounceType 'Soft' is not one of Permanent, Transient, Undetermined",
+            "bounce.bounceType must be Permanent, Transient or Undetermined",
         ),
         (
             broken("bounce", lambda m: m["bounce"].update(bouncedRecipients=[])),
-            "bounce.bouncedRecipients is missing or empty",
+            "no recipient reported",
         ),
         (
             broken("bounce", lambda m: m["bounce"]["bouncedRecipients"].append({})),
-            "bounce.bouncedRecipients[1].emailAddress is missing",
+            "Message.bounce.bouncedRecipients[1].emailAddress must be an email address",
         ),
         (
             broken(
@@ -127,7 +127,7 @@ def broken(name: str, change: Any) -> dict[str, Any]:
                     complainedRecipients=[{"emailAddress": "maya at example.com"}]
                 ),
             ),
-            "complaint.complainedRecipients[0].emailAddress is not an email address",
+            "Message.complaint.complainedRecipients[0].emailAddress must be an email address",
         ),
     ],
 )

@@ -14,6 +14,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from cart_recovery.domain.address import AddressError, recipient_address
 from cart_recovery.domain.feedback import Feedback, MailFeedback
 from cart_recovery.ports import MailEvents as MailEvents
 from cart_recovery.ports import Reported as Reported
@@ -58,10 +59,16 @@ def text_of(value: object) -> str:
 
 
 def recipient(value: object, where: str) -> str:
-    """The reported address at ``where``; 400 naming it when absent."""
-    if not isinstance(value, str) or "@" not in value:
-        raise RequestError(400, "invalid_event", f"{where} must be an email address", where)
-    return value.strip()
+    """The reported address at ``where``; 400 naming it (never the value) when it is absent or
+    not an address."""
+    try:
+        if not isinstance(value, str):
+            raise AddressError("not text")
+        return recipient_address(value)
+    except AddressError:
+        raise RequestError(
+            400, "invalid_event", f"{where} must be an email address", where
+        ) from None
 
 
 def feedback(kind: Feedback, email: str, provider: str, *reason: object) -> MailFeedback:

@@ -49,8 +49,9 @@ def _bounces(report: dict[str, Any]) -> tuple[MailFeedback, ...]:
         where = f"Message.bounce.bouncedRecipients[{i}]"
         row = obj(row, where)
         email = recipient(row.get("emailAddress"), f"{where}.emailAddress")
-        said = row.get("diagnosticCode") or row.get("status")
-        out.append(feedback(kind, email, PROVIDER, f"{bounce_type}/{sub_type}", said))
+        said = text_of(row.get("diagnosticCode") or row.get("status")).strip()
+        words = f"{bounce_type} {sub_type}".strip() + (f": {said}" if said else "")
+        out.append(feedback(kind, email, PROVIDER, words))
     return tuple(out)
 
 
@@ -64,7 +65,8 @@ def _complaints(report: dict[str, Any]) -> tuple[MailFeedback, ...]:
     for i, row in enumerate(rows):
         where = f"Message.complaint.complainedRecipients[{i}]"
         email = recipient(obj(row, where).get("emailAddress"), f"{where}.emailAddress")
-        out.append(feedback(Feedback.COMPLAINT, email, PROVIDER, feedback_type))
+        words = f"feedback type {feedback_type}" if feedback_type else ""
+        out.append(feedback(Feedback.COMPLAINT, email, PROVIDER, words))
     return tuple(out)
 
 
