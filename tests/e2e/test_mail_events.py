@@ -129,7 +129,9 @@ def test_an_ses_complaint_through_sns_is_a_complaint(live: LiveService, sns_fake
     answer = post(live, "ses", json.dumps(message).encode(), {})
     assert answer.status_code == 200, answer.text
     assert live.rt.store.is_unsubscribed("richard@example.com")
-    assert feedback_rows(live, cart_id) == [("unsubscribed", "complaint", "ses complaint: feedback type abuse")]
+    assert feedback_rows(live, cart_id) == [
+        ("unsubscribed", "complaint", "ses complaint: feedback type abuse")
+    ]
 
 
 def test_sns_deliveries_that_are_not_signed_right_are_refused(

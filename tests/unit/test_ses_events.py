@@ -102,7 +102,10 @@ def broken(name: str, change: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("ses", "problem"),
     [
-        (broken("bounce", lambda m: m.pop("eventType")), "the SES report has neither notificationType nor eventType"),
+        (
+            broken("bounce", lambda m: m.pop("eventType")),
+            "the SES report has neither notificationType nor eventType",
+        ),
         (
             broken("bounce", lambda m: m.update(eventType="Delivery")),
             "SES 'Delivery' is not a bounce or a complaint",
