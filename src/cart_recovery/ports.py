@@ -164,9 +164,12 @@ class CartStore(Protocol):
         changes). When ``email`` has that digest, an audit row ``resubscribed`` (by ``by``) for
         every cart of the address."""
 
-    def note_soft_bounce(self, email: str, *, at: datetime, since: datetime) -> int:
+    def note_soft_bounce(
+        self, email: str, *, at: datetime, since: datetime, event_id: str = ""
+    ) -> int:
         """Count one soft bounce of the address at ``at``; returns how many it has at or after
-        ``since`` (this one included). Kept by keyed digest, like the list."""
+        ``since`` (this one included). Kept by keyed digest, like the list. A non-empty
+        ``event_id`` counted for the address before is not counted again."""
 
     def suppressions(self, limit: int = 200) -> list[Suppression]:
         """The list's rows, newest first, at most ``limit``."""

@@ -86,19 +86,24 @@ def test_a_soft_bounce_is_counted_and_only_the_third_in_30_days_suppresses(w: Wo
     # Given Maya's first reminder went out
     left_cart(w, "c-maya")
     w.run_until(T0 + timedelta(hours=2))
-    transient = w.ses_event(
-        "bounce",
-        MAYA,
-        bounceType="Transient",
-        bounceSubType="MailboxFull",
-        bouncedRecipients=[
-            {"emailAddress": MAYA, "status": "4.2.2", "diagnosticCode": "smtp; 452 4.2.2 full"}
-        ],
-    )
 
-    # When SES reports one transient bounce
-    w.publish_ses(transient)
-    assert w.deliver_feedback() == [heard(counted=1)]
+    def transient(n: int) -> dict[str, Any]:
+        """SES's n-th transient bounce report (each report has its own feedbackId)."""
+        return w.ses_event(
+            "bounce",
+            MAYA,
+            bounceType="Transient",
+            bounceSubType="MailboxFull",
+            feedbackId=f"0100-soft-{n}",
+            bouncedRecipients=[
+                {"emailAddress": MAYA, "status": "4.2.2", "diagnosticCode": "smtp; 452 4.2.2 full"}
+            ],
+        )
+
+    # When SES reports one transient bounce (and SNS delivers it twice: at least once)
+    w.publish_ses(transient(1))
+    w.publish_ses(transient(1))
+    assert w.deliver_feedback() == [heard(counted=1), heard(counted=1)]
 
     # Then she is not suppressed, and the second reminder still goes out
     assert w.app.store.suppression(MAYA) is None
@@ -107,10 +112,10 @@ def test_a_soft_bounce_is_counted_and_only_the_third_in_30_days_suppresses(w: Wo
 
     # When two more transient bounces come, days apart but within 30 days
     w.clock.set(T0 + timedelta(days=10))
-    w.publish_ses(transient)
+    w.publish_ses(transient(2))
     assert w.deliver_feedback() == [heard(counted=1)]
     w.clock.set(T0 + timedelta(days=20))
-    w.publish_ses(transient)
+    w.publish_ses(transient(3))
     assert w.deliver_feedback() == [heard(suppressed=1)]
 
     # Then the third suppresses her address, as a bounce

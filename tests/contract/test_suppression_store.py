@@ -127,3 +127,16 @@ def test_a_forgotten_address_is_listed_by_whoever_erased_it(store: Any) -> None:
     store.forget(MAYA, by="owner", at=at(hours=1))
     row = store.suppression(MAYA)
     assert row is not None and row.source == "owner" and row.at == at(hours=1)
+
+
+def test_a_soft_bounce_redelivered_with_its_id_is_counted_once(store: Any) -> None:
+    assert store.note_soft_bounce(MAYA, at=at(days=1), since=T0, event_id="pm:1") == 1
+    assert store.note_soft_bounce(MAYA, at=at(days=1), since=T0, event_id="pm:1") == 1
+    assert store.note_soft_bounce(MAYA, at=at(days=2), since=T0, event_id="pm:2") == 2
+    assert store.note_soft_bounce(MAYA, at=at(days=2), since=T0) == 3  # no id: always counted
+    # the same id for another address is another report
+    assert store.note_soft_bounce("sam@example.com", at=at(days=2), since=T0, event_id="pm:1") == 1
+    # and opting back in forgets the ids with the count
+    store.unsubscribe(MAYA, source="bounce", at=at(days=3))
+    assert store.resubscribe_key(KEY.digest(MAYA), at=at(days=4), by="shopper")
+    assert store.note_soft_bounce(MAYA, at=at(days=5), since=T0, event_id="pm:1") == 1

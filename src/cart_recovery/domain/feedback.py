@@ -57,6 +57,9 @@ class MailFeedback:
     email: str
     provider: str  # "ses", "postmark", "sendgrid", "mailgun", "smtp"
     reason: str = ""
+    # The provider's id of the report (a redelivery carries the same one, so a soft bounce is
+    # counted once); empty when it gives none.
+    event_id: str = ""
 
 
 def source_of(kind: Feedback) -> str:
@@ -85,7 +88,8 @@ def reason_text(feedback: MailFeedback) -> str:
     recipient's address (which providers often echo) replaced by ``<recipient>``, and capped."""
     words = " ".join(feedback.reason.split())
     if feedback.email:
-        words = re.sub(re.escape(feedback.email.strip()), "<recipient>", words, flags=re.I)
+        email = re.escape(feedback.email.strip())
+        words = re.sub(rf"<{email}>|{email}", "<recipient>", words, flags=re.I)
     # Any other address the provider quoted goes too: the reason never names anyone.
     words = re.sub(r"[^\s<>@]+@[^\s<>@]+\.[^\s<>@]+", "<address>", words)
     text = f"{feedback.provider} {feedback.kind}" + (f": {words}" if words else "")

@@ -63,7 +63,10 @@ class FeedbackHandling:
         reason = reason_text(feedback)
         if feedback.kind is Feedback.SOFT_BOUNCE:
             count = self.store.note_soft_bounce(
-                feedback.email, at=now, since=now - SOFT_BOUNCE_WINDOW
+                feedback.email,
+                at=now,
+                since=now - SOFT_BOUNCE_WINDOW,
+                event_id=f"{feedback.provider}:{feedback.event_id}" if feedback.event_id else "",
             )
             if not soft_bounces_suppress(count):
                 return Heard.COUNTED

@@ -71,10 +71,13 @@ def recipient(value: object, where: str) -> str:
         ) from None
 
 
-def feedback(kind: Feedback, email: str, provider: str, *reason: object) -> MailFeedback:
-    """One report; the reason is the provider's non-empty words, joined."""
+def feedback(
+    kind: Feedback, email: str, provider: str, *reason: object, event_id: object = None
+) -> MailFeedback:
+    """One report; the reason is the provider's non-empty words, joined; ``event_id`` the
+    provider's id of the report, if it gives one."""
     words = "; ".join(t for t in (text_of(r).strip() for r in reason) if t)
-    return MailFeedback(kind, email, provider, words)
+    return MailFeedback(kind, email, provider, words, text_of(event_id).strip()[:200])
 
 
 def obj(value: object, where: str) -> dict[str, Any]:

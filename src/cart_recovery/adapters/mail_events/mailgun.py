@@ -114,7 +114,7 @@ def read(body: bytes) -> Reported:
     said: list[object] = [data.get("reason")]
     if isinstance(status, dict):
         said += [status.get("code"), status.get("description") or status.get("message")]
-    return Reported((feedback(kind, email, PROVIDER, *said),))
+    return Reported((feedback(kind, email, PROVIDER, *said, event_id=data.get("id")),))
 
 
 @dataclass(frozen=True)

@@ -85,7 +85,7 @@ def read(body: bytes) -> Reported:
         return Reported((), ignored=f"bounce type {record.get('Type')!r} is not used")
     email = recipient(record.get("Email"), "Email")
     said = (record.get("Type"), record.get("Description"), record.get("Details"))
-    return Reported((feedback(kind, email, PROVIDER, *said),))
+    return Reported((feedback(kind, email, PROVIDER, *said, event_id=record.get("ID")),))
 
 
 @dataclass(frozen=True)

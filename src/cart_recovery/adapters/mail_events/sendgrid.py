@@ -102,7 +102,7 @@ def read(body: bytes) -> Reported:
             continue
         email = recipient(event.get("email"), f"[{i}].email")
         said = (event.get("status"), event.get("reason"))
-        found.append(feedback(kind, email, PROVIDER, *said))
+        found.append(feedback(kind, email, PROVIDER, *said, event_id=event.get("sg_event_id")))
     if not found:
         return Reported((), ignored="no bounce or spam report in the events")
     return Reported(tuple(found))

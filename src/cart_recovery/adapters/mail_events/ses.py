@@ -51,7 +51,8 @@ def _bounces(report: dict[str, Any]) -> tuple[MailFeedback, ...]:
         email = recipient(row.get("emailAddress"), f"{where}.emailAddress")
         said = text_of(row.get("diagnosticCode") or row.get("status")).strip()
         words = f"{bounce_type} {sub_type}".strip() + (f": {said}" if said else "")
-        out.append(feedback(kind, email, PROVIDER, words))
+        event_id = f"{text_of(bounce.get('feedbackId'))}/{i}"
+        out.append(feedback(kind, email, PROVIDER, words, event_id=event_id))
     return tuple(out)
 
 

@@ -43,6 +43,7 @@ class MemoryStore:
         self.events: set[tuple[str, str]] = set()
         self.unsubs: dict[str, Suppression] = {}  # keyed digest → its row on the list
         self.soft_bounces: dict[str, list[datetime]] = {}  # keyed digest → when
+        self.soft_bounce_ids: set[tuple[str, str]] = set()  # (keyed digest, provider's id)
         self.email_key = email_key or UNKEYED
         self.clicks: dict[str, list[tuple[int, datetime]]] = {}
         self.event_log: dict[str, list[StoredEvent]] = {}  # kept only with keep_audit
@@ -279,14 +280,21 @@ class MemoryStore:
             return False
         del self.unsubs[digest]
         self.soft_bounces.pop(digest, None)
+        self.soft_bounce_ids = {seen for seen in self.soft_bounce_ids if seen[0] != digest}
         if email is not None and self.email_key.digest(email) == digest:
             for cart in self.carts_of(email):
                 self._audit(audit_rows.resubscribed(cart, at, by))
         return True
 
-    def note_soft_bounce(self, email: str, *, at: datetime, since: datetime) -> int:
-        seen = self.soft_bounces.setdefault(self.email_key.digest(email), [])
-        seen.append(at)
+    def note_soft_bounce(
+        self, email: str, *, at: datetime, since: datetime, event_id: str = ""
+    ) -> int:
+        digest = self.email_key.digest(email)
+        seen = self.soft_bounces.setdefault(digest, [])
+        if not event_id or (digest, event_id) not in self.soft_bounce_ids:
+            seen.append(at)
+            if event_id:
+                self.soft_bounce_ids.add((digest, event_id))
         return sum(1 for t in seen if t >= since)
 
     def suppressions(self, limit: int = 200) -> list[Suppression]:

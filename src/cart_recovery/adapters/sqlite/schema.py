@@ -102,9 +102,12 @@ MIGRATIONS: list[str] = [
     CREATE TABLE soft_bounces (
         id INTEGER PRIMARY KEY,
         email_key TEXT NOT NULL,
-        at INTEGER NOT NULL
+        at INTEGER NOT NULL,
+        event_id TEXT NOT NULL DEFAULT ''
     );
     CREATE INDEX soft_bounces_key ON soft_bounces (email_key, at);
+    CREATE UNIQUE INDEX soft_bounces_event ON soft_bounces (email_key, event_id)
+        WHERE event_id != '';
 
     CREATE TABLE alerts (
         id INTEGER PRIMARY KEY,

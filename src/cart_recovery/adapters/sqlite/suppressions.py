@@ -110,10 +110,15 @@ class Suppressions(Connection):
                     add_audit(c, audit_rows.resubscribed(cart, at, by))
             return True
 
-    def note_soft_bounce(self, email: str, *, at: datetime, since: datetime) -> int:
+    def note_soft_bounce(
+        self, email: str, *, at: datetime, since: datetime, event_id: str = ""
+    ) -> int:
         digest = self.email_key.digest(email)
         with self._write() as c:
-            c.execute("INSERT INTO soft_bounces (email_key, at) VALUES (?, ?)", (digest, to_us(at)))
+            c.execute(
+                "INSERT OR IGNORE INTO soft_bounces (email_key, at, event_id) VALUES (?, ?, ?)",
+                (digest, to_us(at), event_id),
+            )
             row = c.execute(
                 "SELECT count(*) FROM soft_bounces WHERE email_key = ? AND at >= ?",
                 (digest, to_us(since)),

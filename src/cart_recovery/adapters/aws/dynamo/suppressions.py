@@ -122,15 +122,34 @@ class Suppressions(Writes):
                 self._write([self._audit_put(audit_rows.resubscribed(cart, at, by))])
         return True
 
-    def note_soft_bounce(self, email: str, *, at: datetime, since: datetime) -> int:
-        answer = self._db.update_item(
-            TableName=self.tables.unsub,
-            Key=to_item({"email": SOFT_PREFIX + self._digest(email)}),
-            UpdateExpression="SET bounces = list_append(if_not_exists(bounces, :none), :one)",
-            ExpressionAttributeValues={":none": {"L": []}, ":one": {"L": [attr_value(iso(at))]}},
-            ReturnValues="ALL_NEW",
-        )
-        seen = [value["S"] for value in answer["Attributes"]["bounces"]["L"]]
+    def note_soft_bounce(
+        self, email: str, *, at: datetime, since: datetime, event_id: str = ""
+    ) -> int:
+        key = to_item({"email": SOFT_PREFIX + self._digest(email)})
+        request: dict[str, Any] = {
+            "TableName": self.tables.unsub,
+            "Key": key,
+            "UpdateExpression": "SET bounces = list_append(if_not_exists(bounces, :none), :one)",
+            "ExpressionAttributeValues": {
+                ":none": {"L": []},
+                ":one": {"L": [attr_value(iso(at))]},
+            },
+            "ReturnValues": "ALL_NEW",
+        }
+        if event_id:  # counted once: the ids counted so far are a string set on the item
+            request["UpdateExpression"] += " ADD ids :ids"
+            request["ConditionExpression"] = "NOT contains(ids, :id)"
+            request["ExpressionAttributeValues"][":ids"] = {"SS": [event_id]}
+            request["ExpressionAttributeValues"][":id"] = {"S": event_id}
+            # a repeat changes nothing and gives the item as it is, with no read of its own
+            request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        try:
+            item = self._db.update_item(**request)["Attributes"]
+        except self._client_error as e:
+            if error_code(e) != "ConditionalCheckFailedException":
+                raise
+            item = getattr(e, "response", {})["Item"]
+        seen = [value["S"] for value in item["bounces"]["L"]]
         return sum(1 for t in seen if t >= iso(since))
 
     def _rows(
