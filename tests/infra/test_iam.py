@@ -240,7 +240,13 @@ GRANTS: dict[str, dict[str, set[str]]] = {
     "NightlyExportRole": {
         "ssm:GetParametersByPath": CONFIG_PATH,
         "dynamodb:Scan": {"StateTable", "SendsTable", "AuditTable", "EventIdsTable"},
-        "dynamodb:Query": {"StateTable", "SendsTable", "AuditTable", "EventIdsTable"},
+        "dynamodb:Query": {
+            "StateTable",
+            "StateTable/index/by-day",
+            "SendsTable",
+            "AuditTable",
+            "EventIdsTable",
+        },
         "dynamodb:GetItem": {"StateTable"},
         "secretsmanager:GetSecretValue": {SHEETS_SECRET, SIGNING_KEY},
         **READ_DOCS,

@@ -307,9 +307,12 @@ def test_tables(resources: dict[str, Any]) -> None:
     assert _keys(tables["cr-audit"]) == [("cart_id", "S"), ("ts", "S")]
     assert _keys(tables["cr-unsub"]) == [("email", "S")]
     assert _keys(tables["cr-event-ids"]) == [("cart_id", "S"), ("event_id", "S")]
-    (email_index,) = tables["cr-state"]["GlobalSecondaryIndexes"]
+    (email_index, day_index) = tables["cr-state"]["GlobalSecondaryIndexes"]
     assert email_index["IndexName"] == "by-email"
     assert [k["AttributeName"] for k in email_index["KeySchema"]] == ["email"]
+    # a day's carts for the dashboard's views and the nightly export
+    assert day_index["IndexName"] == "by-day"
+    assert [k["AttributeName"] for k in day_index["KeySchema"]] == ["created_day", "created_at"]
     (recipient_index,) = tables["cr-sends"]["GlobalSecondaryIndexes"]
     assert recipient_index["IndexName"] == "by-recipient"
     assert [k["AttributeName"] for k in recipient_index["KeySchema"]] == ["recipient", "sent_at"]

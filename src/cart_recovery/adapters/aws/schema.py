@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cart_recovery.adapters.aws.dynamo import EMAIL_INDEX, RECIPIENT_INDEX, Tables
+from cart_recovery.adapters.aws.dynamo import DAY_INDEX, EMAIL_INDEX, RECIPIENT_INDEX, Tables
 
 TTL_ATTRIBUTE = "expires_at"
 
@@ -21,13 +21,23 @@ def table_requests(tables: Tables) -> list[dict[str, Any]]:
         {
             "TableName": tables.state,
             "KeySchema": [{"AttributeName": "cart_id", "KeyType": "HASH"}],
-            "AttributeDefinitions": attrs(("cart_id", "S"), ("email", "S")),
+            "AttributeDefinitions": attrs(
+                ("cart_id", "S"), ("email", "S"), ("created_day", "S"), ("created_at", "S")
+            ),
             "GlobalSecondaryIndexes": [
                 {
                     "IndexName": EMAIL_INDEX,
                     "KeySchema": [{"AttributeName": "email", "KeyType": "HASH"}],
                     "Projection": everything,
-                }
+                },
+                {
+                    "IndexName": DAY_INDEX,
+                    "KeySchema": [
+                        {"AttributeName": "created_day", "KeyType": "HASH"},
+                        {"AttributeName": "created_at", "KeyType": "RANGE"},
+                    ],
+                    "Projection": everything,
+                },
             ],
             "BillingMode": "PAY_PER_REQUEST",
         },

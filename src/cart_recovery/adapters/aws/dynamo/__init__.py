@@ -5,7 +5,8 @@ table         key                      notes
 ============  =======================  ==================================================
 cr-state      ``cart_id``              ``data`` (the cart as JSON, money as exact decimal
                                        text), ``version``, ``status``, ``email``
-                                       (normalised; GSI ``by-email``), ``created_at``,
+                                       (normalised; GSI ``by-email``), ``created_at``
+                                       and ``created_day`` (GSI ``by-day``),
                                        ``abandoned_at``, ``total``, and the cart's one timer:
                                        ``schedule_name``, ``wake_at``, ``wake_kind``,
                                        ``wake_step``, ``previous_schedule``
@@ -47,6 +48,7 @@ from cart_recovery.adapters.aws.dynamo.items import (
     CLICK_PREFIX,
     CLICK_QUERIES,
     CONFLICT_RETRIES,
+    DAY_INDEX,
     EMAIL_INDEX,
     EVENT_ID_TTL,
     MAX_TRANSACTION,
@@ -62,6 +64,7 @@ __all__ = [
     "CLICK_PREFIX",
     "CLICK_QUERIES",
     "CONFLICT_RETRIES",
+    "DAY_INDEX",
     "EMAIL_INDEX",
     "EVENT_ID_TTL",
     "MAX_TRANSACTION",

@@ -20,6 +20,7 @@ from cart_recovery.domain.timers import Timer, TimerChange, TimerKind, timer_for
 
 EMAIL_INDEX = "by-email"
 RECIPIENT_INDEX = "by-recipient"
+DAY_INDEX = "by-day"  # cr-state by ``created_day`` (UTC date) and ``created_at``: a day's carts
 EVENT_ID_TTL = timedelta(days=90)  # far beyond any redelivery (SQS keeps messages 14 days)
 MAX_TRANSACTION = 100
 CONFLICT_RETRIES = 6
@@ -140,6 +141,7 @@ def cart_update(cart: Cart, version: int, u: Update) -> None:
     u.set("status", str(cart.status))
     u.set("email", normalise_email(cart.email) if cart.email else None)
     u.set("created_at", iso(cart.created_at))
+    u.set("created_day", iso(cart.created_at)[:10])
     u.set("abandoned_at", iso(cart.abandoned_at))
     u.set("total", cart.total)
     u.set("currency", cart.currency)

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from cart_recovery.adapters.aws.dynamo.items import (
     CLICK_PREFIX,
     CLICK_QUERIES,
     CONFLICT_RETRIES,
+    DAY_INDEX,
     Update,
     attr_value,
     audit_of,
@@ -62,13 +63,23 @@ class Owner(Suppressions):
         )
 
     def carts_between(self, start: datetime, end: datetime) -> list[Cart]:
-        items = self._scan(
-            TableName=self.tables.state,
-            FilterExpression="created_at >= :s AND created_at < :e",
-            ExpressionAttributeValues={":s": attr_value(iso(start)), ":e": attr_value(iso(end))},
-            ConsistentRead=True,
-        )
-        return sorted((cart_of(i) for i in items), key=lambda c: (c.created_at, c.cart_id))
+        """One query of the ``by-day`` index per UTC day in [start, end) (a month: about 31)."""
+        first, last = iso(start), iso(end)
+        carts = []
+        for day in _days(first[:10], last[:10]):
+            for item in self._query(
+                TableName=self.tables.state,
+                IndexName=DAY_INDEX,
+                KeyConditionExpression="created_day = :d AND created_at BETWEEN :s AND :e",
+                ExpressionAttributeValues={
+                    ":d": attr_value(day),
+                    ":s": attr_value(first),
+                    ":e": attr_value(last),
+                },
+            ):
+                if item["created_at"]["S"] < last:
+                    carts.append(cart_of(item))
+        return sorted(carts, key=lambda c: (c.created_at, c.cart_id))
 
     def touched_between(self, start: datetime, end: datetime) -> list[str]:
         bounds = {":s": attr_value(iso(start)), ":e": attr_value(iso(end))}
@@ -264,3 +275,13 @@ class Owner(Suppressions):
             except StaleCart:
                 continue
         raise StaleCart(f"cart {cart_id} kept changing while it was being erased")
+
+
+def _days(first: str, last: str) -> list[str]:
+    """The ISO dates from ``first`` to ``last`` inclusive."""
+    day, end = date.fromisoformat(first), date.fromisoformat(last)
+    out = []
+    while day <= end:
+        out.append(day.isoformat())
+        day += timedelta(days=1)
+    return out
