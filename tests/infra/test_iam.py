@@ -65,6 +65,25 @@ PART7: dict[str, set[str]] = {
         "dynamodb:UpdateItem",
         "secretsmanager:GetSecretValue",
     },
+    # Not in Part 7 either (the owner's dashboard on AWS, the embedded app's /admin): the
+    # store's reads the pages make (a day's carts by index, a cart, its sends, audit and
+    # events, search and the month by scans), the owner's actions (suppress, write off,
+    # unsubscribe, forget: rows updated, audit rows and list rows put, the wake-up
+    # cancelled), the docs it shows and edits, the login token and the link key.
+    "DashboardRole": {
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:Scan",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "scheduler:DeleteSchedule",
+        "secretsmanager:GetSecretValue",
+        "ssm:GetParameter",
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+        "s3:ListBucketVersions",
+        "s3:PutObject",
+    },
 }
 
 # Part 7 lists the Google service-account secret for "nightly-export and summary" together;
@@ -145,6 +164,7 @@ BEYOND_PART7: dict[str, set[str]] = {
     # back so a refused revision is not mailed again)
     "DocsSyncRole": {"dynamodb:Query", "dynamodb:PutItem", "ses:SendRawEmail"},
     "MailFeedbackRole": set(),
+    "DashboardRole": set(),
 }
 
 # The exact grants: role -> action -> the resources it is allowed on (see cfn.arn_name).
@@ -165,6 +185,8 @@ MAIL_FROM = {
 RULES = {"RulesBucket/rules.txt"}
 DOCS = {"RulesBucket/rules.txt", "RulesBucket/voice.txt"}
 CONFIG_PATH = {"ssm:parameter/cr/config", "ssm:parameter/cr/config/*"}
+ALL_TABLES = {"StateTable", "SendsTable", "AuditTable", "EventIdsTable", "UnsubTable"}
+DASHBOARD_READS = ALL_TABLES | {"StateTable/index/by-day", "StateTable/index/by-email"}
 READ_DOCS = {
     "s3:GetObject": DOCS,
     "s3:GetObjectVersion": DOCS,
@@ -289,6 +311,21 @@ GRANTS: dict[str, dict[str, set[str]]] = {
         "dynamodb:PutItem": {"UnsubTable", "AuditTable"},
         "dynamodb:UpdateItem": {"UnsubTable"},
         "secretsmanager:GetSecretValue": {SIGNING_KEY},
+    },
+    "DashboardRole": {
+        "ssm:GetParametersByPath": CONFIG_PATH,
+        "ssm:GetParameter": {"ssm:parameter/cr/dashboard/token"},
+        "secretsmanager:GetSecretValue": {SIGNING_KEY},
+        "dynamodb:GetItem": DASHBOARD_READS,
+        "dynamodb:Query": DASHBOARD_READS,
+        "dynamodb:Scan": ALL_TABLES,
+        "dynamodb:PutItem": ALL_TABLES,
+        "dynamodb:UpdateItem": ALL_TABLES,
+        "scheduler:DeleteSchedule": {SCHEDULES},
+        "s3:GetObject": DOCS,
+        "s3:GetObjectVersion": DOCS,
+        "s3:PutObject": DOCS,
+        "s3:ListBucketVersions": {"RulesBucket"},
     },
     # EventBridge Scheduler's roles: invoke the waiter and the sender / the jobs, nothing else
     "SchedulerTargetRole": {
@@ -432,15 +469,18 @@ def test_doc_versions_are_listed_only_for_the_two_docs(template: dict[str, Any])
         assert set(st["Condition"]["StringEquals"]["s3:prefix"]) <= {"rules.txt", "voice.txt"}
 
 
-def test_only_the_docs_sync_writes_the_docs_bucket(template: dict[str, Any]) -> None:
+def test_only_the_docs_sync_and_the_dashboard_write_the_docs(template: dict[str, Any]) -> None:
     writers = {
         role
         for role in GRANTS
         for action in grants(template, role)
         if action.startswith("s3:") and not action.startswith(("s3:Get", "s3:List"))
     }
-    assert writers == {"DocsSyncRole"}
+    # the docs sync (a Google Doc's revision) and the dashboard (the owner's edit), both only
+    # the two docs
+    assert writers == {"DocsSyncRole", "DashboardRole"}
     assert grants(template, "DocsSyncRole")["s3:PutObject"] == DOCS
+    assert grants(template, "DashboardRole")["s3:PutObject"] == DOCS
 
 
 def test_waiter_emits_only_the_reminder_events(template: dict[str, Any]) -> None:

@@ -148,6 +148,7 @@ FUNCTIONS = {
     "SummaryFunction": ("cr-summary", "summary", 512, 60),
     "DocsSyncFunction": ("cr-docs-sync", "docs_sync", 256, 60),  # the Google Docs feature
     "MailFeedbackFunction": ("cr-mail-feedback", "mail_feedback", 256, 30),  # SES feedback
+    "DashboardFunction": ("cr-dashboard", "dashboard", 512, 30),  # the owner's dashboard
 }
 
 ENVIRONMENT = {
@@ -204,7 +205,7 @@ def test_handler_modules_live_in_the_package_the_code_uri_points_at() -> None:
     assert (code / "cart_recovery" / "__init__.py").exists()
 
 
-def test_only_the_webhook_and_the_unsubscribe_handler_are_public(
+def test_only_the_webhook_the_unsubscribe_handler_and_the_dashboard_are_public(
     resources: dict[str, Any],
 ) -> None:
     public = {
@@ -212,7 +213,8 @@ def test_only_the_webhook_and_the_unsubscribe_handler_are_public(
         for k, v in of_type(resources, "AWS::Serverless::Function").items()
         if "FunctionUrlConfig" in v["Properties"]
     }
-    assert public == {"IngestWebhookFunction", "UnsubHandlerFunction"}
+    # (the dashboard logs its owners in itself, as the embedded one does)
+    assert public == {"IngestWebhookFunction", "UnsubHandlerFunction", "DashboardFunction"}
     for logical_id in public:
         assert resources[logical_id]["Properties"]["FunctionUrlConfig"] == {"AuthType": "NONE"}
 
@@ -242,6 +244,7 @@ def test_links_point_at_the_unsubscribe_url_unless_a_base_url_is_given(
         "NightlyExportFunction",
         "DocsSyncFunction",
         "MailFeedbackFunction",
+        "DashboardFunction",
     ):
         env = resources[logical_id]["Properties"]["Environment"]["Variables"]
         assert env["CR_BASE_URL"] == {
@@ -616,7 +619,19 @@ def imported_by(modules: list[str]) -> set[str]:
         file = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
         if not file.is_file():
             continue
-        for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+        tree = ast.parse(file.read_text(encoding="utf-8"))
+        typing_only = {  # ``if TYPE_CHECKING:`` blocks are never imported when it runs
+            id(inner)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.If)
+            and isinstance(node.test, ast.Name)
+            and node.test.id == "TYPE_CHECKING"
+            for statement in node.body
+            for inner in ast.walk(statement)
+        }
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
             if isinstance(node, ast.Import):
                 found = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from cart_recovery.adapters.aws import metrics
-from cart_recovery.adapters.aws.config import Secrets, parameters_under
+from cart_recovery.adapters.aws.config import Secrets, parameters_under, secure_parameter
 from cart_recovery.adapters.aws.docs import S3Docs
 from cart_recovery.adapters.aws.dynamo import DynamoStore, Tables
 from cart_recovery.adapters.aws.messaging import EventBridgeHandOff, EventQueue, SesMailer
@@ -325,6 +325,41 @@ class AwsApp:
             store_name=lambda: self.docs.voice().store_name,
         )
         return OnItsOwnLoop(links_app(pages))
+
+    @cached_property
+    def dashboard(self) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+        """The dashboard function: the embedded app's ``/admin`` (web/admin), the same pages
+        over DynamoDB, behind the owner login. The admin token is the SecureString
+        parameter ``dashboard_token_parameter``; the session cookie is for HTTPS only."""
+        from starlette.applications import Starlette
+
+        from cart_recovery.web.admin import AdminParts
+        from cart_recovery.web.admin import routes as admin_routes
+        from cart_recovery.web.admin.auth import session_key
+        from cart_recovery.web.context import OwnerAccess
+
+        signing_key = self.secrets.current(self.base_settings.signing_secret_id)
+        access = OwnerAccess(
+            admin_token=secure_parameter(
+                self.clients("ssm"), self.base_settings.dashboard_token_parameter
+            ),
+            session_key=session_key(signing_key),
+            https_only=True,
+        )
+        s = self.settings
+        links = {"rules": s.google_docs_rules_id, "voice": s.google_docs_voice_id}
+        parts = AdminParts(
+            service=lambda: self.service,
+            access=access,
+            now=self.now,
+            store_name=lambda: self.docs.voice().store_name,
+            doc_sources={
+                doc: f"https://docs.google.com/document/d/{i}/edit"
+                for doc, i in links.items()
+                if s.google_docs_rules_id and s.google_docs_voice_id
+            },
+        )
+        return OnItsOwnLoop(Starlette(routes=admin_routes(parts)))
 
     # ---- per invocation ---------------------------------------------------------------------
     def begin(self) -> None:

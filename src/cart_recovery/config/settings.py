@@ -150,6 +150,7 @@ class AwsSettings(Settings, frozen=True, kw_only=True):
     webhook_secret_id: str = "cr/webhook/secret"  # noqa: S105
     signing_secret_id: str = "cr/signing/key"  # noqa: S105
     drive_secret_id: str = "cr/drive/sa"  # noqa: S105
+    dashboard_token_parameter: str = "/cr/dashboard/token"  # noqa: S105  (a SecureString)
     scheduler_group: str = "default"
     waiter_arn: str = ""
     sender_arn: str = ""
@@ -406,6 +407,7 @@ AWS_ENV = {
     "bedrock_model": "CR_BEDROCK_MODEL",
     "owner_emails": "CR_OWNER_EMAILS",
     "drive_secret_id": "CR_SHEETS_SECRET_ID",
+    "dashboard_token_parameter": "CR_DASHBOARD_TOKEN_PARAMETER",
     "google_api_root": "CR_GOOGLE_API_ROOT",
 }
 _AWS_ORIGINS = dict(AWS_ENV)

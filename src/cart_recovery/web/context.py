@@ -7,17 +7,19 @@ import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 from jinja2 import Environment
 from starlette.responses import HTMLResponse
 
 from cart_recovery.domain.model import CartEvent
-from cart_recovery.embedded.metrics import Metrics
 from cart_recovery.ports import Clock, LinkTokens, MailEvents, Source, WakeQueue
 from cart_recovery.service import Service
 from cart_recovery.web.pages import PAGE_HEADERS, page_templates
+
+if TYPE_CHECKING:  # the embedded runtime's (prometheus); the AWS functions never load it
+    from cart_recovery.embedded.metrics import Metrics
 
 POKE_INTERVAL = 0.05  # seconds between two pokes of the timer loop after commits
 

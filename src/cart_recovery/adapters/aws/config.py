@@ -40,6 +40,16 @@ def parameters_under(client: Any, path: str) -> dict[str, str]:
         request["NextToken"] = token
 
 
+def secure_parameter(client: Any, name: str) -> str:
+    """One SecureString parameter's value, decrypted (an error names the parameter, never a
+    value)."""
+    try:
+        answer = client.get_parameter(Name=name, WithDecryption=True)
+    except client_error_type() as e:
+        raise RuntimeError(f"cannot read the parameter {name}: {error_code(e)}") from None
+    return str(answer["Parameter"]["Value"])
+
+
 class Secrets:
     """Secrets Manager values, cached per execution environment."""
 
