@@ -168,6 +168,59 @@ def month_label(series: MonthSeries) -> str:
     return f"{date(series.year, series.month, 1):%B %Y}"
 
 
+Panel = tuple[list[Bar], list[Text], list[Rule]]
+
+
+def _revenue(
+    days: tuple[DayFigures, ...],
+    cur: str,
+    locale: str,
+    left: float,
+    slot: float,
+    ticks: list[tuple[float, str]],
+    top: float,
+) -> Panel:
+    """The top panel: each day's recovered revenue, clicked under not clicked."""
+    rules, texts = _axis(left, TOP_A, BOTTOM_A, ticks)
+    bars, keys = _keys(left, KEYS_A, ("clicked", "reminded"))
+    per_unit = (BOTTOM_A - TOP_A) / top
+    width = slot * 0.7
+    for i, d in enumerate(days):
+        x = left + i * slot + (slot - width) / 2
+        base = BOTTOM_A
+        for kind, amount in (("clicked", d.clicked_in(cur)), ("reminded", d.reminded_in(cur))):
+            if amount <= 0:
+                continue
+            h = float(amount) * per_unit
+            tip = f"{d.day:%b} {d.day.day}: {_money(amount, cur, locale)}, {KEY_TEXT[kind]}"
+            bars.append(Bar(x, base - h, width, h, kind, d.day.day, str(amount), tip))
+            base -= h
+    return bars, texts + keys, rules
+
+
+def _counts(
+    days: tuple[DayFigures, ...],
+    left: float,
+    slot: float,
+    ticks: list[tuple[float, str]],
+    top: int,
+) -> Panel:
+    """The bottom panel: each day's carts left beside its reminders sent."""
+    rules, texts = _axis(left, TOP_B, BOTTOM_B, ticks)
+    bars, keys = _keys(left, KEYS_B, ("carts", "sent"))
+    per_count = (BOTTOM_B - TOP_B) / top
+    width = slot * 0.38
+    for i, d in enumerate(days):
+        x = left + i * slot + slot / 2 - width
+        for kind, n in (("carts", d.carts_left), ("sent", d.reminders_sent)):
+            if n:
+                h = n * per_count
+                tip = f"{d.day:%b} {d.day.day}: {n} {NOUNS[kind][n != 1]}"
+                bars.append(Bar(x, BOTTOM_B - h, width, h, kind, d.day.day, str(n), tip))
+            x += width
+    return bars, texts + keys, rules
+
+
 def chart(series: MonthSeries, *, locale: str = "en_US", currency: str | None = None) -> Chart:
     """The drawing of ``series``, its money in ``currency`` (the month's main one if None)."""
     cur = currency or series.main_currency()
@@ -190,41 +243,13 @@ def chart(series: MonthSeries, *, locale: str = "en_US", currency: str | None = 
     plot = WIDTH - left - RIGHT
     slot = plot / len(days)
 
-    # the top panel: recovered revenue, clicked under not clicked
-    r, t = _axis(left, TOP_A, BOTTOM_A, money_ticks)
-    k, t2 = _keys(left, KEYS_A, ("clicked", "reminded"))
-    rules += r
-    texts += t + t2
-    bars += k
-    per_unit = (BOTTOM_A - TOP_A) / top_money
-    width = slot * 0.7
-    for i, d in enumerate(days):
-        x = left + i * slot + (slot - width) / 2
-        base = BOTTOM_A
-        for kind, amount in (("clicked", d.clicked_in(cur)), ("reminded", d.reminded_in(cur))):
-            if amount <= 0:
-                continue
-            h = float(amount) * per_unit
-            tip = f"{d.day:%b} {d.day.day}: {_money(amount, cur, locale)}, {KEY_TEXT[kind]}"
-            bars.append(Bar(x, base - h, width, h, kind, d.day.day, str(amount), tip))
-            base -= h
-
-    # the bottom panel: carts left beside reminders sent
-    r, t = _axis(left, TOP_B, BOTTOM_B, count_ticks)
-    k, t2 = _keys(left, KEYS_B, ("carts", "sent"))
-    rules += r
-    texts += t + t2
-    bars += k
-    per_count = (BOTTOM_B - TOP_B) / top_count
-    width = slot * 0.38
-    for i, d in enumerate(days):
-        x = left + i * slot + slot / 2 - width
-        for kind, n in (("carts", d.carts_left), ("sent", d.reminders_sent)):
-            if n:
-                h = n * per_count
-                tip = f"{d.day:%b} {d.day.day}: {n} {NOUNS[kind][n != 1]}"
-                bars.append(Bar(x, BOTTOM_B - h, width, h, kind, d.day.day, str(n), tip))
-            x += width
+    for panel in (
+        _revenue(days, cur, locale, left, slot, money_ticks, top_money),
+        _counts(days, left, slot, count_ticks, top_count),
+    ):
+        bars += panel[0]
+        texts += panel[1]
+        rules += panel[2]
 
     # the day labels, thinned
     step = label_step(len(days), plot)
