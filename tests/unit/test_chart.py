@@ -237,3 +237,8 @@ def test_the_text_chart_has_a_bar_per_week() -> None:
     # the week of the 8th ($150) has the full bar, the 1st ($50) a third, the 15th ($75) half
     assert bars == {"May 1–7": 7, "May 8–14": 20, "May 15–21": 10, "May 22–28": 0, "May 29–31": 0}
     assert re.search(r"May 8–14\s+█{20}\s+\$150\.00$", lines[2])
+
+
+def test_an_unknown_locale_draws_in_english() -> None:
+    assert chart(BUSY, locale="xx_NOPE").desc == chart(BUSY).desc
+    assert text_bars(BUSY, locale="not a locale") == text_bars(BUSY)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from babel import Locale, UnknownLocaleError
 from babel.numbers import format_compact_currency, format_currency
 from markupsafe import Markup, escape
 
@@ -130,6 +131,15 @@ def label_step(days: int, plot_width: float, size: float = FONT) -> int:
     return 14
 
 
+def known_locale(locale: str) -> str:
+    """``locale`` if Babel knows it, else ``en_US`` (a bad setting draws, in English)."""
+    try:
+        Locale.parse(locale)
+    except (UnknownLocaleError, ValueError, TypeError):
+        return "en_US"
+    return locale
+
+
 def _money(amount: Decimal, currency: str, locale: str) -> str:
     return format_currency(amount, currency, locale=locale)
 
@@ -224,6 +234,7 @@ def _counts(
 def chart(series: MonthSeries, *, locale: str = "en_US", currency: str | None = None) -> Chart:
     """The drawing of ``series``, its money in ``currency`` (the month's main one if None)."""
     cur = currency or series.main_currency()
+    locale = known_locale(locale)
     days = series.days
     label = month_label(series)
     recovered = series.recovered()
@@ -336,6 +347,7 @@ def text_bars(series: MonthSeries, *, locale: str = "en_US", currency: str | Non
     """Recovered revenue week by week (days 1–7, 8–14, …) as Unicode bars: the chart of the
     plain-text email."""
     cur = currency or series.main_currency()
+    locale = known_locale(locale)
     weeks: list[list[DayFigures]] = [
         list(series.days[i : i + 7]) for i in range(0, len(series.days), 7)
     ]
