@@ -267,6 +267,14 @@ def test_the_monthly_summary_is_mailed_to_the_owner_and_the_export_runs(w: World
     assert answer["month"] == "2026-05" and answer["figures"]["carts_seen"] == 1
     [mail] = w.mail_to("owner@example.com")
     assert "Cart recovery" in str(mail["Subject"])
+    # with the month chart: weekly bars in the text, an inline PNG under the HTML
+    assert mail.get_content_type() == "multipart/alternative"
+    text = mail.get_body(("plain",))
+    assert text is not None and "Recovered revenue per week (USD)" in text.get_content()
+    [image] = [p for p in mail.walk() if p.get_content_type() == "image/png"]
+    html = mail.get_body(("html",))
+    assert html is not None and f'src="cid:{image["Content-ID"].strip("<>")}"' in html.get_content()
+    assert image.get_content().startswith(b"\x89PNG\r\n\x1a\n")
     exported = nightly_export.handler(sample("scheduler-nightly-export.json"), None)
     assert exported == {"day": "2026-05-31", "written": []}
 

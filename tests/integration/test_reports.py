@@ -7,11 +7,15 @@ import csv
 import json
 import re
 import sqlite3
+import struct
 import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -251,6 +255,50 @@ def test_summary_email_goes_to_the_owners(seeded: Path, tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     outbox = sorted((seeded / "outbox").glob("*.eml"))
     assert outbox and "owner@shop.example" in outbox[-1].read_text()
+
+
+def test_the_summary_email_carries_the_chart_as_an_inline_png(seeded: Path) -> None:
+    # Given the month's summary as text
+    text = cli("summary", "--month", "2026-05", "--data-dir", str(seeded))
+    assert text.returncode == 0, text.stderr
+    # When it is emailed (the outbox keeps the message as sent)
+    before = set((seeded / "outbox").glob("*.eml"))
+    out = cli("summary", "--month", "2026-05", "--email", "--data-dir", str(seeded))
+    assert out.returncode == 0, out.stderr
+    (path,) = set((seeded / "outbox").glob("*.eml")) - before
+    msg = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
+    # Then it is multipart/alternative: the text first, then the HTML with its inline PNG
+    assert isinstance(msg, EmailMessage) and msg.get_content_type() == "multipart/alternative"
+    text_part, related = msg.iter_parts()
+    assert text_part.get_content_type() == "text/plain"
+    assert related.get_content_type() == "multipart/related"
+    html_part, image = related.iter_parts()
+    assert html_part.get_content_type() == "text/html"
+    # the text part is the summary as before, then the weekly bars (in USD, the EUR named)
+    plain = text_part.get_content().replace("\r\n", "\n")  # the wire's line ends
+    assert plain.startswith(text.stdout)
+    assert plain[len(text.stdout) :] == (
+        "Recovered revenue per week (USD)\n"
+        "May 1–7    █████████████         $80.00\n"
+        "May 8–14   ████████████████████  $120.00\n"
+        "May 15–21                        $0.00\n"
+        "May 22–28                        $0.00\n"
+        "May 29–31                        $0.00\n"
+        "Revenue is charted in USD; also recovered in other currencies: €100.00.\n"
+    )
+    # the HTML shows the image by its Content-ID, described in its alt text
+    cid = image["Content-ID"].strip("<>")
+    html = html_part.get_content()
+    assert f'<img src="cid:{cid}"' in html
+    assert 'alt="May 2026, per day: 4 carts left' in html and "$200.00 recovered" in html
+    assert "Spam complaints" in html and "In May 2026" in html
+    # and the image is a real PNG, inline, of the chart's size
+    assert image.get_content_type() == "image/png"
+    assert image.get_content_disposition() == "inline"
+    data = image.get_content()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    assert struct.unpack(">II", data[16:24]) == (1200, 780)
+    assert 2_000 < len(data) < 200_000
 
 
 def test_bad_month_and_date_are_refused(seeded: Path) -> None:

@@ -16,10 +16,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.numbers import format_currency
+from markupsafe import escape
 
 from cart_recovery.domain.calendar import day_bounds, month_bounds
+from cart_recovery.domain.chart import Chart, chart, text_bars
+from cart_recovery.domain.chart_png import png
 from cart_recovery.domain.export_rows import export_rows
 from cart_recovery.domain.feedback import COMPLAINT_RATE_LIMIT
+from cart_recovery.domain.series import MonthSeries, month_series
 from cart_recovery.domain.stats import (
     CartFacts,
     MonthFigures,
@@ -38,6 +42,25 @@ class Summary:
     figures: MonthFigures
     paragraph: str
     text: str
+    series: MonthSeries | None = None  # the month day by day, for the chart
+
+
+def cart_facts(store: CartStore, cart_ids: Sequence[str]) -> list[CartFacts]:
+    """The given carts with their sends and clicks (unknown ids are left out)."""
+    clicks = store.clicks_for(list(cart_ids))
+    out = []
+    for cart_id in cart_ids:
+        cart, sends = store.load(cart_id)
+        if cart is not None:
+            out.append(CartFacts(cart, tuple(sends), tuple(clicks.get(cart_id, ()))))
+    return out
+
+
+def month_series_of(store: CartStore, zone: ZoneInfo, year: int, month: int) -> MonthSeries:
+    """The month's figures day by day (the dashboard's month chart), in store time ``zone``."""
+    start, end = month_bounds(year, month, zone)
+    facts = cart_facts(store, store.touched_between(start, end))
+    return month_series(facts, year=year, month=month, zone=zone)
 
 
 @dataclass
@@ -58,13 +81,7 @@ class Reports:
         return ZoneInfo(self.docs.rules().store_timezone)
 
     def facts(self, cart_ids: Sequence[str]) -> list[CartFacts]:
-        clicks = self.store.clicks_for(list(cart_ids))
-        out = []
-        for cart_id in cart_ids:
-            cart, sends = self.store.load(cart_id)
-            if cart is not None:
-                out.append(CartFacts(cart, tuple(sends), tuple(clicks.get(cart_id, ()))))
-        return out
+        return cart_facts(self.store, cart_ids)
 
     # ---- the nightly export ---------------------------------------------------------------
     def export_day(self, day: date) -> list[str]:
@@ -86,9 +103,9 @@ class Reports:
     def summarise(self, year: int, month: int) -> Summary:
         zone = self.zone()
         start, end = month_bounds(year, month, zone)
-        ids = self.store.touched_between(start, end)
+        facts = self.facts(self.store.touched_between(start, end))
         figures = month_figures(
-            self.facts(ids),
+            facts,
             listed=self.store.suppressions_between(start, end),
             start=start,
             end=end,
@@ -101,7 +118,9 @@ class Reports:
         if self.lines is not None:
             polished = self.lines.summary_paragraph(plain=plain, figures=figures.as_dict())
             paragraph = polished or plain
-        return Summary(year, month, figures, paragraph, self.text(figures, label, paragraph))
+        series = month_series(facts, year=year, month=month, zone=zone)
+        text = self.text(figures, label, paragraph)
+        return Summary(year, month, figures, paragraph, text, series)
 
     def money(self, figures: MonthFigures) -> str:
         if not figures.won_back:
@@ -110,8 +129,9 @@ class Reports:
             format_currency(v, c, locale=self.locale) for c, v in sorted(figures.won_back.items())
         )
 
-    def text(self, f: MonthFigures, label: str, paragraph: str) -> str:
-        rows = [
+    def rows(self, f: MonthFigures) -> list[tuple[str, object]]:
+        """The summary's table, label and value, as the text and the HTML part show it."""
+        return [
             ("Carts seen", f.carts_seen),
             ("Reminders sent", f.reminders_sent),
             ("Recovered", f.recovered),
@@ -127,6 +147,9 @@ class Reports:
             ("Spam complaints", f.complaints),
             (f"Complaint rate (keep under {COMPLAINT_RATE_LIMIT:.1%})", f"{f.complaint_rate:.2%}"),
         ]
+
+    def text(self, f: MonthFigures, label: str, paragraph: str) -> str:
+        rows = self.rows(f)
         width = max(len(k) for k, _ in rows)
         table = "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
         return f"Cart recovery, {label}\n\n{paragraph}\n\n{table}\n"
@@ -139,8 +162,53 @@ class Reports:
         msg["To"] = ", ".join(self.owners)
         msg["Date"] = format_datetime(now)
         msg["Message-ID"] = make_msgid(f"summary.{summary.year}-{summary.month:02d}")
-        msg.set_content(summary.text)
+        if summary.series is None:
+            msg.set_content(summary.text)
+            return msg
+        # multipart/alternative: the text (with the chart as weekly bars), then the HTML with
+        # the chart as an inline PNG (mail clients show no SVG) in a multipart/related
+        drawing = chart(summary.series, locale=self.locale)
+        bars = text_bars(summary.series, locale=self.locale, currency=drawing.currency)
+        msg.set_content(summary.text + "\n" + bars + (f"{drawing.note}\n" if drawing.note else ""))
+        cid = f"chart.{summary.year}-{summary.month:02d}@cart-recovery"
+        msg.add_alternative(self.html(summary, label, drawing, cid), subtype="html")
+        html = msg.get_body(("html",))
+        assert html is not None  # just added
+        html.add_related(
+            png(drawing),
+            maintype="image",
+            subtype="png",
+            cid=f"<{cid}>",
+            disposition="inline",
+            filename=f"cart-recovery-{summary.year}-{summary.month:02d}.png",
+        )
         return msg
+
+    def html(self, summary: Summary, label: str, drawing: Chart, cid: str) -> str:
+        """The HTML part: the paragraph, the chart (``cid:`` the inline PNG, its description
+        as the alt text) and the table, styled inline as mail clients need."""
+        cells = "".join(
+            f'<tr><td style="padding:4px 12px 4px 0">{escape(k.strip())}</td>'
+            f'<td style="padding:4px 0;text-align:right">{escape(str(v))}</td></tr>'
+            for k, v in self.rows(summary.figures)
+        )
+        note = f'<p style="font-size:13px;color:#59665f">{escape(drawing.note)}</p>'
+        return (
+            '<!doctype html><html><head><meta charset="utf-8">'
+            f"<title>Cart recovery, {escape(label)}</title></head>"
+            '<body style="margin:0;padding:16px;background:#f6f4f0;color:#1d2623;'
+            'font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif">'
+            '<div style="max-width:640px;margin:0 auto;background:#ffffff;padding:20px;'
+            'border:1px solid #e4ded3;border-radius:12px">'
+            f'<h1 style="font-size:20px;margin:0 0 12px">Cart recovery, {escape(label)}</h1>'
+            f'<p style="line-height:1.5">{escape(summary.paragraph)}</p>'
+            f'<h2 style="font-size:16px;margin:20px 0 8px">{escape(drawing.title)}</h2>'
+            f'<img src="cid:{escape(cid)}" width="600" alt="{escape(drawing.desc)}" '
+            'style="display:block;width:100%;max-width:600px;height:auto;border:0">'
+            + (note if drawing.note else "")
+            + f'<table style="border-collapse:collapse;margin-top:16px">{cells}</table>'
+            "</div></body></html>"
+        )
 
     def send_summary(self, summary: Summary, now: datetime) -> bool:
         if self.mailer is None or not self.owners or not self.sender:

@@ -11,8 +11,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from cart_recovery.domain.calendar import day_bounds, month_bounds
+from cart_recovery.domain.chart import chart, svg
 from cart_recovery.domain.model import Cart, SendRecord
 from cart_recovery.domain.stats import attribution
+from cart_recovery.service.reports import month_series_of
 from cart_recovery.web import owner_views as views
 from cart_recovery.web.admin.context import CART_ACTIONS, LIST_LIMIT, Admin, cart_url, run
 
@@ -82,14 +84,43 @@ def alert_rows(admin: Admin) -> list[AlertRow]:
     return [AlertRow(a.id, a.title, a.body, fmt.when(a.at)) for a in monitor.recent(admin.now())]
 
 
+def month_chart(admin: Admin) -> dict[str, Any]:
+    """This month's chart, day by day (store time), as inline SVG with the same numbers as a
+    table. Money in the month's main currency; what came in another is named in ``note``."""
+    fmt = admin.fmt()
+    now = fmt.local(admin.now())
+    series = month_series_of(admin.store, fmt.zone, now.year, now.month)
+    drawing = chart(series, locale=fmt.locale)
+    cur = drawing.currency
+    rows = [
+        (
+            f"{d.day:%a} {d.day.day}",
+            d.carts_left,
+            d.reminders_sent,
+            fmt.money(d.clicked_in(cur), cur),
+            fmt.money(d.reminded_in(cur), cur),
+        )
+        for d in series.days
+        if d.day <= now.date()
+    ]
+    return {
+        "svg": svg(drawing, ident="month-chart"),
+        "title": drawing.title,
+        "currency": cur,
+        "note": drawing.note,
+        "rows": rows,
+    }
+
+
 async def home(admin: Admin, request: Request) -> Response:
     view = "month" if request.query_params.get("view") == "month" else "today"
 
-    def build() -> tuple[str, list[views.CartRow], int]:
+    def build() -> tuple[str, list[views.CartRow], int, dict[str, Any] | None]:
         label, carts = period(admin, view)
-        return label, rows_for(admin, carts[:LIST_LIMIT], view == "today"), len(carts)
+        rows = rows_for(admin, carts[:LIST_LIMIT], view == "today")
+        return label, rows, len(carts), month_chart(admin) if view == "month" else None
 
-    label, rows, count = await run(build)
+    label, rows, count, month = await run(build)
     return admin.page(
         request,
         "admin/home.html",
@@ -100,6 +131,7 @@ async def home(admin: Admin, request: Request) -> Response:
         rows=rows,
         hidden=max(count - len(rows), 0),
         tiles=views.tiles(rows, admin.fmt()),
+        chart=month,
         q="",
         cart_url=cart_url,
     )
