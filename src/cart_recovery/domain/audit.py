@@ -1,9 +1,12 @@
 """The audit rows that the stores write on their own: a claim found uncertain at start-up, an
-unsubscribe, an erasure. Built here once, so every store persists the same rows. Pure."""
+unsubscribe, an erasure. Built here once, so every store persists the same rows; and ``fit``,
+an audit row trimmed to what changed for a store whose items have a size limit. Pure."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import msgspec
 
@@ -76,4 +79,71 @@ def forgotten(cart: Cart, erased: Cart, at: datetime, by: str) -> AuditEntry:
         before=anonymise_snapshot(cart_snapshot(cart)),
         after=cart_snapshot(msgspec.structs.replace(erased, version=cart.version + 1)),
         detail=ERASED,
+    )
+
+
+# ---- an audit row that fits a store's item limit ------------------------------------------
+
+TRIMMED = "the before and after snapshots are trimmed to what changed (too large to keep whole)"
+
+
+def _size(snapshot: dict[str, Any] | None) -> int:
+    return 0 if snapshot is None else len(msgspec.json.encode(snapshot))
+
+
+def _lines_changed(before: Sequence[Any], after: Sequence[Any]) -> tuple[list[Any], list[Any]]:
+    """The lines only in ``before`` and only in ``after`` (as multisets, in their order)."""
+    left = [msgspec.json.encode(x) for x in before]
+    right = [msgspec.json.encode(x) for x in after]
+    unmatched = list(right)
+    gone = []
+    for raw, line in zip(left, before, strict=True):
+        if raw in unmatched:
+            unmatched.remove(raw)
+        else:
+            gone.append(line)
+    kept_right = list(left)
+    added = []
+    for raw, line in zip(right, after, strict=True):
+        if raw in kept_right:
+            kept_right.remove(raw)
+        else:
+            added.append(line)
+    return gone, added
+
+
+def fit(entry: AuditEntry, limit: int) -> AuditEntry:
+    """``entry`` whose ``before`` and ``after`` together encode to at most ``limit`` bytes: as
+    it is when it fits; else each keeps only the fields that differ (a list of lines only the
+    lines removed and added, with the count of lines); and a field still too large is replaced
+    by a note of its size. The detail says the snapshots were trimmed."""
+    before, after = entry.before, entry.after
+    if _size(before) + _size(after) <= limit:
+        return entry
+    b, a = dict(before or {}), dict(after or {})
+    changed = sorted(k for k in set(b) | set(a) if b.get(k) != a.get(k))
+    small_b: dict[str, Any] = {"version": b["version"]} if "version" in b else {}
+    small_a: dict[str, Any] = {"version": a["version"]} if "version" in a else {}
+    for key in changed:
+        old, new = b.get(key), a.get(key)
+        if isinstance(old, list | tuple) and isinstance(new, list | tuple):
+            gone, added = _lines_changed(old, new)
+            old = {"lines": len(old), "removed": gone}
+            new = {"lines": len(new), "added": added}
+        if key in b:
+            small_b[key] = old
+        if key in a:
+            small_a[key] = new
+    share = limit // 2
+    for side in (small_b, small_a):
+        for key in sorted(side, key=lambda k: -_size({k: side[k]})):
+            if _size(side) <= share:
+                break
+            side[key] = {"omitted": f"{_size({key: side[key]})} bytes"}
+    detail = f"{entry.detail}; {TRIMMED}" if entry.detail else TRIMMED
+    return msgspec.structs.replace(
+        entry,
+        before=None if before is None else small_b,
+        after=None if after is None else small_a,
+        detail=detail,
     )

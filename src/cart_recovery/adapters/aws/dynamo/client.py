@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from cart_recovery.adapters.aws.dynamo.items import (
+    AUDIT_SNAPSHOTS_LIMIT,
     CONFLICT_RETRIES,
     RECONCILE_ROUNDS,
     Tables,
@@ -24,6 +25,7 @@ from cart_recovery.adapters.aws.dynamo.items import (
 )
 from cart_recovery.adapters.aws.errors import client_error_type, error_code
 from cart_recovery.adapters.aws.scheduler import NoSchedules
+from cart_recovery.domain import audit as audit_rows
 from cart_recovery.domain.model import AuditEntry
 from cart_recovery.domain.privacy import UNKEYED, EmailKey
 from cart_recovery.ports import StaleCart, TimerSink
@@ -130,6 +132,8 @@ class Client:
         return {"Update": u.request(self.tables.state, {"cart_id": cart_id}, condition)}
 
     def _audit_put(self, entry: AuditEntry) -> dict[str, Any]:
+        # An item holds at most 400 KB: a very large cart's snapshots keep what changed.
+        entry = audit_rows.fit(entry, AUDIT_SNAPSHOTS_LIMIT)
         # The sort key is unique and keeps rows in the order they were written.
         ts = f"{iso(entry.at)}#{time.time_ns():020d}{secrets.token_hex(3)}"
         values = {

@@ -20,6 +20,8 @@ from cart_recovery.domain.timers import Timer, TimerChange, TimerKind, timer_for
 
 EMAIL_INDEX = "by-email"
 RECIPIENT_INDEX = "by-recipient"
+# The before and after snapshots of one audit row, encoded, at most (an item holds 400 KB).
+AUDIT_SNAPSHOTS_LIMIT = 300_000
 DAY_INDEX = "by-day"  # cr-state by ``created_day`` (UTC date) and ``created_at``: a day's carts
 EVENT_ID_TTL = timedelta(days=90)  # far beyond any redelivery (SQS keeps messages 14 days)
 MAX_TRANSACTION = 100
