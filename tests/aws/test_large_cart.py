@@ -1,5 +1,5 @@
-"""A 1,000-line cart (the most a cart may have) on DynamoDB Local: its rows are written, and each audit row stays under
-the 400 KB item limit (the snapshots trimmed to what changed)."""
+"""A 1,000-line cart (the most a cart may have) on DynamoDB Local: its rows are written, and
+each audit row stays under the 400 KB item limit (the snapshots trimmed to what changed)."""
 
 from __future__ import annotations
 
