@@ -6,6 +6,9 @@ Served by uvicorn in a thread on 127.0.0.1. It answers what the Sheets exporter 
   by ``public_key`` when one is given, for Google's token endpoint, asking for the spreadsheets
   scope; the answer is a fresh bearer token.
 * ``GET /v4/spreadsheets/{id}``: the spreadsheet's metadata (its sheets' properties).
+* ``GET /v4/spreadsheets/{id}/values:batchGet``: whole columns (``'Title'!A:A`` or
+  ``Title!B:C``) as ``valueRanges``, rows major, unformatted values (strings, numbers, the
+  formulas' text), trailing empty rows trimmed and an empty row as ``[]``, like Google.
 * ``POST /v4/spreadsheets/{id}:batchUpdate``: ``addSheet``, ``deleteSheet``, ``updateCells``,
   ``repeatCell``, ``updateSheetProperties``, ``updateDimensionProperties``,
   ``setBasicFilter``, applied all or nothing, like Google. Writing outside a sheet's grid or
@@ -180,6 +183,32 @@ class Spreadsheet:
             "sheets": [s.metadata() for s in self.sheets],
             "spreadsheetUrl": f"https://docs.google.com/spreadsheets/d/{self.spreadsheet_id}/edit",
         }
+
+    def column_values(self, a1: str) -> dict[str, Any]:
+        """``values.batchGet`` of one whole-column range, ``'Title'!A:B`` or ``Title!A:B``."""
+        title, bang, span = a1.rpartition("!")
+        if not bang or ":" not in span:
+            raise BadRequest(a1)
+        if title.startswith("'") and title.endswith("'"):
+            title = title[1:-1].replace("''", "'")
+        first, _, last = span.partition(":")
+        if not (first.isalpha() and last.isalpha() and len(first) == len(last) == 1):
+            raise BadRequest(a1)  # the fake reads whole columns A..Z only
+        sheet = self.by_title(title)
+        cols = range(ord(first.upper()) - 65, ord(last.upper()) - 64)
+        height = max((r + 1 for r, c in sheet.cells if c in cols), default=0)
+        rows = []
+        for r in range(height):
+            row = [sheet.value(r, c) for c in cols]
+            while row and row[-1] is None:
+                row.pop()
+            rows.append(["" if v is None else v for v in row])
+        while rows and not rows[-1]:
+            rows.pop()
+        out: dict[str, Any] = {"range": a1, "majorDimension": "ROWS"}
+        if rows:
+            out["values"] = rows
+        return out
 
     # ---- batchUpdate ----------------------------------------------------------------------
     def apply(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -463,11 +492,19 @@ class FakeSheets(ServedOnLoopback):
             )
         rest = request.path_params["rest"]
         spreadsheet_id, _, action = rest.partition(":")
-        if "/" in spreadsheet_id:
+        spreadsheet_id, slash, collection = spreadsheet_id.partition("/")
+        if slash and (collection, action, request.method) != ("values", "batchGet", "GET"):
             return self._unknown(request)
         book = self.spreadsheets.get(spreadsheet_id)
         if book is None:
             return self._error(404, "Requested entity was not found.", "NOT_FOUND")
+        if slash:
+            try:
+                ranges = [book.column_values(r) for r in request.query_params.getlist("ranges")]
+            except (BadRequest, KeyError) as e:
+                return self._error(400, f"Unable to parse range: {e}", "INVALID_ARGUMENT")
+            self.calls.append(f"GET {request.url.path}")
+            return JSONResponse({"spreadsheetId": spreadsheet_id, "valueRanges": ranges})
         if request.method == "GET" and not action:
             if request.query_params.get("includeGridData", "false") != "false":
                 return self._unknown(request)

@@ -26,7 +26,8 @@ from tests.fakes.sheets_api import FakeSheets, Sheet
 
 SPREADSHEET_ID = "1FakeSpreadsheetId_abcdefghijklmnopqrstuvwx"
 DAY = date(2026, 5, 12)
-TITLE = "2026-05-12"
+TITLE = "Carts"
+MONTH = "2026-05"  # the monthly archive of the seeded carts
 CLIENT_EMAIL = "exporter@cart-recovery-test.iam.gserviceaccount.com"
 EVIL_NAME = '=HYPERLINK("https://evil.example","click me")'
 
@@ -151,8 +152,8 @@ def exporter(fake: FakeSheets, account_file: Path) -> SheetsExporter:
     return SheetsExporter(SPREADSHEET_ID, account_file, api_base=fake.base_url)
 
 
-def day_sheet(fake: FakeSheets) -> Sheet:
-    return fake.spreadsheets[SPREADSHEET_ID].by_title(TITLE)
+def day_sheet(fake: FakeSheets, title: str = TITLE) -> Sheet:
+    return fake.spreadsheets[SPREADSHEET_ID].by_title(title)
 
 
 def hyperlink(url: str, label: str) -> str:
@@ -168,14 +169,23 @@ def assert_no_key_material(exc: BaseException, key_pem: str) -> None:
 # --------------------------------------------------------------------------- the export
 
 
-def test_export_writes_one_worksheet_for_the_day(
+def test_export_writes_the_carts_tab_and_the_month_archive(
     fake: FakeSheets, exporter: SheetsExporter
 ) -> None:
     as_exporter: Exporter = exporter
     urls = as_exporter.write(DAY, seeded_rows())
 
     book = fake.spreadsheets[SPREADSHEET_ID]
-    assert [s.title for s in book.sheets] == ["Sheet1", TITLE]
+    assert [s.title for s in book.sheets] == ["Sheet1", TITLE, MONTH]
+    assert day_sheet(fake, MONTH).values() == day_sheet(fake).values()
+    # three calls: metadata, the ids of both tabs, one batch of cells (plus adding the tabs)
+    assert fake.calls == [
+        f"GET /v4/spreadsheets/{SPREADSHEET_ID}",
+        f"POST /v4/spreadsheets/{SPREADSHEET_ID}:batchUpdate",
+        f"GET /v4/spreadsheets/{SPREADSHEET_ID}",
+        f"GET /v4/spreadsheets/{SPREADSHEET_ID}/values:batchGet",
+        f"POST /v4/spreadsheets/{SPREADSHEET_ID}:batchUpdate",
+    ]
     sheet = day_sheet(fake)
     assert urls == [f"https://docs.google.com/spreadsheets/d/{SPREADSHEET_ID}#gid={sheet.id}"]
 
@@ -248,44 +258,51 @@ def test_export_writes_one_worksheet_for_the_day(
     assert fake.assertions[0]["iss"] == CLIENT_EMAIL
 
 
-def test_second_export_of_a_day_replaces_the_first(
+def test_a_later_export_updates_rows_in_place_and_never_appends_twice(
     fake: FakeSheets, exporter: SheetsExporter
 ) -> None:
     rows = seeded_rows()
-    first = exporter.write(DAY, rows)
+    first = exporter.write(DAY, rows[:2])
     sheet_id = day_sheet(fake).id
 
-    second = exporter.write(DAY, rows[1:2])
+    # c2's row changes (no more links), c1 left the window, 00123 and c4 are new
+    unlinked = {"Suppress": "", "Unsubscribe": "", "Write off": ""}
+    changed = Row({**rows[1].cells, **unlinked, "Status": "bought", "Recovered": "no"}, {})
+    second = exporter.write(DAY, [changed, *rows[2:]])
 
     assert second == first
     book = fake.spreadsheets[SPREADSHEET_ID]
-    assert [s.title for s in book.sheets] == ["Sheet1", TITLE]
-    sheet = day_sheet(fake)
-    assert sheet.id == sheet_id
-    values = sheet.values()
-    assert values[0] == list(COLUMNS)
-    assert [v[col("Cart")] for v in values[1:]] == ["c2"]
-    assert values[1][col("Total")] == 89.5
-    assert sheet.grid["rowCount"] == 2
-    assert not any(r > 1 for r, _ in sheet.cells), "rows of the first export are left over"
+    assert [s.title for s in book.sheets] == ["Sheet1", TITLE, MONTH]
+    for title in (TITLE, MONTH):
+        sheet = day_sheet(fake, title)
+        values = sheet.values()
+        assert values[0] == list(COLUMNS)
+        assert [v[col("Cart")] for v in values[1:]] == ["c1", "c2", "00123", "c4"]
+        assert values[2][col("Recovered")] == "no"
+        assert values[2][col("Unsubscribe")] is None, "a link left over in an updated row"
+        assert values[1][col("Total")] == 120.0
+        assert sheet.grid["rowCount"] == 5
+        assert sheet.basic_filter is not None
+        assert sheet.basic_filter["range"]["endRowIndex"] == 5
+    assert day_sheet(fake).id == sheet_id
 
-    # and the same rows again give the same sheet
-    exporter.write(DAY, rows)
-    again = day_sheet(fake)
-    exporter.write(DAY, rows)
-    assert day_sheet(fake).cells == again.cells
-    assert len(fake.spreadsheets[SPREADSHEET_ID].sheets) == 2
+    # and the same rows again change nothing
+    before = {s.title: (s.cells, s.properties) for s in book.sheets}
+    exporter.write(DAY, [changed, *rows[2:]])
+    after = fake.spreadsheets[SPREADSHEET_ID]
+    assert {s.title: (s.cells, s.properties) for s in after.sheets} == before
 
 
-def test_existing_day_sheet_is_wiped_values_and_formats(
+def test_an_existing_carts_tab_keeps_the_owners_cells(
     fake: FakeSheets, exporter: SheetsExporter
 ) -> None:
     book = fake.spreadsheets[SPREADSHEET_ID]
     book.apply("addSheet", {"properties": {"title": TITLE}})
     stale = day_sheet(fake)
     stale.cells[(0, 0)] = {"userEnteredValue": {"stringValue": "old header"}}
-    stale.cells[(7, 3)] = {
-        "userEnteredValue": {"stringValue": "a note"},
+    stale.cells[(1, 0)] = {"userEnteredValue": {"stringValue": "c2"}}
+    stale.cells[(1, col("Name"))] = {
+        "userEnteredValue": {"stringValue": "old name"},
         "userEnteredFormat": {"textFormat": {"italic": True}},
     }
     stale.cells[(1, 20)] = {"userEnteredFormat": {"backgroundColor": {"red": 1}}}
@@ -295,13 +312,19 @@ def test_existing_day_sheet_is_wiped_values_and_formats(
 
     sheet = day_sheet(fake)
     assert sheet.id == stale.id
-    assert len(fake.spreadsheets[SPREADSHEET_ID].sheets) == 2
-    assert sheet.values()[0] == list(COLUMNS)
-    assert len(sheet.values()) == 3
-    assert max(r for r, _ in sheet.cells) == 2
-    assert max(c for _, c in sheet.cells) == len(COLUMNS) - 1
-    assert "note" not in sheet.cells[(1, col("Items"))]
-    assert sheet.cells[(1, col("Email"))] == {
+    assert [s.title for s in fake.spreadsheets[SPREADSHEET_ID].sheets] == [
+        "Sheet1",
+        TITLE,
+        MONTH,
+    ]
+    values = sheet.values()
+    assert values[0][: len(COLUMNS)] == list(COLUMNS)
+    # c2 stays in its row, updated; c1 is added below it
+    assert [v[col("Cart")] for v in values[1:]] == ["c2", "c1"]
+    assert sheet.cells[(1, col("Name"))] == {"userEnteredValue": {"stringValue": "Ana"}}
+    assert sheet.cells[(1, col("Items"))]["note"] == "call her back"
+    assert sheet.cells[(1, 20)] == {"userEnteredFormat": {"backgroundColor": {"red": 1}}}
+    assert sheet.cells[(2, col("Email"))] == {
         "userEnteredValue": {"stringValue": "maya@example.com"}
     }
 

@@ -270,6 +270,7 @@ class AwsApp:
             owners=s.owner_emails,
             sender=s.mail_from,
             locale=s.default_locale,
+            window_days=s.export_window_days,
         )
 
     def exporters(self) -> list[Exporter]:

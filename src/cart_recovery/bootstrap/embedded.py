@@ -101,6 +101,7 @@ def make_reports(
         owners=settings.owner_emails,
         sender=settings.mail_from,
         locale=settings.default_locale,
+        window_days=settings.export_window_days,
     )
 
 
@@ -301,6 +302,7 @@ def embedded(
         mail_events=make_mail_events(settings.mail_events),
         owner=owner_access(settings),
         doc_sources=doc_links(settings),
+        export_dir=settings.export_dir,
         ingester=ingest_queue.ingest,
     )
     app = create_app(ctx, lifespan=lifespan)

@@ -64,6 +64,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     default_locale: str = "en_US"
     owner_emails: tuple[str, ...] = ()
     sheets_spreadsheet_id: str | None = None
+    # The nightly export: every cart with activity in these last days, in its current state.
+    export_window_days: Annotated[int, msgspec.Meta(ge=1, le=366)] = 14
     # The rules and voice followed from two Google Docs (README: "Rules and voice in Google Docs")
     google_docs_rules_id: str | None = None
     google_docs_voice_id: str | None = None
@@ -198,6 +200,7 @@ _EXPLAINED = {
     "anthropic_base_url": "must be an http(s) URL",
     "bedrock_endpoint_url": "must be an http(s) URL",
     "config_path": "must start with '/' (e.g. /cr/config/)",
+    "export_window_days": "must be a whole number of days from 1 to 366",
 }
 _KINDS = {"str": "a string", "int": "a whole number", "float": "a number", "array": "a list"}
 _SECRET_NAMES = {

@@ -8,11 +8,16 @@ from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from cart_recovery.domain.model import Outcome, SendRecord
+from cart_recovery.domain.model import Outcome, SendRecord, Status
 from cart_recovery.domain.rules import Rules
 from cart_recovery.domain.stats import Attribution, CartFacts, attribution
 
 ACTIONS = ("suppress", "unsubscribe_cart", "write_off")
+
+EXPORT_WINDOW_DAYS = 14  # the nightly export: every cart with activity in these last days
+
+# A spreadsheet reads a cell starting with one of these as a formula (OWASP "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 COLUMNS = (
     "Cart",
@@ -47,6 +52,21 @@ _LABELS = {
 class Row:
     cells: dict[str, str | Decimal]
     links: dict[str, str]  # column → URL (the owner action links)
+
+    @property
+    def cart_id(self) -> str:
+        return str(self.cells["Cart"])
+
+    @property
+    def month(self) -> str:
+        """``YYYY-MM`` of the cart's creation, store time (its monthly archive)."""
+        return str(self.cells["Created"])[:7]
+
+
+def inert(text: str) -> str:
+    """``text`` as a spreadsheet shows it and never runs it: a leading formula character is
+    escaped with an apostrophe (what Excel and Sheets do for text typed that way)."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def _local(t: datetime | None, zone: ZoneInfo) -> str:
@@ -86,7 +106,8 @@ def export_rows(
         if cart.email:
             links["Unsubscribe"] = action_url("unsubscribe_cart", cart.cart_id)
         status = str(cart.status)
-        if cart.close_reason is not None:
+        if cart.close_reason is not None and cart.status is Status.CLOSED:
+            # (a cart bought after it was given up keeps the old reason: it is bought now)
             status += f" ({cart.close_reason})"
         cells: dict[str, str | Decimal] = {
             "Cart": cart.cart_id,

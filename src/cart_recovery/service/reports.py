@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import Any
@@ -21,7 +21,7 @@ from markupsafe import escape
 from cart_recovery.domain.calendar import day_bounds, month_bounds
 from cart_recovery.domain.chart import Chart, chart, text_bars
 from cart_recovery.domain.chart_png import png
-from cart_recovery.domain.export_rows import export_rows
+from cart_recovery.domain.export_rows import EXPORT_WINDOW_DAYS, export_rows
 from cart_recovery.domain.feedback import COMPLAINT_RATE_LIMIT
 from cart_recovery.domain.series import MonthSeries, month_series
 from cart_recovery.domain.stats import (
@@ -75,6 +75,8 @@ class Reports:
     sender: str = ""
     locale: str = "en_US"
     on_done: Callable[[str], None] | None = None
+    window_days: int = EXPORT_WINDOW_DAYS
+    export_link: Callable[[datetime], str | None] | None = None
     _zone: ZoneInfo | None = field(default=None, repr=False)
 
     def zone(self) -> ZoneInfo:
@@ -84,19 +86,29 @@ class Reports:
         return cart_facts(self.store, cart_ids)
 
     # ---- the nightly export ---------------------------------------------------------------
+    def export_window(self, day: date) -> tuple[datetime, datetime]:
+        """[start, end) of the ``window_days`` store-time days ending with ``day``."""
+        zone = self.zone()
+        start, _ = day_bounds(day - timedelta(days=self.window_days - 1), zone)
+        _, end = day_bounds(day, zone)
+        return start, end
+
     def export_day(self, day: date) -> list[str]:
-        """The carts first seen on ``day`` (store time), one row each, to every exporter."""
-        start, end = day_bounds(day, self.zone())
-        carts = self.store.carts_between(start, end)
+        """Every cart with activity (created, an event, an audit row) in the window ending
+        with ``day`` (store time), one row each in its current state, to every exporter."""
+        start, end = self.export_window(day)
         rows = export_rows(
-            self.facts([c.cart_id for c in carts]),
+            self.facts(self.store.touched_between(start, end)),
             rules=self.docs.rules(),
             action_url=self.action_url,
         )
         written: list[str] = []
         for exporter in self.exporters:
             written.extend(exporter.write(day, rows))
-        log.info("export written", extra={"day": day.isoformat(), "carts": len(rows)})
+        log.info(
+            "export written",
+            extra={"day": day.isoformat(), "days": self.window_days, "carts": len(rows)},
+        )
         return written
 
     # ---- the monthly summary --------------------------------------------------------------
@@ -162,16 +174,23 @@ class Reports:
         msg["To"] = ", ".join(self.owners)
         msg["Date"] = format_datetime(now)
         msg["Message-ID"] = make_msgid(f"summary.{summary.year}-{summary.month:02d}")
+        link = self.export_link(now) if self.export_link is not None else None
+        text = summary.text
+        if link:
+            text += (
+                f"\nEvery cart of the last {self.window_days} days, as a spreadsheet"
+                f" (the link works for 7 days):\n{link}\n"
+            )
         if summary.series is None:
-            msg.set_content(summary.text)
+            msg.set_content(text)
             return msg
         # multipart/alternative: the text (with the chart as weekly bars), then the HTML with
         # the chart as an inline PNG (mail clients show no SVG) in a multipart/related
         drawing = chart(summary.series, locale=self.locale)
         bars = text_bars(summary.series, locale=self.locale, currency=drawing.currency)
-        msg.set_content(summary.text + "\n" + bars + (f"{drawing.note}\n" if drawing.note else ""))
+        msg.set_content(text + "\n" + bars + (f"{drawing.note}\n" if drawing.note else ""))
         cid = f"chart.{summary.year}-{summary.month:02d}@cart-recovery"
-        msg.add_alternative(self.html(summary, label, drawing, cid), subtype="html")
+        msg.add_alternative(self.html(summary, label, drawing, cid, link), subtype="html")
         html = msg.get_body(("html",))
         assert html is not None  # just added
         html.add_related(
@@ -184,15 +203,24 @@ class Reports:
         )
         return msg
 
-    def html(self, summary: Summary, label: str, drawing: Chart, cid: str) -> str:
+    def html(
+        self, summary: Summary, label: str, drawing: Chart, cid: str, link: str | None = None
+    ) -> str:
         """The HTML part: the paragraph, the chart (``cid:`` the inline PNG, its description
-        as the alt text) and the table, styled inline as mail clients need."""
+        as the alt text), the table and the link to the export, styled inline as mail
+        clients need."""
         cells = "".join(
             f'<tr><td style="padding:4px 12px 4px 0">{escape(k.strip())}</td>'
             f'<td style="padding:4px 0;text-align:right">{escape(str(v))}</td></tr>'
             for k, v in self.rows(summary.figures)
         )
         note = f'<p style="font-size:13px;color:#59665f">{escape(drawing.note)}</p>'
+        export = (
+            f'<p style="margin-top:16px"><a href="{escape(link)}">Every cart of the last'
+            f" {self.window_days} days, as a spreadsheet</a> (the link works for 7 days)</p>"
+            if link
+            else ""
+        )
         return (
             '<!doctype html><html><head><meta charset="utf-8">'
             f"<title>Cart recovery, {escape(label)}</title></head>"
@@ -207,7 +235,8 @@ class Reports:
             'style="display:block;width:100%;max-width:600px;height:auto;border:0">'
             + (note if drawing.note else "")
             + f'<table style="border-collapse:collapse;margin-top:16px">{cells}</table>'
-            "</div></body></html>"
+            + export
+            + "</div></body></html>"
         )
 
     def send_summary(self, summary: Summary, now: datetime) -> bool:

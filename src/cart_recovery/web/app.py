@@ -64,6 +64,7 @@ def admin_parts(ctx: WebContext) -> AdminParts | None:
         store_name=ctx.store_name,
         templates=ctx.templates,
         doc_sources=ctx.doc_sources,
+        exports=ctx.export_dir,
     )
 
 

@@ -1,4 +1,10 @@
-"""Export writers: a formatted .xlsx (openpyxl) and a .csv with the same rows."""
+"""Export writers: a formatted .xlsx (openpyxl) and a .csv with the same rows.
+
+Shopper text never becomes a formula: in the .xlsx a text cell starting with ``=`` is kept as
+text (openpyxl would otherwise write it as a formula); in the .csv, which a spreadsheet reads
+as typed, a text cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is
+escaped with an apostrophe (``domain.export_rows.inert``).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,7 @@ from pathlib import Path
 
 from babel.numbers import get_currency_precision, get_currency_symbol
 
-from cart_recovery.domain.export_rows import COLUMNS, Row
+from cart_recovery.domain.export_rows import COLUMNS, Row, inert
 
 WIDTHS = {
     "Cart": 18,
@@ -69,6 +75,9 @@ def write_xlsx(rows: Sequence[Row], path: Path, *, title: str) -> Path:
             ]
         )
         r = ws.max_row
+        for cell in ws[r]:
+            if isinstance(cell.value, str) and cell.value.startswith("="):
+                cell.data_type = "s"  # text, not a formula
         total = ws.cell(row=r, column=COLUMNS.index("Total") + 1)
         total.number_format = money_format(str(row.cells["Currency"]))
         for column, url in row.links.items():
@@ -85,6 +94,13 @@ def write_xlsx(rows: Sequence[Row], path: Path, *, title: str) -> Path:
     return path
 
 
+def _csv_cell(row: Row, column: str) -> str:
+    if column in ("Suppress", "Unsubscribe", "Write off"):
+        return row.links.get(column, "")
+    value = row.cells[column]
+    return str(value) if isinstance(value, Decimal) else inert(value)
+
+
 def write_csv(rows: Sequence[Row], path: Path) -> Path:
     """The same rows; the action columns hold the links themselves."""
     tmp = _atomic(path)
@@ -92,26 +108,26 @@ def write_csv(rows: Sequence[Row], path: Path) -> Path:
         out = csv.writer(f)
         out.writerow(COLUMNS)
         for row in rows:
-            out.writerow(
-                [
-                    row.links.get(c, "")
-                    if c in ("Suppress", "Unsubscribe", "Write off")
-                    else str(row.cells[c])
-                    for c in COLUMNS
-                ]
-            )
+            out.writerow([_csv_cell(row, c) for c in COLUMNS])
     os.replace(tmp, path)
     return path
 
 
+LATEST = ("carts.xlsx", "carts.csv")  # the files the dashboard serves
+
+
 @dataclass
 class FileExporter:
-    """The ``Exporter`` into a folder: ``carts-YYYY-MM-DD.xlsx`` and ``.csv``."""
+    """The ``Exporter`` into a folder: ``carts.xlsx`` and ``carts.csv`` hold the latest night's
+    rows (each replaced atomically, so a reader never sees half a file), and
+    ``carts-YYYY-MM-DD.xlsx`` / ``.csv`` keep each night's copy."""
 
     folder: Path
 
     def write(self, day: date, rows: Sequence[Row]) -> list[str]:
-        stem = self.folder / f"carts-{day.isoformat()}"
-        xlsx = write_xlsx(rows, stem.with_suffix(".xlsx"), title=day.isoformat())
-        csv = write_csv(rows, stem.with_suffix(".csv"))
-        return [str(xlsx), str(csv)]
+        written = []
+        for stem, title in (("carts", "Carts"), (f"carts-{day.isoformat()}", day.isoformat())):
+            path = self.folder / stem
+            written.append(str(write_xlsx(rows, path.with_suffix(".xlsx"), title=title)))
+            written.append(str(write_csv(rows, path.with_suffix(".csv"))))
+        return written

@@ -1,15 +1,18 @@
 """The nightly export to a Google Sheet (SPEC §9), with gspread.
 
-Each day goes to its own worksheet titled ``YYYY-MM-DD`` in one spreadsheet the owner shared
-with a service account: created if missing, wiped and rewritten if present, so a second export
-of a day replaces the first. Header bold and frozen, Total a number in the row's currency, the
-owner action columns ``=HYPERLINK(...)`` formulas.
+One spreadsheet the owner shared with a service account holds a ``Carts`` tab that stays
+current, and one archive tab per month (``YYYY-MM``: the carts created that month). Each night
+the window's rows are upserted by cart id: a cart already in a tab is updated in its row, a new
+one goes below the last; no row is ever appended twice, and the owner's other rows and cells
+stay as they are. Header bold and frozen, Total a number in the row's currency, the owner
+action columns ``=HYPERLINK(...)`` formulas.
 
-The cells are written in one ``spreadsheets.batchUpdate`` (``updateCells`` with typed values),
-which Google applies all or nothing. Typed values rather than ``USER_ENTERED`` text: every
-text cell stays text (a shopper's name starting with ``=`` is not a formula, a cart id
-``00123`` keeps its zeros, ``Created`` is not turned into a date), and only the action links we
-build are formulas.
+Three calls a night: the spreadsheet's metadata, the cart ids of every tab in one
+``values.batchGet``, and the cells in one ``spreadsheets.batchUpdate`` (``updateCells`` with
+typed values; a missing tab is added by one more ``batchUpdate`` first), which Google applies
+all or nothing. Typed values rather than ``USER_ENTERED`` text: every text cell stays text (a
+shopper's name starting with ``=`` is not a formula, a cart id ``00123`` keeps its zeros,
+``Created`` is not turned into a date), and only the action links we build are formulas.
 
 gspread is an optional dependency: ``pip install 'cart-recovery[sheets]'``. Error messages name
 the spreadsheet, never the service account's private key.
@@ -30,9 +33,8 @@ from cart_recovery.domain.export_rows import COLUMNS, Row
 
 if TYPE_CHECKING:
     from gspread.http_client import HTTPClient
-    from gspread.worksheet import Worksheet
 
-__all__ = ["SHEETS_API", "ExportError", "SheetsExporter", "sheets_exporter"]
+__all__ = ["CARTS_TAB", "SHEETS_API", "ExportError", "SheetsExporter", "sheets_exporter"]
 
 SHEETS_API = "https://sheets.googleapis.com"
 _DRIVE_API = "https://www.googleapis.com"
@@ -117,45 +119,49 @@ def _cell(row: Row, column: str) -> dict[str, Any]:
     return {"userEnteredValue": {"stringValue": value}}
 
 
-def sheet_requests(sheet_id: int, rows: Sequence[Row]) -> list[dict[str, Any]]:
-    """The ``batchUpdate`` requests that replace a worksheet's content with ``rows``."""
+CARTS_TAB = "Carts"
+
+
+def tabs_of(rows: Sequence[Row]) -> dict[str, list[Row]]:
+    """Which rows go to which tab: all to ``Carts``, each to its month's archive."""
+    tabs: dict[str, list[Row]] = {CARTS_TAB: list(rows)}
+    for row in rows:
+        tabs.setdefault(row.month, []).append(row)
+    return tabs
+
+
+def placement(ids: Sequence[str], rows: Sequence[Row]) -> dict[int, Row]:
+    """Row index → row: a cart id already in ``ids`` (column A from the top, the header
+    first) keeps its row, the others follow the last row in use."""
+    where: dict[str, int] = {}
+    for i, cart_id in enumerate(ids):
+        if i > 0 and cart_id and cart_id not in where:
+            where[cart_id] = i
+    after = max(len(ids), 1)
+    placed: dict[int, Row] = {}
+    for row in rows:
+        index = where.get(row.cart_id)
+        if index is None:
+            index, after = after, after + 1
+        placed[index] = row
+    return placed
+
+
+def _runs(placed: dict[int, Row]) -> list[tuple[int, list[Row]]]:
+    """The placed rows as runs of consecutive indexes (one ``updateCells`` each)."""
+    runs: list[tuple[int, list[Row]]] = []
+    for index in sorted(placed):
+        if runs and runs[-1][0] + len(runs[-1][1]) == index:
+            runs[-1][1].append(placed[index])
+        else:
+            runs.append((index, [placed[index]]))
+    return runs
+
+
+def _layout(sheet_id: int, height: int) -> list[dict[str, Any]]:
+    """The column widths and the filter over the ``height`` rows in use."""
     width = len(COLUMNS)
-    height = len(rows) + 1
-    grid = {"sheetId": sheet_id}
-    header = [
-        {"userEnteredValue": {"stringValue": name}, "userEnteredFormat": _HEADER_FORMAT}
-        for name in COLUMNS
-    ]
-    body = [{"values": [_cell(row, c) for c in COLUMNS]} for row in rows]
-    requests: list[dict[str, Any]] = [
-        # Wipe values and formats of the whole sheet, then size it to the data.
-        {"updateCells": {"range": grid, "fields": "*"}},
-        {
-            "updateSheetProperties": {
-                "properties": {
-                    "sheetId": sheet_id,
-                    "gridProperties": {
-                        # The frozen header must leave at least one row unfrozen.
-                        "rowCount": max(height, 2),
-                        "columnCount": width,
-                        "frozenRowCount": 1,
-                        "frozenColumnCount": 1,
-                    },
-                },
-                "fields": ",".join(
-                    f"gridProperties.{name}"
-                    for name in ("rowCount", "columnCount", "frozenRowCount", "frozenColumnCount")
-                ),
-            }
-        },
-        {
-            "updateCells": {
-                "start": {"sheetId": sheet_id, "rowIndex": 0, "columnIndex": 0},
-                "rows": [{"values": header}, *body],
-                "fields": "userEnteredValue,userEnteredFormat",
-            }
-        },
-    ]
+    requests: list[dict[str, Any]] = []
     for i, name in enumerate(COLUMNS):
         requests.append(
             {
@@ -189,9 +195,71 @@ def sheet_requests(sheet_id: int, rows: Sequence[Row]) -> list[dict[str, Any]]:
     return requests
 
 
+def sheet_requests(
+    sheet_id: int,
+    rows: Sequence[Row],
+    *,
+    ids: Sequence[str] = (),
+    grid: Mapping[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """The ``batchUpdate`` requests that upsert ``rows`` into a tab whose column A holds
+    ``ids`` and whose grid is ``grid`` (its ``gridProperties``: grown, never shrunk)."""
+    grid = grid or {}
+    width = len(COLUMNS)
+    placed = placement(ids, rows)
+    height = max([len(ids), 1, *(i + 1 for i in placed)])
+    header = [
+        {"userEnteredValue": {"stringValue": name}, "userEnteredFormat": _HEADER_FORMAT}
+        for name in COLUMNS
+    ]
+    fields = "userEnteredValue,userEnteredFormat"
+    requests: list[dict[str, Any]] = [
+        {
+            "updateSheetProperties": {
+                "properties": {
+                    "sheetId": sheet_id,
+                    "gridProperties": {
+                        # The frozen header must leave at least one row unfrozen.
+                        "rowCount": max(height, int(grid.get("rowCount", 0)), 2),
+                        "columnCount": max(width, int(grid.get("columnCount", 0))),
+                        "frozenRowCount": 1,
+                        "frozenColumnCount": 1,
+                    },
+                },
+                "fields": ",".join(
+                    f"gridProperties.{name}"
+                    for name in ("rowCount", "columnCount", "frozenRowCount", "frozenColumnCount")
+                ),
+            }
+        },
+        {
+            "updateCells": {
+                "start": {"sheetId": sheet_id, "rowIndex": 0, "columnIndex": 0},
+                "rows": [{"values": header}],
+                "fields": fields,
+            }
+        },
+    ]
+    for start, run in _runs(placed):
+        requests.append(
+            {
+                "updateCells": {
+                    "start": {"sheetId": sheet_id, "rowIndex": start, "columnIndex": 0},
+                    "rows": [{"values": [_cell(row, c) for c in COLUMNS]} for row in run],
+                    "fields": fields,
+                }
+            }
+        )
+    return requests + _layout(sheet_id, height)
+
+
+def _a1(title: str) -> str:
+    return "'" + title.replace("'", "''") + "'!A:A"
+
+
 @dataclass
 class SheetsExporter:
-    """One worksheet per day in the spreadsheet ``spreadsheet_id``.
+    """The ``Carts`` tab and the monthly archive tabs in the spreadsheet ``spreadsheet_id``.
 
     ``api_base`` is where the Sheets API lives (Google's by default); the OAuth token endpoint
     is the service account file's own ``token_uri``.
@@ -230,15 +298,58 @@ class SheetsExporter:
         http.set_timeout(TIMEOUT)
         return http
 
-    def _worksheet(self, http: HTTPClient, title: str, rows: int) -> Worksheet:
-        from gspread.exceptions import WorksheetNotFound
-        from gspread.spreadsheet import Spreadsheet
+    def _tabs(self, http: HTTPClient, titles: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The properties of the tabs ``titles``, adding those that are missing."""
 
-        spreadsheet = Spreadsheet(http, {"id": self.spreadsheet_id})
-        try:
-            return spreadsheet.worksheet(title)
-        except WorksheetNotFound:
-            return spreadsheet.add_worksheet(title, rows=max(rows, 2), cols=len(COLUMNS))
+        def known() -> dict[str, dict[str, Any]]:
+            meta = http.fetch_sheet_metadata(self.spreadsheet_id)
+            return {s["properties"]["title"]: s["properties"] for s in meta.get("sheets", [])}
+
+        tabs = known()
+        missing = [t for t in titles if t not in tabs]
+        if missing:
+            grid = {"rowCount": 2, "columnCount": len(COLUMNS)}
+            http.batch_update(
+                self.spreadsheet_id,
+                {
+                    "requests": [
+                        {"addSheet": {"properties": {"title": t, "gridProperties": grid}}}
+                        for t in missing
+                    ]
+                },
+            )
+            tabs = known()
+        return {t: tabs[t] for t in titles}
+
+    def _ids(self, http: HTTPClient, titles: Sequence[str]) -> dict[str, list[str]]:
+        """Column A (the cart ids, the header first) of each tab, in one call."""
+        answer = http.values_batch_get(
+            self.spreadsheet_id,
+            [_a1(t) for t in titles],
+            params={"majorDimension": "ROWS", "valueRenderOption": "UNFORMATTED_VALUE"},
+        )
+        ranges = answer.get("valueRanges", [])
+        return {
+            title: [str(r[0]) if r else "" for r in got.get("values", [])]
+            for title, got in zip(titles, ranges, strict=True)
+        }
+
+    def publish(self, http: HTTPClient, rows: Sequence[Row]) -> int:
+        """Upsert ``rows`` into the tabs; the ``Carts`` tab's sheet id."""
+        tabs = tabs_of(rows)
+        properties = self._tabs(http, list(tabs))
+        ids = self._ids(http, list(tabs))
+        requests: list[dict[str, Any]] = []
+        for title, tab_rows in tabs.items():
+            props = properties[title]
+            requests += sheet_requests(
+                int(props["sheetId"]),
+                tab_rows,
+                ids=ids[title],
+                grid=props.get("gridProperties"),
+            )
+        http.batch_update(self.spreadsheet_id, {"requests": requests})
+        return int(properties[CARTS_TAB]["sheetId"])
 
     def write(self, day: date, rows: Sequence[Row]) -> list[str]:
         from google.auth.exceptions import GoogleAuthError
@@ -247,8 +358,7 @@ class SheetsExporter:
 
         http = self._client()
         try:
-            worksheet = self._worksheet(http, day.isoformat(), len(rows) + 1)
-            worksheet.spreadsheet.batch_update({"requests": sheet_requests(worksheet.id, rows)})
+            sheet_id = self.publish(http, rows)
         except APIError as e:
             status = e.response.status_code
             message = str(e.error.get("message", "")).strip()[:300] or e.response.reason
@@ -269,7 +379,7 @@ class SheetsExporter:
             raise self._fail(f"could not reach Google ({type(e).__name__})") from None
         finally:
             http.session.close()
-        return [worksheet.url]
+        return [f"https://docs.google.com/spreadsheets/d/{self.spreadsheet_id}#gid={sheet_id}"]
 
 
 def sheets_exporter(

@@ -12,6 +12,7 @@ server; no script runs, so the strict content security policy of the shopper pag
 * ``pages``: the carts (today, this month, search, one cart, a reminder's HTML), docs, privacy;
 * ``doc_edits``: the Rules & voice page, its editor (check, save), each doc's history, restore;
 * ``actions``: confirm and act (suppress, write off, unsubscribe, forget), the data export,
+  the nightly export's files (``/admin/exports/carts.xlsx`` and ``.csv``),
   dismissing an alert of the banner (the owner's alerts, on the carts page);
 * ``api``: the JSON endpoints.
 
@@ -71,6 +72,8 @@ def admin_app(parts: AdminParts) -> Starlette:
         Route("/docs/{doc}/restore", owner(doc_edits.restore), methods=["POST"]),
         Route("/privacy", owner(pages.privacy_page), methods=["GET"]),
         Route("/privacy/export", owner(actions.export_shopper), methods=["POST"]),
+        Route("/exports/carts.xlsx", owner(actions.export_file), methods=["GET"]),
+        Route("/exports/carts.csv", owner(actions.export_file), methods=["GET"]),
         Route("/api/carts", owner(api.carts), methods=["GET"]),
         Route("/api/carts/{cart_id:path}", owner(api.cart), methods=["GET"]),
     ]

@@ -137,3 +137,28 @@ async def dismiss_alert(admin: Admin, request: Request) -> Response:
     else:
         admin.flash(request, "There is no such alert, or it was dismissed already.", "error")
     return RedirectResponse("/admin/", status_code=303)
+
+
+EXPORT_TYPES = {
+    "carts.xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "carts.csv": "text/csv; charset=utf-8",
+}
+
+
+async def export_file(admin: Admin, request: Request) -> Response:
+    """GET: the nightly export's latest ``carts.xlsx`` or ``carts.csv`` as a download (a read:
+    no CSRF token; the route's name is fixed, never a path from the request)."""
+    name = request.url.path.rpartition("/")[2]
+    folder = admin.parts.exports
+    path = None if folder is None else folder / name
+    if name not in EXPORT_TYPES or path is None or not await run(path.is_file):
+        return admin.page(
+            request,
+            "admin/message.html",
+            404,
+            title="No export yet",
+            message="The export is written every night at 2am store time.",
+        )
+    data = await run(path.read_bytes)
+    headers = {**EXPORT_HEADERS, "Content-Disposition": f'attachment; filename="{name}"'}
+    return Response(data, media_type=EXPORT_TYPES[name], headers=headers)
