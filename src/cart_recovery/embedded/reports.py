@@ -53,6 +53,8 @@ class ReportSchedule:
         self.runs.append(f"summary {year}-{month:02d}")
 
     def catch_up(self, now: datetime) -> None:
+        """At start-up: the last nightly export if its file is missing, and the monthly
+        summaries of the last week whose files are missing."""
         zone = self.reports.zone()
         last_nightly, day = next_nightly(now - timedelta(days=1), zone)
         if last_nightly <= now and not self.export_done(day):
@@ -63,6 +65,22 @@ class ReportSchedule:
                 self.run_summary(year, month, now)
             last_run, (year, month) = next_monthly(last_run, zone)
 
+    def next_at(self, now: datetime) -> datetime:
+        """When the next report is due after ``now``."""
+        zone = self.reports.zone()
+        return min(next_nightly(now, zone)[0], next_monthly(now, zone)[0])
+
+    def fire(self, at: datetime, now: datetime) -> None:
+        """Run the reports due at ``at`` (a time ``next_at`` gave), at ``now``."""
+        zone = self.reports.zone()
+        before = at - timedelta(microseconds=1)
+        nightly_at, day = next_nightly(before, zone)
+        if nightly_at == at:
+            self.run_export(day)
+        monthly_at, (year, month) = next_monthly(before, zone)
+        if monthly_at == at:
+            self.run_summary(year, month, now)
+
     async def run(self, stop: asyncio.Event) -> None:
         try:
             await anyio.to_thread.run_sync(self.catch_up, self.clock.now(), limiter=self._limiter)
@@ -70,10 +88,7 @@ class ReportSchedule:
             log.exception("report catch-up failed")
         while not stop.is_set():
             now = self.clock.now()
-            zone = self.reports.zone()
-            nightly_at, day = next_nightly(now, zone)
-            monthly_at, (year, month) = next_monthly(now, zone)
-            target = min(nightly_at, monthly_at)
+            target = self.next_at(now)
             speed = (self.clock.speed if isinstance(self.clock, FastClock) else 1.0) or 1.0
             delay = min((target - now).total_seconds() / speed, MAX_SLEEP.total_seconds())
             with contextlib.suppress(TimeoutError):
@@ -81,11 +96,8 @@ class ReportSchedule:
             if stop.is_set() or self.clock.now() < target:
                 continue
             try:
-                if target == nightly_at:
-                    await anyio.to_thread.run_sync(self.run_export, day, limiter=self._limiter)
-                else:
-                    await anyio.to_thread.run_sync(
-                        self.run_summary, year, month, self.clock.now(), limiter=self._limiter
-                    )
+                await anyio.to_thread.run_sync(
+                    self.fire, target, self.clock.now(), limiter=self._limiter
+                )
             except Exception:
                 log.exception("report failed", extra={"at": target.isoformat()})
