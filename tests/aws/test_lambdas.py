@@ -276,7 +276,16 @@ def test_the_monthly_summary_is_mailed_to_the_owner_and_the_export_runs(w: World
     assert html is not None and f'src="cid:{image["Content-ID"].strip("<>")}"' in html.get_content()
     assert image.get_content().startswith(b"\x89PNG\r\n\x1a\n")
     exported = nightly_export.handler(sample("scheduler-nightly-export.json"), None)
-    assert exported == {"day": "2026-05-31", "written": []}
+    bucket = w.environ["CR_EXPORTS_BUCKET"]
+    assert exported == {
+        "day": "2026-05-31",
+        "written": [
+            f"s3://{bucket}/exports/carts.xlsx",
+            f"s3://{bucket}/exports/daily/carts-2026-05-31.xlsx",
+            f"s3://{bucket}/exports/carts.csv",
+            f"s3://{bucket}/exports/daily/carts-2026-05-31.csv",
+        ],
+    }
 
 
 def test_the_sender_polishes_the_opening_line_with_bedrock(

@@ -329,6 +329,8 @@ def _bootstrap_resources(moto: str, prefix: str) -> dict[str, str]:
         Key="voice.txt",
         Body=DEFAULT_VOICE_TEXT.encode(),
     )
+    exports = f"{prefix}-cr-exports"
+    s3.create_bucket(Bucket=exports, CreateBucketConfiguration={"LocationConstraint": REGION})
     ssm = client("ssm", moto)
     for name, value in (("mail_from", MAIL_FROM), ("base_url", BASE_URL)):
         ssm.put_parameter(Name=f"/{prefix}/config/{name}", Value=value, Type="String")
@@ -350,6 +352,7 @@ def _bootstrap_resources(moto: str, prefix: str) -> dict[str, str]:
         "dlq_url": dlq_url,
         "capture_url": capture_url,
         "bucket": bucket,
+        "exports_bucket": exports,
         "group": group,
         "webhook_secret": webhook_secret,
         "rule": f"{prefix}-reminders",
@@ -380,6 +383,7 @@ def world(
             "CR_EVENT_IDS_TABLE": tables.event_ids,
             "CR_EVENTS_QUEUE_URL": made["queue_url"],
             "CR_RULES_BUCKET": made["bucket"],
+            "CR_EXPORTS_BUCKET": made["exports_bucket"],
             "CR_CONFIG_PATH": f"/{prefix}/config/",
             "CR_WEBHOOK_SECRET_ID": f"{prefix}/webhook/secret",
             "CR_SIGNING_SECRET_ID": f"{prefix}/signing/key",

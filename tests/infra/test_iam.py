@@ -116,6 +116,7 @@ WHY = {
     "dynamodb:DeleteItem": "a shopper opts back in from their own link: the list row goes",
     "secretsmanager:GetSecretValue": "the link-signing key: unsubscribe and owner tokens",
     "ses:SendRawEmail": "a refused Google Doc revision: the owners are told, once",
+    "s3:PutObject": "the nightly export's files in the exports bucket",
 }
 
 DOC_ACTIONS = {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucketVersions"}
@@ -158,7 +159,7 @@ BEYOND_PART7: dict[str, set[str]] = {
         *DOC_ACTIONS,
         "dynamodb:DeleteItem",
     },
-    "NightlyExportRole": {"dynamodb:GetItem", *DOC_ACTIONS},
+    "NightlyExportRole": {"dynamodb:GetItem", *DOC_ACTIONS, "s3:PutObject"},
     "SummaryRole": {"dynamodb:GetItem", *DOC_ACTIONS},
     # the audit rows under doc:rules / doc:voice: a saved version's, a refused revision's (read
     # back so a refused revision is not mailed again)
@@ -272,6 +273,12 @@ GRANTS: dict[str, dict[str, set[str]]] = {
         "dynamodb:GetItem": {"StateTable"},
         "secretsmanager:GetSecretValue": {SHEETS_SECRET, SIGNING_KEY},
         **READ_DOCS,
+        # the latest files and each night's copy, nothing else of the exports bucket
+        "s3:PutObject": {
+            "ExportsBucket/exports/carts.xlsx",
+            "ExportsBucket/exports/carts.csv",
+            "ExportsBucket/exports/daily/*",
+        },
     },
     "SummaryRole": {
         "ssm:GetParametersByPath": CONFIG_PATH,
@@ -293,6 +300,8 @@ GRANTS: dict[str, dict[str, set[str]]] = {
         "bedrock:InvokeModel": HAIKU,
         "ses:SendRawEmail": MAIL_FROM,
         **READ_DOCS,
+        # the summary's presigned link to the latest workbook is signed by this role
+        "s3:GetObject": DOCS | {"ExportsBucket/exports/carts.xlsx"},
     },
     "DocsSyncRole": {
         "ssm:GetParametersByPath": CONFIG_PATH,
@@ -352,6 +361,7 @@ ARN_WILDCARDS = [
     re.compile(r"^ssm:parameter/cr/config/\*$"),  # the parameters under the config path
     re.compile(r"^scheduler:schedule/\$\{WakeupScheduleGroup\}/\*$"),  # the wake-ups' group
     re.compile(r"^bedrock:\*::foundation-model/"),  # the Regions the inference profile routes to
+    re.compile(r"^ExportsBucket/exports/daily/\*$"),  # each night's copy of the export
 ]
 
 FUNCTION_ROLES = sorted(PART7)
@@ -469,18 +479,32 @@ def test_doc_versions_are_listed_only_for_the_two_docs(template: dict[str, Any])
         assert set(st["Condition"]["StringEquals"]["s3:prefix"]) <= {"rules.txt", "voice.txt"}
 
 
-def test_only_the_docs_sync_and_the_dashboard_write_the_docs(template: dict[str, Any]) -> None:
-    writers = {
+def writers_of(template: dict[str, Any], bucket: str) -> set[str]:
+    return {
         role
         for role in GRANTS
-        for action in grants(template, role)
+        for action, resources in grants(template, role).items()
         if action.startswith("s3:") and not action.startswith(("s3:Get", "s3:List"))
+        if any(r.split("/")[0] == bucket for r in resources)
     }
+
+
+def test_only_the_docs_sync_and_the_dashboard_write_the_docs(template: dict[str, Any]) -> None:
+    writers = writers_of(template, "RulesBucket")
     # the docs sync (a Google Doc's revision) and the dashboard (the owner's edit), both only
     # the two docs
     assert writers == {"DocsSyncRole", "DashboardRole"}
     assert grants(template, "DocsSyncRole")["s3:PutObject"] == DOCS
     assert grants(template, "DashboardRole")["s3:PutObject"] == DOCS
+    # and the only other S3 writer is the nightly export, into its own bucket
+    s3_writers = {
+        role
+        for role in GRANTS
+        for action in grants(template, role)
+        if action.startswith("s3:") and not action.startswith(("s3:Get", "s3:List"))
+    }
+    assert s3_writers == {"DocsSyncRole", "DashboardRole", "NightlyExportRole"}
+    assert writers_of(template, "ExportsBucket") == {"NightlyExportRole"}
 
 
 def test_waiter_emits_only_the_reminder_events(template: dict[str, Any]) -> None:

@@ -385,6 +385,33 @@ def test_rules_bucket_is_versioned_private_and_encrypted(resources: dict[str, An
     assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
 
 
+def test_exports_bucket_is_private_encrypted_and_tls_only(resources: dict[str, Any]) -> None:
+    bucket = resources["ExportsBucket"]["Properties"]
+    assert bucket["BucketName"]["Fn::Sub"].startswith("cr-exports-")
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert len(bucket["PublicAccessBlockConfiguration"]) == 4
+    (rule,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    # each night's copy expires; the latest files stay
+    (life,) = bucket["LifecycleConfiguration"]["Rules"]
+    assert (life["Prefix"], life["ExpirationInDays"]) == ("exports/daily/", 90)
+    (tls,) = resources["ExportsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert tls["Effect"] == "Deny" and tls["Condition"] == {
+        "Bool": {"aws:SecureTransport": "false"}
+    }
+    # the export writes it, the summary links to it; no other function is told of it
+    told = {
+        logical_id
+        for logical_id, res in resources.items()
+        if res["Type"] == "AWS::Serverless::Function"
+        and "CR_EXPORTS_BUCKET" in res["Properties"].get("Environment", {}).get("Variables", {})
+    }
+    assert told == {"NightlyExportFunction", "SummaryFunction"}
+    for logical_id in told:
+        env = resources[logical_id]["Properties"]["Environment"]["Variables"]
+        assert env["CR_EXPORTS_BUCKET"] == {"Ref": "ExportsBucket"}
+
+
 # ------------------------------------------------------------------ schedules, mail, alarms
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import json
+import re
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -29,6 +31,7 @@ from tests.integration.test_dashboard import Dash
 from tests.integration.test_sheets import SPREADSHEET_ID, write_service_account
 
 NY = ZoneInfo("America/New_York")
+TOKEN = re.compile(r"/a/[A-Za-z0-9_.\-]+")
 
 
 def ny(day: int, hour: int, minute: int = 0) -> datetime:
@@ -59,6 +62,16 @@ class Shop:
         """The nightly run at 02:00 after ``day``: the clock gets there, then the export."""
         self.dash.advance(datetime.combine(day + timedelta(days=1), time(2), tzinfo=NY))
         return self.reports.export_day(day)
+
+    def sheet_content(self) -> dict[str, dict[str, Any]]:
+        """Every tab's cells and grid. The owner action links are signed afresh each night
+        (they expire), so their tokens are left out; where they point is kept."""
+        book = self.sheets.spreadsheets[SPREADSHEET_ID]
+        out = {}
+        for sheet in book.sheets:
+            cells = json.loads(TOKEN.sub("/a/TOKEN", json.dumps(list(sheet.cells.items()))))
+            out[sheet.title] = {"cells": cells, "properties": sheet.properties}
+        return out
 
     def carts_tab(self) -> list[dict[str, Any]]:
         values = self.sheets.spreadsheets[SPREADSHEET_ID].by_title("Carts").values()
@@ -125,9 +138,7 @@ def test_a_cart_reminded_twice_and_bought_thursday_is_recovered_in_every_export(
     dash.clock.set(ny(21, 15))
     dash.ingest(cart_id="mon", event_id="mon-2", type=CHECKED_OUT)
     shop.night(THURSDAY)
-    before_friday = {
-        s.title: dict(s.cells) for s in shop.sheets.spreadsheets[SPREADSHEET_ID].sheets
-    }
+    before_friday = shop.sheet_content()
     written = shop.night(FRIDAY)
 
     # Then Friday's export lists her cart as recovered, with both reminder times
@@ -166,13 +177,11 @@ def test_a_cart_reminded_twice_and_bought_thursday_is_recovered_in_every_export(
     assert [s.title for s in book.sheets] == ["Sheet1", "Carts", "2026-05"]
     assert [r[0] for r in book.by_title("2026-05").values()[1:]] == ["mon", "wed"]
     # Friday changed nothing the Thursday night had not written
-    assert {s.title: s.cells for s in book.sheets} == before_friday
+    assert shop.sheet_content() == before_friday
 
     # a rerun of the same night changes nothing
     shop.reports.export_day(FRIDAY)
-    assert {s.title: s.cells for s in shop.sheets.spreadsheets[SPREADSHEET_ID].sheets} == (
-        before_friday
-    )
+    assert shop.sheet_content() == before_friday
 
 
 def test_the_window_leaves_out_carts_without_recent_activity(shop: Shop) -> None:

@@ -7,7 +7,8 @@ one app per execution environment, built at the first invocation.
 
 Environment variables (the SAM template sets them): the tables ``CR_STATE_TABLE``,
 ``CR_SENDS_TABLE``, ``CR_AUDIT_TABLE``, ``CR_UNSUB_TABLE``, ``CR_EVENT_IDS_TABLE``;
-``CR_EVENTS_QUEUE_URL``, ``CR_RULES_BUCKET``, ``CR_CONFIG_PATH``;
+``CR_EVENTS_QUEUE_URL``, ``CR_RULES_BUCKET``, ``CR_CONFIG_PATH``; ``CR_EXPORTS_BUCKET`` (the
+nightly export's files);
 the secrets ``CR_WEBHOOK_SECRET_ID``, ``CR_SIGNING_SECRET_ID``, ``CR_SHEETS_SECRET_ID`` (the
 Google service account's key JSON: the Sheet export and the Docs sync); ``CR_GOOGLE_API_ROOT``;
 Scheduler's ``CR_SCHEDULER_GROUP``, ``CR_WAITER_ARN``, ``CR_SENDER_ARN``,
@@ -40,6 +41,7 @@ from cart_recovery.adapters.aws import metrics
 from cart_recovery.adapters.aws.config import Secrets, parameters_under, secure_parameter
 from cart_recovery.adapters.aws.docs import S3Docs
 from cart_recovery.adapters.aws.dynamo import DynamoStore, Tables
+from cart_recovery.adapters.aws.exports import S3Exporter
 from cart_recovery.adapters.aws.messaging import EventBridgeHandOff, EventQueue, SesMailer
 from cart_recovery.adapters.aws.messaging import QueueUnavailable as QueueUnavailable
 from cart_recovery.adapters.aws.scheduler import EVENT_SOURCE as EVENT_SOURCE
@@ -117,6 +119,9 @@ class Clients:
                     "read_timeout": 10,
                     "retries": {"mode": "standard", "max_attempts": 3},
                 }
+                if service == "s3":
+                    # SigV4 for the presigned export link too (botocore presigns SigV2 else)
+                    options["signature_version"] = "s3v4"
                 if service == "s3" and endpoint:
                     options["s3"] = {"addressing_style": "path"}
                 self._made[service] = self.session.client(
@@ -265,6 +270,7 @@ class AwsApp:
             docs=self.docs,
             exporters=exporters if exporters is not None else self.exporters(),
             action_url=self.links.action_url,
+            export_link=self.exports.download_url if self.exports is not None else None,
             mailer=self.mailer,
             lines=self.lines,
             owners=s.owner_emails,
@@ -273,16 +279,23 @@ class AwsApp:
             window_days=s.export_window_days,
         )
 
-    def exporters(self) -> list[Exporter]:
-        """The Google Sheet when ``sheets_spreadsheet_id`` is configured (the service account
-        key from Secrets Manager ``CR_SHEETS_SECRET_ID``), else none: the rows are only
-        counted in the log."""
-        s = self.settings
-        if not s.sheets_spreadsheet_id:
-            return []
-        from cart_recovery.adapters.export.sheets import SheetsExporter
+    @cached_property
+    def exports(self) -> S3Exporter | None:
+        """The exports bucket ``CR_EXPORTS_BUCKET`` (None when it is not set)."""
+        bucket = self.base_settings.exports_bucket
+        return S3Exporter(self.clients("s3"), bucket) if bucket else None
 
-        return [SheetsExporter(s.sheets_spreadsheet_id, self.service_account_file)]
+    def exporters(self) -> list[Exporter]:
+        """The exports bucket (``CR_EXPORTS_BUCKET``) and the Google Sheet when
+        ``sheets_spreadsheet_id`` is configured (the service account key from Secrets Manager
+        ``CR_SHEETS_SECRET_ID``); with neither, the rows are only counted in the log."""
+        s = self.settings
+        out: list[Exporter] = [] if self.exports is None else [self.exports]
+        if s.sheets_spreadsheet_id:
+            from cart_recovery.adapters.export.sheets import SheetsExporter
+
+            out.append(SheetsExporter(s.sheets_spreadsheet_id, self.service_account_file))
+        return out
 
     def doc_sync(self) -> DocSync | None:
         """The Google Docs sync when both Doc ids are configured (SSM ``google_docs_rules_id``

@@ -147,6 +147,7 @@ class AwsSettings(Settings, frozen=True, kw_only=True):
     event_ids_table: str = "cr-event-ids"
     events_queue_url: str = ""
     rules_bucket: str = "cr-rules-source"
+    exports_bucket: str = ""  # the nightly export's files ("": none, Sheets only if set)
     config_path: Annotated[str, msgspec.Meta(pattern="^/")] = "/cr/config/"
     # Secrets Manager ids (names, not secrets)
     webhook_secret_id: str = "cr/webhook/secret"  # noqa: S105
@@ -396,6 +397,7 @@ AWS_ENV = {
     "event_ids_table": "CR_EVENT_IDS_TABLE",
     "events_queue_url": "CR_EVENTS_QUEUE_URL",
     "rules_bucket": "CR_RULES_BUCKET",
+    "exports_bucket": "CR_EXPORTS_BUCKET",
     "config_path": "CR_CONFIG_PATH",
     "webhook_secret_id": "CR_WEBHOOK_SECRET_ID",
     "signing_secret_id": "CR_SIGNING_SECRET_ID",

@@ -76,7 +76,8 @@ class Reports:
     locale: str = "en_US"
     on_done: Callable[[str], None] | None = None
     window_days: int = EXPORT_WINDOW_DAYS
-    export_link: Callable[[datetime], str | None] | None = None
+    # The latest export as a link for the summary email (AWS: a presigned S3 GET), or None.
+    export_link: Callable[[], str | None] | None = None
     _zone: ZoneInfo | None = field(default=None, repr=False)
 
     def zone(self) -> ZoneInfo:
@@ -174,7 +175,7 @@ class Reports:
         msg["To"] = ", ".join(self.owners)
         msg["Date"] = format_datetime(now)
         msg["Message-ID"] = make_msgid(f"summary.{summary.year}-{summary.month:02d}")
-        link = self.export_link(now) if self.export_link is not None else None
+        link = self.export_link() if self.export_link is not None else None
         text = summary.text
         if link:
             text += (
