@@ -13,7 +13,7 @@ import pytest
 from cart_recovery.adapters.files import DocUnavailable, FileDocs
 from cart_recovery.adapters.links import BadToken, Tokens
 from cart_recovery.bootstrap.embedded import init_data_dir
-from cart_recovery.config.settings import SettingsError, load_settings
+from cart_recovery.config.settings import SettingsError, aws_settings, load_settings
 from cart_recovery.domain.rules import DEFAULT_RULES_TEXT
 from cart_recovery.embedded.logs import JsonFormatter
 
@@ -84,6 +84,7 @@ def test_settings_from_file_then_environment(tmp_path: Path) -> None:
         ('webhook_secrets = ["short"]', "webhook secret"),
         ('base_url = "ftp://x"', "base_url"),
         ("port = [", "config.toml"),
+        ("export_window_days = 0", "export_window_days"),
     ],
 )
 def test_bad_settings_name_the_key_and_the_file(tmp_path: Path, text: str, key: str) -> None:
@@ -91,6 +92,20 @@ def test_bad_settings_name_the_key_and_the_file(tmp_path: Path, text: str, key: 
     with pytest.raises(SettingsError) as e:
         load_settings(tmp_path, {})
     assert key in str(e.value) and "config.toml" in str(e.value)
+
+
+def test_the_export_window_from_the_file_or_an_ssm_parameter(tmp_path: Path) -> None:
+    init_data_dir(tmp_path)
+    assert load_settings(tmp_path, {}).export_window_days == 14
+    config = tmp_path / "config.toml"
+    config.write_text(config.read_text() + "\nexport_window_days = 30\n")
+    assert load_settings(tmp_path, {}).export_window_days == 30
+    aws = aws_settings({"AWS_REGION": "us-east-1"})
+    assert aws.export_window_days == 14
+    assert aws.with_parameters({"export_window_days": "21"}).export_window_days == 21
+    for bad in ("two weeks", "0", "400"):
+        with pytest.raises(SettingsError, match=r"/cr/config/export_window_days: .*1 to 366"):
+            aws.with_parameters({"export_window_days": bad})
 
 
 def test_tokens_refuse_forgery_and_cross_use() -> None:

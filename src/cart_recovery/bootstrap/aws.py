@@ -18,8 +18,9 @@ credentials, and ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_<SERVICE>`` (local st
 
 SSM parameters under ``CR_CONFIG_PATH`` override the deployment's values for: ``mail_from``,
 ``base_url``, ``owner_emails`` (comma-separated), ``default_locale``, ``store_timezone``,
-``bedrock_model``, ``message_id_domain``, ``sheets_spreadsheet_id``, ``google_docs_rules_id``
-and ``google_docs_voice_id`` (the two Google Docs the ``docs-sync`` function follows).
+``bedrock_model``, ``message_id_domain``, ``sheets_spreadsheet_id``, ``export_window_days``,
+``google_docs_rules_id`` and ``google_docs_voice_id`` (the two Google Docs the ``docs-sync``
+function follows).
 """
 
 from __future__ import annotations

@@ -64,7 +64,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     default_locale: str = "en_US"
     owner_emails: tuple[str, ...] = ()
     sheets_spreadsheet_id: str | None = None
-    # The nightly export: every cart with activity in these last days, in its current state.
     export_window_days: Annotated[int, msgspec.Meta(ge=1, le=366)] = 14
     # The rules and voice followed from two Google Docs (README: "Rules and voice in Google Docs")
     google_docs_rules_id: str | None = None
@@ -147,7 +146,7 @@ class AwsSettings(Settings, frozen=True, kw_only=True):
     event_ids_table: str = "cr-event-ids"
     events_queue_url: str = ""
     rules_bucket: str = "cr-rules-source"
-    exports_bucket: str = ""  # the nightly export's files ("": none, Sheets only if set)
+    exports_bucket: str = ""  # the nightly export's files ("": none)
     config_path: Annotated[str, msgspec.Meta(pattern="^/")] = "/cr/config/"
     # Secrets Manager ids (names, not secrets)
     webhook_secret_id: str = "cr/webhook/secret"  # noqa: S105
@@ -428,6 +427,7 @@ PARAMETERS = frozenset(
         "bedrock_model",
         "message_id_domain",
         "sheets_spreadsheet_id",
+        "export_window_days",
         "google_docs_rules_id",
         "google_docs_voice_id",
     }
