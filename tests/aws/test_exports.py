@@ -95,6 +95,10 @@ def test_the_export_lands_in_s3_and_the_summary_links_to_it(w: World) -> None:
         assert fetched.read() == stored
     # (the link names this bucket and key, nothing else)
     assert urlsplit(url).path.endswith(f"/{bucket}/exports/carts.xlsx")
+    # and the HTML part links to the same file
+    html = mail.get_body(preferencelist=("html",))
+    assert html is not None
+    assert f'href="{url.replace("&", "&amp;")}"' in str(html.get_content())
 
 
 def test_no_link_before_the_first_export(w: World) -> None:
