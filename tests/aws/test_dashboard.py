@@ -4,6 +4,7 @@ the same app as the embedded runtime's ``/admin``."""
 
 from __future__ import annotations
 
+import base64
 import re
 import secrets
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from cart_recovery.lambdas import dashboard
+from cart_recovery.lambdas import dashboard, nightly_export
 from tests.aws.services import client, unique
 from tests.aws.world import World, decode_body, world
 
@@ -150,3 +151,31 @@ def test_without_its_token_parameter_the_dashboard_says_which_one_is_missing(
         pytest.raises(RuntimeError, match=f"cannot read the parameter {missing}"),
     ):
         Browser(w).go("GET", "/admin/login")
+
+
+def test_the_dashboard_serves_the_export_and_the_summary_links_there(
+    moto_server: str, dynamodb_local: str
+) -> None:
+    token = secrets.token_urlsafe(24)
+    name = f"/{unique('d')}/dashboard/token"
+    client("ssm", moto_server).put_parameter(Name=name, Value=token, Type="SecureString")
+    dashboard_url = "https://dash.lambda-url.ap-southeast-1.on.aws/"
+    env = {"CR_DASHBOARD_TOKEN_PARAMETER": name, "CR_DASHBOARD_URL": dashboard_url}
+    with world(moto_server, dynamodb_local, T0, env) as w:
+        browser = Browser(w)
+        browser.log_in(token)
+        # Before the first night there is nothing to download
+        assert browser.go("GET", "/admin/exports/carts.xlsx")["statusCode"] == 404
+        # Given a cart, and the nightly export written to the exports bucket
+        assert w.post_webhook(left_cart("c-x", "maya@example.com", "42.00", T0))["statusCode"]
+        w.intake_all()
+        nightly_export.handle({"day": T0.date().isoformat()}, w.app)
+        # Then the dashboard serves the latest workbook and CSV from S3, behind the login
+        workbook = browser.go("GET", "/admin/exports/carts.xlsx")
+        assert workbook["statusCode"] == 200
+        assert base64.b64decode(workbook["body"])[:2] == b"PK"
+        csv_answer = browser.go("GET", "/admin/exports/carts.csv")
+        assert csv_answer["statusCode"] == 200 and "c-x" in decode_body(csv_answer)
+        assert Browser(w).go("GET", "/admin/exports/carts.csv")["statusCode"] == 303
+        # And the summary email links the export on the dashboard (a link that never expires)
+        assert w.app.export_link() == f"{dashboard_url}admin/exports/carts.xlsx"

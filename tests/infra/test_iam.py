@@ -300,8 +300,7 @@ GRANTS: dict[str, dict[str, set[str]]] = {
         "bedrock:InvokeModel": HAIKU,
         "ses:SendRawEmail": MAIL_FROM,
         **READ_DOCS,
-        # the summary's presigned link to the latest workbook is signed by this role
-        "s3:GetObject": DOCS | {"ExportsBucket/exports/carts.xlsx"},
+        # (the summary links the latest workbook on the dashboard, which serves it: no read)
     },
     "DocsSyncRole": {
         "ssm:GetParametersByPath": CONFIG_PATH,
@@ -331,7 +330,8 @@ GRANTS: dict[str, dict[str, set[str]]] = {
         "dynamodb:PutItem": ALL_TABLES,
         "dynamodb:UpdateItem": ALL_TABLES,
         "scheduler:DeleteSchedule": {SCHEDULES},
-        "s3:GetObject": DOCS,
+        "s3:GetObject": DOCS
+        | {"ExportsBucket/exports/carts.xlsx", "ExportsBucket/exports/carts.csv"},
         "s3:GetObjectVersion": DOCS,
         "s3:PutObject": DOCS,
         "s3:ListBucketVersions": {"RulesBucket"},

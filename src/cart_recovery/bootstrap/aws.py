@@ -271,7 +271,7 @@ class AwsApp:
             docs=self.docs,
             exporters=exporters if exporters is not None else self.exporters(),
             action_url=self.links.action_url,
-            export_link=self.exports.download_url if self.exports is not None else None,
+            export_link=self.export_link,
             mailer=self.mailer,
             lines=self.lines,
             owners=s.owner_emails,
@@ -285,6 +285,17 @@ class AwsApp:
         """The exports bucket ``CR_EXPORTS_BUCKET`` (None when it is not set)."""
         bucket = self.base_settings.exports_bucket
         return S3Exporter(self.clients("s3"), bucket) if bucket else None
+
+    def export_link(self) -> str | None:
+        """The link to the latest export in the summary email: the dashboard's download (it
+        never expires; the owner logs in) when ``CR_DASHBOARD_URL`` is set, else a presigned
+        S3 GET (valid only as long as the credentials that sign it)."""
+        if self.exports is None:
+            return None
+        dashboard = self.base_settings.dashboard_url
+        if dashboard:
+            return f"{dashboard.rstrip('/')}/admin/exports/carts.xlsx"
+        return self.exports.download_url()
 
     def exporters(self) -> list[Exporter]:
         """The exports bucket (``CR_EXPORTS_BUCKET``) and the Google Sheet when
@@ -373,6 +384,7 @@ class AwsApp:
                 for doc, i in links.items()
                 if s.google_docs_rules_id and s.google_docs_voice_id
             },
+            export_file=None if self.exports is None else self.exports.read,
         )
         return OnItsOwnLoop(Starlette(routes=admin_routes(parts)))
 

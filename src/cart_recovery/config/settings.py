@@ -153,6 +153,7 @@ class AwsSettings(Settings, frozen=True, kw_only=True):
     signing_secret_id: str = "cr/signing/key"  # noqa: S105
     drive_secret_id: str = "cr/drive/sa"  # noqa: S105
     dashboard_token_parameter: str = "/cr/dashboard/token"  # noqa: S105  (a SecureString)
+    dashboard_url: str = ""  # the dashboard function's URL (the summary links the export there)
     scheduler_group: str = "default"
     waiter_arn: str = ""
     sender_arn: str = ""
@@ -412,6 +413,7 @@ AWS_ENV = {
     "owner_emails": "CR_OWNER_EMAILS",
     "drive_secret_id": "CR_SHEETS_SECRET_ID",
     "dashboard_token_parameter": "CR_DASHBOARD_TOKEN_PARAMETER",
+    "dashboard_url": "CR_DASHBOARD_URL",
     "google_api_root": "CR_GOOGLE_API_ROOT",
 }
 _AWS_ORIGINS = dict(AWS_ENV)

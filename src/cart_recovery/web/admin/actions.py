@@ -149,9 +149,9 @@ async def export_file(admin: Admin, request: Request) -> Response:
     """GET: the nightly export's latest ``carts.xlsx`` or ``carts.csv`` as a download (a read:
     no CSRF token; the route's name is fixed, never a path from the request)."""
     name = request.url.path.rpartition("/")[2]
-    folder = admin.parts.exports
-    path = None if folder is None else folder / name
-    if name not in EXPORT_TYPES or path is None or not await run(path.is_file):
+    read = admin.parts.export_file
+    data = None if read is None or name not in EXPORT_TYPES else await run(read, name)
+    if data is None:
         return admin.page(
             request,
             "admin/message.html",
@@ -159,6 +159,5 @@ async def export_file(admin: Admin, request: Request) -> Response:
             title="No export yet",
             message="The export is written every night at 2am store time.",
         )
-    data = await run(path.read_bytes)
     headers = {**EXPORT_HEADERS, "Content-Disposition": f'attachment; filename="{name}"'}
     return Response(data, media_type=EXPORT_TYPES[name], headers=headers)

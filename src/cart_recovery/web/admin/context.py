@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote
 from zoneinfo import ZoneInfo
@@ -49,7 +48,10 @@ class AdminParts:
     store_name: Callable[[], str]
     templates: Environment = field(default_factory=page_templates)
     doc_sources: dict[str, str] = field(default_factory=dict)  # doc → its Google Doc link
-    exports: Path | None = None  # the nightly export's folder (carts.xlsx, carts.csv)
+    # The nightly export's latest file by name (``carts.xlsx``, ``carts.csv``): its bytes, or
+    # None before the first export (the embedded folder; the AWS exports bucket). None: no
+    # export kept where this runtime can read it.
+    export_file: Callable[[str], bytes | None] | None = None
 
 
 @dataclass

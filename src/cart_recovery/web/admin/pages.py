@@ -134,7 +134,7 @@ async def home(admin: Admin, request: Request) -> Response:
         chart=month,
         q="",
         cart_url=cart_url,
-        exports=admin.parts.exports is not None,  # the nightly export's files, when kept here
+        exports=admin.parts.export_file is not None,  # the nightly export's files, when kept
     )
 
 
