@@ -14,6 +14,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from cart_recovery.adapters.storefronts.base import REPLAY_WINDOW_SECONDS, fresh_seconds
 from cart_recovery.domain.address import AddressError, recipient_address
 from cart_recovery.domain.feedback import Feedback, MailFeedback
 from cart_recovery.ports import MailEvents as MailEvents
@@ -21,7 +22,7 @@ from cart_recovery.ports import Reported as Reported
 from cart_recovery.ports import RequestError as RequestError
 
 # How far a signed timestamp may be from the app's clock (SendGrid, Mailgun).
-TOLERANCE_SECONDS = 300
+TOLERANCE_SECONDS = REPLAY_WINDOW_SECONDS  # the storefronts' window, the one rule
 
 
 def decode(body: bytes, what: str = "body") -> Any:
@@ -36,19 +37,7 @@ def fresh(raw: object, now: datetime, where: str) -> int:
     """The Unix-seconds timestamp ``raw`` (a string or a number), refused (401) when absent,
     malformed, or more than ``TOLERANCE_SECONDS`` from ``now`` (a replay)."""
     text = str(raw).strip() if isinstance(raw, str | int) and not isinstance(raw, bool) else ""
-    if not text:
-        raise RequestError(401, "unsigned", f"missing {where}", where)
-    if not text.isascii() or not text.isdigit() or len(text) > 12:
-        raise RequestError(401, "bad_timestamp", f"{where} must be Unix seconds", where)
-    ts = int(text)
-    if abs(now.timestamp() - ts) > TOLERANCE_SECONDS:
-        raise RequestError(
-            401,
-            "stale_timestamp",
-            f"{where} is more than {TOLERANCE_SECONDS // 60} minutes from now (replay refused)",
-            where,
-        )
-    return ts
+    return fresh_seconds(text, now, name=where, field=where, missing=f"missing {where}")
 
 
 def text_of(value: object) -> str:

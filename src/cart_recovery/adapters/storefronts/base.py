@@ -34,19 +34,28 @@ def any_match(expected: Sequence[bytes], offered: Sequence[bytes]) -> bool:
 
 
 def check_timestamp(raw: str | None, now: datetime, header: str) -> int:
-    """The Unix-seconds timestamp in ``raw``, refused (401) when absent, malformed, or more
-    than five minutes from ``now`` (a replay)."""
-    if not raw:
-        raise RequestError(401, "unsigned", f"missing {header} header", header.lower())
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 12:
-        raise RequestError(401, "bad_timestamp", f"{header} must be Unix seconds", header.lower())
-    ts = int(raw)
+    """The Unix-seconds timestamp in header ``raw``, refused (401) when absent, malformed, or
+    more than five minutes from ``now`` (a replay)."""
+    return fresh_seconds(
+        raw or "", now, name=header, field=header.lower(), missing=f"missing {header} header"
+    )
+
+
+def fresh_seconds(text: str, now: datetime, *, name: str, field: str, missing: str) -> int:
+    """The one freshness rule of a signed delivery's timestamp (every signed webhook, storefront
+    or mail provider): Unix seconds, at most ``REPLAY_WINDOW_SECONDS`` from ``now``; else 401
+    (``missing`` when empty), naming ``name`` and the ``field``."""
+    if not text:
+        raise RequestError(401, "unsigned", missing, field)
+    if not text.isascii() or not text.isdigit() or len(text) > 12:
+        raise RequestError(401, "bad_timestamp", f"{name} must be Unix seconds", field)
+    ts = int(text)
     if abs(now.timestamp() - ts) > REPLAY_WINDOW_SECONDS:
         raise RequestError(
             401,
             "stale_timestamp",
-            f"{header} is more than 5 minutes from now (replay refused)",
-            header.lower(),
+            f"{name} is more than {REPLAY_WINDOW_SECONDS // 60} minutes from now (replay refused)",
+            field,
         )
     return ts
 
