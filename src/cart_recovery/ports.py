@@ -20,6 +20,7 @@ from cart_recovery.domain.compose import Links, OutgoingEmail
 from cart_recovery.domain.export_rows import Row
 from cart_recovery.domain.feedback import MailFeedback, Suppression
 from cart_recovery.domain.model import AuditEntry, Cart, CartEvent, Outcome, SendRecord
+from cart_recovery.domain.owners import OwnerAccount, OwnerSession
 from cart_recovery.domain.privacy import Forgotten
 from cart_recovery.domain.rules import Rules
 from cart_recovery.domain.timers import Timer, TimerChange
@@ -276,6 +277,62 @@ class AlertLog(Protocol):
 
     def dismiss_alert(self, alert_id: int) -> bool:
         """Mark the alert dismissed; False when there is no such alert or it was already."""
+
+
+class OwnerExists(Exception):
+    """An owner with that name (``field`` "name") or email (``field`` "email") is kept already."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(f"an owner with that {field} exists already")
+        self.field = field
+
+
+class OwnerAccounts(Protocol):
+    """The owners' logins, their dashboard sessions and the failed logins of the lockout, kept
+    so that every process (a restart, each Lambda instance) sees the same. Safe to call from
+    several threads; what one call writes, the next call of any process reads."""
+
+    def add_owner(self, account: OwnerAccount) -> None:
+        """Keep a new owner; OwnerExists (nothing written) when its name (case-insensitive) or
+        email is taken, or its ``token_hash`` is another's."""
+
+    def owners(self) -> list[OwnerAccount]:
+        """Every owner, by name."""
+
+    def owner_named(self, name: str) -> OwnerAccount | None:
+        """The owner whose name is ``name``, case-insensitively."""
+
+    def owner_by_email(self, email: str) -> OwnerAccount | None:
+        """The owner whose (normalised) email is ``email``."""
+
+    def owner_by_token(self, token_hash: str) -> OwnerAccount | None:
+        """The owner whose personal token hashes to ``token_hash``."""
+
+    def remove_owner(self, name: str) -> bool:
+        """Forget the owner and, at once, every session of theirs; False when there is none."""
+
+    def record_login(self, name: str, at: datetime) -> None:
+        """The owner's last login is ``at``."""
+
+    def note_failed_login(self, key: str, at: datetime) -> None:
+        """One failed login for ``key`` (a client address or an account, as the caller names
+        them; failures older than the lockout's window may be forgotten)."""
+
+    def failed_logins(self, key: str, since: datetime) -> int:
+        """How many failed logins ``key`` had after ``since``."""
+
+    def create_session(self, session: OwnerSession) -> None:
+        """Keep a new session (its id is random; only its hash is given)."""
+
+    def find_session(self, id_hash: str, now: datetime) -> OwnerSession | None:
+        """The session, unless it expired (``expires`` at or before ``now``) or was revoked
+        (``revoke_session``, ``revoke_sessions`` of its owner, ``remove_owner``)."""
+
+    def revoke_session(self, id_hash: str) -> None:
+        """End one session (nothing when there is none)."""
+
+    def revoke_sessions(self, owner: str) -> None:
+        """End every session of ``owner`` (the unnamed one's too), at once."""
 
 
 class WakeQueue(Protocol):

@@ -171,7 +171,7 @@ def moto_server() -> Iterator[str]:
 
 @contextlib.contextmanager
 def dynamo_tables(endpoint: str) -> Iterator[tuple[Any, Any]]:
-    """Five fresh tables on DynamoDB Local: ``(client, Tables)``; dropped afterwards."""
+    """Six fresh tables on DynamoDB Local: ``(client, Tables)``; dropped afterwards."""
     from cart_recovery.adapters.aws.dynamo import Tables
     from cart_recovery.adapters.aws.schema import create_tables, delete_tables
 
@@ -183,6 +183,7 @@ def dynamo_tables(endpoint: str) -> Iterator[tuple[Any, Any]]:
         audit=f"{prefix}-cr-audit",
         unsub=f"{prefix}-cr-unsub",
         event_ids=f"{prefix}-cr-event-ids",
+        owners=f"{prefix}-cr-owners",
     )
     create_tables(db, tables)
     try:

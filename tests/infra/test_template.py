@@ -302,7 +302,14 @@ def test_tables(resources: dict[str, Any]) -> None:
         v["Properties"]["TableName"]: v["Properties"]
         for v in of_type(resources, "AWS::DynamoDB::Table").values()
     }
-    assert set(tables) == {"cr-state", "cr-sends", "cr-audit", "cr-unsub", "cr-event-ids"}
+    assert set(tables) == {
+        "cr-state",
+        "cr-sends",
+        "cr-audit",
+        "cr-unsub",
+        "cr-event-ids",
+        "cr-owners",
+    }
     for props in tables.values():
         assert props["BillingMode"] == "PAY_PER_REQUEST"
     assert _keys(tables["cr-state"]) == [("cart_id", "S")]
@@ -310,6 +317,7 @@ def test_tables(resources: dict[str, Any]) -> None:
     assert _keys(tables["cr-audit"]) == [("cart_id", "S"), ("ts", "S")]
     assert _keys(tables["cr-unsub"]) == [("email", "S")]
     assert _keys(tables["cr-event-ids"]) == [("cart_id", "S"), ("event_id", "S")]
+    assert _keys(tables["cr-owners"]) == [("pk", "S"), ("sk", "S")]
     (email_index, day_index) = tables["cr-state"]["GlobalSecondaryIndexes"]
     assert email_index["IndexName"] == "by-email"
     assert [k["AttributeName"] for k in email_index["KeySchema"]] == ["email"]
@@ -320,6 +328,11 @@ def test_tables(resources: dict[str, Any]) -> None:
     assert recipient_index["IndexName"] == "by-recipient"
     assert [k["AttributeName"] for k in recipient_index["KeySchema"]] == ["recipient", "sent_at"]
     assert tables["cr-event-ids"]["TimeToLiveSpecification"] == {
+        "AttributeName": "expires_at",
+        "Enabled": True,
+    }
+    # the owners' sessions and failed logins expire (their accounts carry no expires_at)
+    assert tables["cr-owners"]["TimeToLiveSpecification"] == {
         "AttributeName": "expires_at",
         "Enabled": True,
     }

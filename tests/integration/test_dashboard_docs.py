@@ -15,6 +15,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from cart_recovery.adapters.memory import MemoryAccounts
 from cart_recovery.bootstrap.in_memory import in_memory
 from cart_recovery.domain.rules import DEFAULT_RULES_TEXT
 from cart_recovery.domain.voice import DEFAULT_VOICE_TEXT
@@ -177,7 +178,14 @@ def test_without_a_history_the_docs_page_stays_read_only(tmp_path: Path) -> None
     service = in_memory()
     access = OwnerAccess(admin_token="t" * 32, session_key="k" * 32)
     now = datetime(2026, 5, 12, 10, 0, tzinfo=ZoneInfo("America/New_York"))
-    parts = AdminParts(service=lambda: service, access=access, now=lambda: now, store_name=str)
+    accounts = MemoryAccounts()
+    parts = AdminParts(
+        service=lambda: service,
+        access=access,
+        accounts=lambda: accounts,
+        now=lambda: now,
+        store_name=str,
+    )
     client = TestClient(Starlette(routes=routes(parts)), base_url="http://testserver")
     login = client.get("/admin/login").text
     token = CSRF.search(login)

@@ -301,6 +301,7 @@ def embedded(
         sources=make_sources(settings),
         mail_events=make_mail_events(settings.mail_events),
         owner=owner_access(settings),
+        accounts=store,
         doc_sources=doc_links(settings),
         export_dir=settings.export_dir,
         ingester=ingest_queue.ingest,

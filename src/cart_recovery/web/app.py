@@ -57,11 +57,13 @@ def link_pages(ctx: WebContext) -> LinkPages:
 
 def admin_parts(ctx: WebContext) -> AdminParts | None:
     """The dashboard (``/admin``) with the embedded runtime's parts (None: it is off)."""
-    if ctx.owner is None:
+    accounts = ctx.accounts
+    if ctx.owner is None or accounts is None:
         return None
     return AdminParts(
         service=lambda: ctx.service,
         access=ctx.owner,
+        accounts=lambda: accounts,
         now=ctx.clock.now,
         store_name=ctx.store_name,
         templates=ctx.templates,

@@ -15,7 +15,7 @@ from jinja2 import Environment
 from starlette.responses import HTMLResponse
 
 from cart_recovery.domain.model import CartEvent
-from cart_recovery.ports import Clock, LinkTokens, MailEvents, Source, WakeQueue
+from cart_recovery.ports import Clock, LinkTokens, MailEvents, OwnerAccounts, Source, WakeQueue
 from cart_recovery.service import Service
 from cart_recovery.web.pages import PAGE_HEADERS, page_templates
 
@@ -52,6 +52,7 @@ class WebContext:
     # mailgun), as bootstrap made them: only those whose secret is configured.
     mail_events: dict[str, MailEvents] = field(default_factory=dict)
     owner: OwnerAccess | None = None  # None: no dashboard (the action links still work)
+    accounts: OwnerAccounts | None = None  # the owners' logins and sessions (the dashboard's)
     # How an accepted event is applied: by default in a worker thread, one transaction per
     # event; the embedded runtime passes its group-commit queue.
     ingester: Callable[[CartEvent, datetime], Awaitable[bool]] | None = None

@@ -11,7 +11,7 @@ TTL_ATTRIBUTE = "expires_at"
 
 
 def table_requests(tables: Tables) -> list[dict[str, Any]]:
-    """CreateTable parameters for the five tables (on-demand)."""
+    """CreateTable parameters for the six tables (on-demand)."""
 
     def attrs(*pairs: tuple[str, str]) -> list[dict[str, str]]:
         return [{"AttributeName": n, "AttributeType": t} for n, t in pairs]
@@ -86,11 +86,21 @@ def table_requests(tables: Tables) -> list[dict[str, Any]]:
             "AttributeDefinitions": attrs(("cart_id", "S"), ("event_id", "S")),
             "BillingMode": "PAY_PER_REQUEST",
         },
+        {
+            "TableName": tables.owners,
+            "KeySchema": [
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            "AttributeDefinitions": attrs(("pk", "S"), ("sk", "S")),
+            "BillingMode": "PAY_PER_REQUEST",
+        },
     ]
 
 
 def create_tables(client: Any, tables: Tables) -> None:
-    """Create the five tables (and the event ids' TTL) and wait until they are active."""
+    """Create the six tables (and the TTL of the event ids and of the owners' sessions and
+    failed logins) and wait until they are active."""
     for request in table_requests(tables):
         client.create_table(**request)
     waiter = client.get_waiter("table_exists")
@@ -98,6 +108,10 @@ def create_tables(client: Any, tables: Tables) -> None:
         waiter.wait(TableName=request["TableName"], WaiterConfig={"Delay": 1, "MaxAttempts": 30})
     client.update_time_to_live(
         TableName=tables.event_ids,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
+    )
+    client.update_time_to_live(
+        TableName=tables.owners,
         TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
     )
 

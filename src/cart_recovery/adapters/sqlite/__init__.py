@@ -4,12 +4,13 @@ event ids and the wake-up timers in one file, so a write and its timer change co
 Times are stored as integer microseconds since the Unix epoch (UTC). The store is one class
 assembled from its parts: ``connection`` (the file and its transactions), ``reads`` and
 ``writes`` (intake, waking, sending), ``owner`` (history, searches, forgetting), ``alerts``
-(the owner's alert log), over
+(the owner's alert log), ``accounts`` (the owners' logins and sessions), over
 ``schema`` (migrations), ``codec`` (values) and ``rows`` (shared statements).
 """
 
 from __future__ import annotations
 
+from cart_recovery.adapters.sqlite.accounts import Accounts
 from cart_recovery.adapters.sqlite.alerts import Alerts
 from cart_recovery.adapters.sqlite.codec import EPOCH, from_us, to_us
 from cart_recovery.adapters.sqlite.owner import Owner
@@ -21,6 +22,6 @@ from cart_recovery.adapters.sqlite.writes import Writes
 __all__ = ["EPOCH", "MIGRATIONS", "SqliteStore", "from_us", "migrate", "to_us"]
 
 
-class SqliteStore(Reads, Writes, Suppressions, Owner, Alerts):
-    """CartStore + WakeQueue + AlertLog on one SQLite file (WAL). Safe to share between
-    threads."""
+class SqliteStore(Reads, Writes, Suppressions, Owner, Alerts, Accounts):
+    """CartStore + WakeQueue + AlertLog + OwnerAccounts on one SQLite file (WAL). Safe to share
+    between threads."""

@@ -119,6 +119,34 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX alerts_kind ON alerts (kind, at);
     """,
+    # 5: the owners' logins (a password's argon2 hash or a personal token's SHA-256), their
+    # dashboard sessions (the id's SHA-256) and the failed logins of the lockout
+    """
+    CREATE TABLE owners (
+        name TEXT NOT NULL PRIMARY KEY COLLATE NOCASE,
+        email TEXT NOT NULL UNIQUE,
+        created INTEGER NOT NULL,
+        password_hash TEXT NOT NULL DEFAULT '',
+        token_hash TEXT NOT NULL DEFAULT '',
+        last_login INTEGER
+    );
+    CREATE UNIQUE INDEX owners_token ON owners (token_hash) WHERE token_hash != '';
+
+    CREATE TABLE owner_sessions (
+        id_hash TEXT NOT NULL PRIMARY KEY,
+        owner TEXT NOT NULL COLLATE NOCASE,
+        created INTEGER NOT NULL,
+        expires INTEGER NOT NULL
+    );
+    CREATE INDEX owner_sessions_owner ON owner_sessions (owner);
+
+    CREATE TABLE failed_logins (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL,
+        at INTEGER NOT NULL
+    );
+    CREATE INDEX failed_logins_key ON failed_logins (key, at);
+    """,
 ]
 
 

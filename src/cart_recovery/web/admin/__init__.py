@@ -2,13 +2,15 @@
 (``AdminParts``), like the link pages (the signed action links ``/a/<token>`` are in
 ``web/links.py``, served by both runtimes).
 
-The dashboard logs in with the admin token (compared in constant time) and keeps a signed
-session cookie (HttpOnly, SameSite=Lax, Secure behind HTTPS, path ``/admin``). Every form
+The dashboard logs in a named owner (email and password, or a personal token; the admin token,
+compared in constant time, while no owner is named) and keeps a signed session cookie that
+carries only a session id, checked against the store on every request (HttpOnly,
+SameSite=Lax, Secure behind HTTPS, path ``/admin``). Every form
 carries the session's CSRF token and every POST checks it. A visitor who is not logged in is
 sent to the login page, or gets a JSON 401 from ``/admin/api``. Pages are rendered on the
 server; no script runs, so the strict content security policy of the shopper pages applies.
 
-* ``auth``: login, logout, the session cookie, CSRF and the lockout;
+* ``auth``: login, logout (here or everywhere), the session cookie, CSRF and the lockout;
 * ``pages``: the carts (today, this month, search, one cart, a reminder's HTML), docs, privacy;
 * ``doc_edits``: the Rules & voice page, its editor (check, save), each doc's history, restore;
 * ``actions``: confirm and act (suppress, write off, unsubscribe, forget), the data export,
@@ -16,7 +18,7 @@ server; no script runs, so the strict content security policy of the shopper pag
   dismissing an alert of the banner (the owner's alerts, on the carts page);
 * ``api``: the JSON endpoints.
 
-Every action goes through the service, which audits it.
+Every action goes through the service, which audits it under the logged-in owner's name.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ def routes(parts: AdminParts | None) -> list[BaseRoute]:
 
 
 def admin_app(parts: AdminParts) -> Starlette:
-    admin = Admin(parts, Guard(parts.access))
+    admin = Admin(parts, Guard(parts.access, parts.accounts, parts.now))
 
     def open_(handler: Handler) -> Endpoint:
         async def endpoint(request: Request) -> Response:
@@ -58,6 +60,7 @@ def admin_app(parts: AdminParts) -> Starlette:
         Route("/login", open_(auth.login_page), methods=["GET"]),
         Route("/login", open_(auth.login), methods=["POST"]),
         Route("/logout", open_(auth.logout), methods=["POST"]),
+        Route("/logout-everywhere", owner(auth.logout_everywhere), methods=["POST"]),
         Route("/", owner(pages.home), methods=["GET"]),
         Route("/search", owner(pages.search), methods=["GET"]),
         Route("/carts/{cart_id:path}", owner(pages.cart_page), methods=["GET"]),

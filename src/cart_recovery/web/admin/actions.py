@@ -15,7 +15,6 @@ from cart_recovery.web import owner_views as views
 from cart_recovery.web.admin.context import (
     ADDRESS_ACTIONS,
     CART_ACTIONS,
-    OWNER,
     Admin,
     cart_url,
     run,
@@ -67,16 +66,17 @@ async def act(admin: Admin, request: Request) -> Response:
     email = form.get("email").strip()
     back = cart_url(cart_id) if cart_id else "/admin/privacy"
     service = admin.service
+    by = admin.owner(request)
     try:
         if action == "suppress":
-            await run(lambda: service.suppress(cart_id, now, by=OWNER, via="dashboard"))
+            await run(lambda: service.suppress(cart_id, now, by=by, via="dashboard"))
             admin.flash(request, f"Cart {cart_id} is suppressed: no more reminders for it.")
         elif action == "write_off":
-            await run(lambda: service.write_off(cart_id, now, by=OWNER, via="dashboard"))
+            await run(lambda: service.write_off(cart_id, now, by=by, via="dashboard"))
             admin.flash(request, f"Cart {cart_id} is written off.")
         elif action == "unsubscribe":
             address = check_address(email)
-            done = await run(lambda: service.unsubscribe(address, now, source=OWNER))
+            done = await run(lambda: service.unsubscribe(address, now, source=by))
             admin.flash(
                 request,
                 f"{address} is unsubscribed from every reminder."
@@ -85,7 +85,7 @@ async def act(admin: Admin, request: Request) -> Response:
             )
         elif action == "forget":
             address = check_address(email)
-            forgotten = await run(lambda: service.forget(address, now, by=OWNER))
+            forgotten = await run(lambda: service.forget(address, now, by=by))
             n = len(forgotten.cart_ids)
             admin.flash(
                 request,
@@ -110,9 +110,10 @@ async def export_shopper(admin: Admin, request: Request) -> Response:
         return form
     now = admin.now()
     service = admin.service
+    by = admin.owner(request)
     try:
         data = await run(
-            lambda: service.export_shopper(form.get("email"), now, by=OWNER, via="dashboard")
+            lambda: service.export_shopper(form.get("email"), now, by=by, via="dashboard")
         )
     except ActionRefused as e:
         admin.flash(request, str(e)[:300], "error")

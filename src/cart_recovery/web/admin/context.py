@@ -16,7 +16,8 @@ from jinja2 import Environment
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from cart_recovery.ports import CartStore, RequestError
+from cart_recovery.domain.owners import UNNAMED
+from cart_recovery.ports import CartStore, OwnerAccounts, RequestError
 from cart_recovery.service import Service
 from cart_recovery.web import owner_views as views
 from cart_recovery.web.context import OwnerAccess
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
 LIST_LIMIT = 500
 FORM_LIMIT = 16 * 1024
 DOC_FORM_LIMIT = 256 * 1024  # a doc's whole text, URL-encoded
-OWNER = "owner"
 
 ADMIN_HEADERS = {**PAGE_HEADERS, "Cache-Control": "no-store"}
 CART_ACTIONS = {"suppress": "Suppress", "write_off": "Write off"}
@@ -39,11 +39,12 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 @dataclass(frozen=True)
 class AdminParts:
-    """What the dashboard needs from a runtime's wiring. ``service`` is called when a request
-    first needs it, so the login page builds nothing more."""
+    """What the dashboard needs from a runtime's wiring. ``service`` and ``accounts`` are
+    called when a request first needs them, so the login page builds nothing more."""
 
     service: Callable[[], Service]
     access: OwnerAccess
+    accounts: Callable[[], OwnerAccounts]
     now: Callable[[], datetime]
     store_name: Callable[[], str]
     templates: Environment = field(default_factory=page_templates)
@@ -103,6 +104,11 @@ class Admin:
     def now(self) -> datetime:
         return self.parts.now()
 
+    def owner(self, request: Request) -> str:
+        """The logged-in owner's name, as the audit records their actions."""
+        who = getattr(request.state, "owner", None)
+        return who if isinstance(who, str) and who else UNNAMED
+
     def fmt(self) -> views.Fmt:
         service = self.service
         zone = ZoneInfo(service.docs.rules().store_timezone)
@@ -122,6 +128,7 @@ class Admin:
             csrf=self.guard.csrf(request),
             flash=flash,
             nav=values.pop("nav", ""),
+            who=getattr(request.state, "owner", ""),
             **values,
         )
 

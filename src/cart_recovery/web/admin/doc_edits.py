@@ -16,7 +16,7 @@ from starlette.responses import RedirectResponse, Response
 from cart_recovery.service import DocRefused
 from cart_recovery.web import owner_docs
 from cart_recovery.web import owner_views as views
-from cart_recovery.web.admin.context import DOC_FORM_LIMIT, OWNER, Admin, Form, run
+from cart_recovery.web.admin.context import DOC_FORM_LIMIT, Admin, Form, run
 
 DOC_TITLES = {"rules": "Rules", "voice": "Voice"}
 DEFAULT_AT = time(19, 30)
@@ -123,11 +123,11 @@ async def save(admin: Admin, request: Request) -> Response:
     doc, form = posted
     at = sample_time(form.get("at"))
     draft = _draft(form, doc)
-    service, now = admin.service, admin.now()
+    service, now, by = admin.service, admin.now(), admin.owner(request)
     try:
         saved = await run(
             lambda: service.save_doc(
-                doc, draft.text, base=draft.base or None, by=OWNER, now=now, note=draft.note
+                doc, draft.text, base=draft.base or None, by=by, now=now, note=draft.note
             )
         )
     except DocRefused as e:
@@ -180,9 +180,9 @@ async def restore(admin: Admin, request: Request) -> Response:
         return posted
     doc, form = posted
     version = form.get("version")
-    service, now = admin.service, admin.now()
+    service, now, by = admin.service, admin.now(), admin.owner(request)
     try:
-        saved = await run(lambda: service.restore_doc(doc, version, by=OWNER, now=now))
+        saved = await run(lambda: service.restore_doc(doc, version, by=by, now=now))
     except DocRefused as e:
         admin.flash(request, str(e)[:300], "error")
     else:

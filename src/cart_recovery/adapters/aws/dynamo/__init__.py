@@ -1,4 +1,5 @@
-"""The CartStore on DynamoDB: five on-demand tables (Part 7 of the series).
+"""The CartStore on DynamoDB: five on-demand tables (Part 7 of the series), and a sixth,
+``cr-owners``, for the owners' logins and sessions (``accounts``: its items are listed there).
 
 ============  =======================  ==================================================
 table         key                      notes
@@ -38,12 +39,13 @@ already still re-applies the row's timer. So an open cart always ends up with it
 worst a stale one fires early, and the waiter decides afresh.
 
 The store is one class assembled from its parts: ``client`` (conditional writes, paging,
-timer reconciliation), ``reads``, ``writes`` and ``owner``, over ``items`` (attribute
+timer reconciliation), ``reads``, ``writes``, ``owner`` and ``accounts``, over ``items`` (attribute
 values and rows).
 """
 
 from __future__ import annotations
 
+from cart_recovery.adapters.aws.dynamo.accounts import Accounts
 from cart_recovery.adapters.aws.dynamo.items import (
     CLICK_PREFIX,
     CLICK_QUERIES,
@@ -77,6 +79,7 @@ __all__ = [
 ]
 
 
-class DynamoStore(Owner):
-    """CartStore on DynamoDB (and a WakeQueue over the rows' timers, for a runtime that fires
-    its own: on AWS the ``TimerSink``, EventBridge Scheduler, fires them instead)."""
+class DynamoStore(Owner, Accounts):
+    """CartStore and OwnerAccounts on DynamoDB (and a WakeQueue over the rows' timers, for a
+    runtime that fires its own: on AWS the ``TimerSink``, EventBridge Scheduler, fires them
+    instead)."""

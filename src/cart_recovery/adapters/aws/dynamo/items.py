@@ -56,6 +56,7 @@ class Tables:
     audit: str = "cr-audit"
     unsub: str = "cr-unsub"
     event_ids: str = "cr-event-ids"
+    owners: str = "cr-owners"
 
 
 # ---- attribute values ---------------------------------------------------------------------
