@@ -406,8 +406,9 @@ class LinkMaker(Protocol):
     def for_step(self, cart_id: str, step: int, email: str) -> Links:
         """The return and unsubscribe links of reminder ``step`` of ``cart_id`` to ``email``."""
 
-    def action_url(self, action: str, target: str) -> str:
-        """A signed, expiring owner action link (``suppress``, ``write_off``, ``unsubscribe``)."""
+    def action_url(self, action: str, target: str, owner: str = ...) -> str:
+        """A signed, expiring owner action link (``suppress``, ``write_off``, ``unsubscribe``)
+        for ``owner`` (default: the unnamed owner), whose name the audit gives its action."""
 
 
 class BadToken(ValueError):
@@ -438,6 +439,12 @@ class LinkTokens(Protocol):
     ) -> tuple[str, str]:
         """``(action, target)`` of an owner action link; BadToken when forged, altered or
         older than ``max_age`` seconds (``now``: Unix seconds)."""
+
+    def read_owner_action(
+        self, token: str, *, max_age: int = ..., now: float | None = None
+    ) -> tuple[str, str, str]:
+        """``(action, target, owner)`` as ``read_action``: the owner the link was minted for
+        (``"owner"``, the unnamed one, for a link that names none)."""
 
 
 class LineWriter(Protocol):

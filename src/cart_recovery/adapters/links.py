@@ -5,6 +5,8 @@ of one kind is never accepted as another and nobody can make one for someone els
 An unsubscribe token names the address only by its keyed digest (``EmailKey``, the one the
 unsubscribe list keeps) and the cart the email was about: no link carries an address in any
 encoding. Tokens of the first kind (the normalised address inside) are still read.
+An owner action link names the owner it was minted for (the audit credits them); one minted
+before owners had names (or for the unnamed owner) has none and acts as ``owner``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from itsdangerous.encoding import base64_encode
 
 from cart_recovery.domain.address import normalise_email
 from cart_recovery.domain.compose import Links
+from cart_recovery.domain.owners import UNNAMED
 from cart_recovery.domain.privacy import DIGEST_PREFIX, EmailKey
 from cart_recovery.ports import BadToken as BadToken
 from cart_recovery.ports import UnsubscribeLink
@@ -43,18 +46,27 @@ class Tokens:
         self._ret_key = self._ret.make_signer().derive_key()
         self._action = URLSafeTimedSerializer(secret, salt="cart-recovery.owner-action")
 
-    def action(self, action: str, target: str) -> str:
-        """A signed, expiring owner action: ``target`` is a cart id (an address only for the
-        older ``unsubscribe``)."""
+    def action(self, action: str, target: str, owner: str = UNNAMED) -> str:
+        """A signed, expiring owner action for ``owner``: ``target`` is a cart id (an address
+        only for the older ``unsubscribe``). The unnamed owner's keeps the first form,
+        ``[action, target]``; a named owner's adds the name."""
         if action not in OWNER_ACTIONS:
             raise ValueError(f"unknown owner action {action!r}")
-        return str(self._action.dumps([action, target]))
+        value = [action, target] if owner == UNNAMED else [action, target, owner]
+        return str(self._action.dumps(value))
 
     def read_action(
         self, token: str, *, max_age: int = ACTION_LINK_MAX_AGE, now: float | None = None
     ) -> tuple[str, str]:
         """``(action, target)``; BadToken when forged, altered or older than ``max_age``
         seconds (``now``: Unix seconds, for a clock other than the system's)."""
+        action, target, _ = self.read_owner_action(token, max_age=max_age, now=now)
+        return action, target
+
+    def read_owner_action(
+        self, token: str, *, max_age: int = ACTION_LINK_MAX_AGE, now: float | None = None
+    ) -> tuple[str, str, str]:
+        """``(action, target, owner)``: ``owner`` is ``"owner"`` for a link that names none."""
         try:
             if now is None:
                 value = self._action.loads(token, max_age=max_age)
@@ -68,12 +80,12 @@ class Tokens:
             raise BadToken("action link not recognised") from None
         if (
             not isinstance(value, list)
-            or len(value) != 2
+            or len(value) not in (2, 3)
             or value[0] not in OWNER_ACTIONS
-            or not isinstance(value[1], str)
+            or not all(isinstance(v, str) and v for v in value[1:])
         ):
             raise BadToken("action link not recognised")
-        return value[0], value[1]
+        return value[0], value[1], value[2] if len(value) == 3 else UNNAMED
 
     def unsubscribe(self, email: str) -> str:
         """A token of the first kind, the normalised address inside (no longer put in emails;
@@ -154,8 +166,9 @@ class LinkMaker:
     base_url: str
     tokens: Tokens
 
-    def action_url(self, action: str, target: str) -> str:
-        return f"{self.base_url.rstrip('/')}/a/{self.tokens.action(action, target)}"
+    def action_url(self, action: str, target: str, owner: str = UNNAMED) -> str:
+        """The link of an owner action, credited to ``owner`` when it is done."""
+        return f"{self.base_url.rstrip('/')}/a/{self.tokens.action(action, target, owner)}"
 
     def for_step(self, cart_id: str, step: int, email: str) -> Links:
         base = self.base_url.rstrip("/")

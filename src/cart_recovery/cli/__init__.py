@@ -16,6 +16,7 @@ def _register() -> None:
     from cart_recovery.cli.cost import cost
     from cart_recovery.cli.integrate import import_carts, send_test_event
     from cart_recovery.cli.owner import COMMANDS as OWNER_COMMANDS
+    from cart_recovery.cli.owners import owner
     from cart_recovery.cli.reports import export, summary
     from cart_recovery.cli.rules import check_rules
     from cart_recovery.cli.serve import serve
@@ -32,6 +33,7 @@ def _register() -> None:
         import_carts,
         cost,
         *OWNER_COMMANDS,
+        owner,
     ):
         main.add_command(command)
 

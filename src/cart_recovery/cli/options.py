@@ -58,3 +58,38 @@ def open_data_dir(data_dir: Path) -> Iterator[Embedded]:
         yield runtime
     finally:
         runtime.close()
+
+
+OWNER_ENV = "CART_RECOVERY_OWNER"
+
+owner_option = click.option(
+    "--owner",
+    "owner",
+    envvar=OWNER_ENV,
+    default="",
+    metavar="NAME",
+    help=f"Who acts, as the history will name them (env {OWNER_ENV}); needed once owners are "
+    "named (`cart-recovery owner list`).",
+)
+
+
+def acting_owner(runtime: Embedded, given: str) -> str:
+    """The name the audit records for a command: the named owner ``given``, or the unnamed
+    ``owner`` while no owner is named. A clear error otherwise."""
+    from cart_recovery.domain.owners import UNNAMED
+
+    accounts = runtime.store
+    given = given.strip()
+    if not given:
+        if accounts.owners():
+            raise click.ClickException(
+                f"owners are named here: say who acts with --owner NAME (or {OWNER_ENV}); "
+                "`cart-recovery owner list` shows the names"
+            )
+        return UNNAMED
+    found = accounts.owner_named(given)
+    if found is None:
+        raise click.ClickException(
+            f"no owner is named {given!r}: `cart-recovery owner list` shows the names"
+        )
+    return found.name

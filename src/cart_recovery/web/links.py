@@ -9,7 +9,7 @@ unsubscribe Lambda (through Mangum).
 * ``GET /r/<token>``: the tracked return link: records the click, then 303 to that cart's
   stored return URL only.
 * ``GET /a/<token>``: an owner's signed, expiring action link (suppress, write off,
-  unsubscribe) shows what it would do; ``POST`` does it as the owner.
+  unsubscribe) shows what it would do; ``POST`` does it as the owner it was minted for.
 
 Every change goes through the service, which audits it.
 """
@@ -35,7 +35,6 @@ from cart_recovery.service import ActionRefused, OptIn, Service
 from cart_recovery.web import owner_views as views
 from cart_recovery.web.pages import PAGE_HEADERS, page_templates, read_body
 
-OWNER = "owner"
 ONE_CLICK = b"List-Unsubscribe=One-Click"
 UNSUBSCRIBE_BODY_LIMIT = 8 * 1024
 CART_ACTIONS = {"suppress": "Suppress", "write_off": "Write off"}
@@ -157,14 +156,15 @@ def shopper_routes(pages: LinkPages) -> list[BaseRoute]:
 
 def action_routes(pages: LinkPages) -> list[BaseRoute]:
     """An action link from the export sheet is its own credential: GET shows what it would do
-    (mail scanners prefetch links, so GET never changes anything), POST does it as the owner."""
+    (mail scanners prefetch links, so GET never changes anything), POST does it as the owner
+    the link was minted for (a link that names none: the unnamed ``owner``)."""
 
     def page(code: int = 200, /, **values: Any) -> Response:
         return pages.render("admin/action_link.html", code, ACTION_HEADERS, **values)
 
-    def read(token: str) -> tuple[str, str] | Response:
+    def read(token: str) -> tuple[str, str, str] | Response:
         try:
-            return pages.tokens.read_action(token, now=pages.now().timestamp())
+            return pages.tokens.read_owner_action(token, now=pages.now().timestamp())
         except BadToken as e:
             expired = "expired" in str(e)
             return page(403 if expired else 404, state="expired" if expired else "invalid")
@@ -187,7 +187,7 @@ def action_routes(pages: LinkPages) -> list[BaseRoute]:
         found = read(token)
         if isinstance(found, Response):
             return found
-        action, target = found
+        action, target, _ = found
         values = await describe(action, target)
         cart: Cart | None = values.get("cart")
         if action in CART_ACTIONS and (cart is None or not cart.is_open):
@@ -200,17 +200,17 @@ def action_routes(pages: LinkPages) -> list[BaseRoute]:
         found = read(request.path_params["token"])
         if isinstance(found, Response):
             return found
-        action, target = found
+        action, target, by = found
         service, now = pages.service(), pages.now()
         try:
             if action == "suppress":
-                await run(lambda: service.suppress(target, now, by=OWNER, via="action link"))
+                await run(lambda: service.suppress(target, now, by=by, via="action link"))
             elif action == "write_off":
-                await run(lambda: service.write_off(target, now, by=OWNER, via="action link"))
+                await run(lambda: service.write_off(target, now, by=by, via="action link"))
             elif action == "unsubscribe_cart":
-                await run(lambda: service.unsubscribe_cart(target, now, source=OWNER))
+                await run(lambda: service.unsubscribe_cart(target, now, source=by))
             else:
-                await run(lambda: service.unsubscribe(target, now, source=OWNER))
+                await run(lambda: service.unsubscribe(target, now, source=by))
         except ActionRefused as e:
             values = await describe(action, target)
             return page(409, state="refused", reason=str(e), **values)
