@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 import pytest
 
 from cart_recovery.lambdas import dashboard, nightly_export
+from cart_recovery.service.owners import OwnerLogins
 from tests.aws.services import client, unique
 from tests.aws.world import World, decode_body, world
 
@@ -139,6 +140,30 @@ def test_an_owner_action_from_the_dashboard_is_audited_on_dynamodb(
     assert cart is not None and cart.close_reason == "written_off"
     row = w.app.store.audit("c-2")[-1]
     assert (row.by, row.action) == ("owner", "written_off")
+
+
+def test_a_named_owner_logs_in_on_dynamodb_and_a_revoked_session_ends(
+    seeded: tuple[World, str],
+) -> None:
+    w, token = seeded
+    # Given Sam named in cr-owners (the same door as the embedded runtime's)
+    OwnerLogins(w.app.store).add_with_password("Sam", "sam@shop.example", "a long passphrase", T0)
+    browser = Browser(w)
+    # Then the dashboard secret no longer logs in, and Sam's email and password do
+    assert browser.log_in(token)["statusCode"] == 401
+    found = CSRF.search(browser.page("/admin/login"))
+    assert found is not None
+    form = {"csrf": found.group(1), "email": "sam@shop.example", "password": "a long passphrase"}
+    assert browser.go("POST", "/admin/login", form)["statusCode"] == 303
+    # When Sam writes off Jo's cart, the audit on DynamoDB names Sam
+    found = CSRF.search(browser.page("/admin/carts/c-2"))
+    assert found is not None
+    browser.go("POST", "/admin/actions/write_off", {"csrf": found.group(1), "cart": "c-2"})
+    assert w.app.store.audit("c-2")[-1].by == "Sam"
+    # When every session of Sam's is revoked (another Lambda instance, say), the next request
+    # is refused
+    w.app.store.revoke_sessions("Sam")
+    assert browser.go("GET", "/admin/")["statusCode"] == 303
 
 
 def test_without_its_token_parameter_the_dashboard_says_which_one_is_missing(

@@ -381,6 +381,7 @@ def world(
             "CR_AUDIT_TABLE": tables.audit,
             "CR_UNSUB_TABLE": tables.unsub,
             "CR_EVENT_IDS_TABLE": tables.event_ids,
+            "CR_OWNERS_TABLE": tables.owners,
             "CR_EVENTS_QUEUE_URL": made["queue_url"],
             "CR_RULES_BUCKET": made["bucket"],
             "CR_EXPORTS_BUCKET": made["exports_bucket"],

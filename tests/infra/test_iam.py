@@ -69,9 +69,11 @@ PART7: dict[str, set[str]] = {
     # store's reads the pages make (a day's carts by index, a cart, its sends, audit and
     # events, search and the month by scans), the owner's actions (suppress, write off,
     # unsubscribe, forget: rows updated, audit rows and list rows put, the wake-up
-    # cancelled), the docs it shows and edits, the login token and the link key.
+    # cancelled), the docs it shows and edits, the login token and the link key; and the
+    # owners' logins in cr-owners (a session deleted at logout).
     "DashboardRole": {
         "dynamodb:GetItem",
+        "dynamodb:DeleteItem",
         "dynamodb:Query",
         "dynamodb:Scan",
         "dynamodb:PutItem",
@@ -324,11 +326,12 @@ GRANTS: dict[str, dict[str, set[str]]] = {
         "ssm:GetParametersByPath": CONFIG_PATH,
         "ssm:GetParameter": {"ssm:parameter/cr/dashboard/token"},
         "secretsmanager:GetSecretValue": {SIGNING_KEY},
-        "dynamodb:GetItem": DASHBOARD_READS,
-        "dynamodb:Query": DASHBOARD_READS,
-        "dynamodb:Scan": ALL_TABLES,
-        "dynamodb:PutItem": ALL_TABLES,
-        "dynamodb:UpdateItem": ALL_TABLES,
+        "dynamodb:GetItem": DASHBOARD_READS | {"OwnersTable"},
+        "dynamodb:Query": DASHBOARD_READS | {"OwnersTable"},
+        "dynamodb:Scan": ALL_TABLES | {"OwnersTable"},
+        "dynamodb:PutItem": ALL_TABLES | {"OwnersTable"},
+        "dynamodb:UpdateItem": ALL_TABLES | {"OwnersTable"},
+        "dynamodb:DeleteItem": {"OwnersTable"},
         "scheduler:DeleteSchedule": {SCHEDULES},
         "s3:GetObject": DOCS
         | {"ExportsBucket/exports/carts.xlsx", "ExportsBucket/exports/carts.csv"},

@@ -6,9 +6,9 @@ webhook reads one secret and the queue; it never loads config or docs). ``curren
 one app per execution environment, built at the first invocation.
 
 Environment variables (the SAM template sets them): the tables ``CR_STATE_TABLE``,
-``CR_SENDS_TABLE``, ``CR_AUDIT_TABLE``, ``CR_UNSUB_TABLE``, ``CR_EVENT_IDS_TABLE``;
-``CR_EVENTS_QUEUE_URL``, ``CR_RULES_BUCKET``, ``CR_CONFIG_PATH``; ``CR_EXPORTS_BUCKET`` (the
-nightly export's files);
+``CR_SENDS_TABLE``, ``CR_AUDIT_TABLE``, ``CR_UNSUB_TABLE``, ``CR_EVENT_IDS_TABLE``,
+``CR_OWNERS_TABLE``; ``CR_EVENTS_QUEUE_URL``, ``CR_RULES_BUCKET``, ``CR_CONFIG_PATH``;
+``CR_EXPORTS_BUCKET`` (the nightly export's files);
 the secrets ``CR_WEBHOOK_SECRET_ID``, ``CR_SIGNING_SECRET_ID``, ``CR_SHEETS_SECRET_ID`` (the
 Google service account's key JSON: the Sheet export and the Docs sync); ``CR_GOOGLE_API_ROOT``;
 Scheduler's ``CR_SCHEDULER_GROUP``, ``CR_WAITER_ARN``, ``CR_SENDER_ARN``,
@@ -207,6 +207,7 @@ class AwsApp:
             audit=s.audit_table,
             unsub=s.unsub_table,
             event_ids=s.event_ids_table,
+            owners=s.owners_table,
         )
         return DynamoStore(
             self.clients("dynamodb"),
@@ -377,6 +378,7 @@ class AwsApp:
         parts = AdminParts(
             service=lambda: self.service,
             access=access,
+            accounts=lambda: self.store,
             now=self.now,
             store_name=lambda: self.docs.voice().store_name,
             doc_sources={

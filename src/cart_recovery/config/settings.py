@@ -144,6 +144,7 @@ class AwsSettings(Settings, frozen=True, kw_only=True):
     audit_table: str = "cr-audit"
     unsub_table: str = "cr-unsub"
     event_ids_table: str = "cr-event-ids"
+    owners_table: str = "cr-owners"
     events_queue_url: str = ""
     rules_bucket: str = "cr-rules-source"
     exports_bucket: str = ""  # the nightly export's files ("": none)
@@ -395,6 +396,7 @@ AWS_ENV = {
     "audit_table": "CR_AUDIT_TABLE",
     "unsub_table": "CR_UNSUB_TABLE",
     "event_ids_table": "CR_EVENT_IDS_TABLE",
+    "owners_table": "CR_OWNERS_TABLE",
     "events_queue_url": "CR_EVENTS_QUEUE_URL",
     "rules_bucket": "CR_RULES_BUCKET",
     "exports_bucket": "CR_EXPORTS_BUCKET",
