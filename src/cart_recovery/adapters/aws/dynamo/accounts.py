@@ -59,6 +59,12 @@ class Accounts(Client):
     def _owners_table(self) -> str:
         return self.tables.owners
 
+    def _ttl(self, seconds: float) -> int:
+        """The TTL attribute of an item that counts for ``seconds`` more: on the wall clock,
+        which DynamoDB's sweeper reads (the service's clock may be another; the item's own
+        times decide whether it still counts)."""
+        return int(self._wall_clock() + seconds) + 1
+
     def _put(self, values: dict[str, Any], condition: bool = True) -> dict[str, Any]:
         request: dict[str, Any] = {"TableName": self._owners_table, "Item": to_item(values)}
         if condition:
@@ -142,11 +148,10 @@ class Accounts(Client):
                 raise
 
     def note_failed_login(self, key: str, at: datetime) -> None:
-        expires = int((at + LOGIN_WINDOW).timestamp()) + 1
         values = {
             "pk": "fail#" + key,
             "sk": f"{iso(at)}#{secrets.token_hex(6)}",
-            "expires_at": expires,
+            "expires_at": self._ttl(LOGIN_WINDOW.total_seconds()),
         }
         self._db.put_item(**self._put(values, condition=False)["Put"])
 
@@ -188,7 +193,7 @@ class Accounts(Client):
             "created": iso(session.created),
             "expires": iso(session.expires),
             "epoch": self._epoch(session.owner),
-            "expires_at": int(session.expires.timestamp()) + 1,
+            "expires_at": self._ttl((session.expires - session.created).total_seconds()),
         }
         self._db.put_item(**self._put(values, condition=False)["Put"])
 
