@@ -86,16 +86,24 @@ def table_requests(tables: Tables) -> list[dict[str, Any]]:
             "AttributeDefinitions": attrs(("cart_id", "S"), ("event_id", "S")),
             "BillingMode": "PAY_PER_REQUEST",
         },
-        {
-            "TableName": tables.owners,
-            "KeySchema": [
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            "AttributeDefinitions": attrs(("pk", "S"), ("sk", "S")),
-            "BillingMode": "PAY_PER_REQUEST",
-        },
+        owners_table(tables.owners),
     ]
+
+
+def owners_table(name: str) -> dict[str, Any]:
+    """The owners' logins, sessions and failed logins (``dynamo/accounts.py``): one key pair."""
+    return {
+        "TableName": name,
+        "KeySchema": [
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        "AttributeDefinitions": [
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
 
 
 def create_tables(client: Any, tables: Tables) -> None:
