@@ -5,6 +5,8 @@ its next request."""
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -82,6 +84,15 @@ def test_two_owners_log_in_and_the_history_names_who_acted(shop: Shop, chromium:
     cart, _ = shop.rt.store.load("A-1044")
     assert cart is not None and cart.status is Status.CLOSED
     assert shop.rt.store.audit("A-1044")[-1].by == "Sam"
+    # and so does the night's export, downloaded from the dashboard
+    shop.rt.reports.export_day(shop.clock.now().date())
+    download = sam.request.get(f"{shop.base}/admin/exports/carts.csv")
+    assert download.status == 200
+    [written_off] = [
+        r for r in csv.DictReader(io.StringIO(download.text())) if r["Cart"] == "A-1044"
+    ]
+    day = shop.clock.now().date().isoformat()
+    assert written_off["Status"] == f"closed (written_off by Sam on {day})"
 
     # When Alex is removed on the command line, Alex's next request goes to the login page
     result = CliRunner().invoke(

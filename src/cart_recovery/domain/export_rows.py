@@ -108,7 +108,13 @@ def export_rows(
         status = str(cart.status)
         if cart.close_reason is not None and cart.status is Status.CLOSED:
             # (a cart bought after it was given up keeps the old reason: it is bought now)
-            status += f" ({cart.close_reason})"
+            who = "" if f.closed_by is None else f" by {f.closed_by}"
+            when = (
+                ""
+                if not who or cart.closed_at is None
+                else f" on {_local(cart.closed_at, zone)[:10]}"
+            )
+            status += f" ({cart.close_reason}{who}{when})"
         cells: dict[str, str | Decimal] = {
             "Cart": cart.cart_id,
             "Created": _local(cart.created_at, zone),

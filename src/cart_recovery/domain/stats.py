@@ -50,11 +50,13 @@ def attribution(cart: Cart, sends: Iterable[SendRecord], clicks: Sequence[Click]
 
 @dataclass(frozen=True)
 class CartFacts:
-    """One cart with its sends and clicks, as the reports read them."""
+    """One cart with its sends and clicks, as the reports read them; ``closed_by``: who closed
+    it, for a cart an owner suppressed or wrote off (from its audit)."""
 
     cart: Cart
     sends: tuple[SendRecord, ...] = ()
     clicks: tuple[Click, ...] = ()
+    closed_by: str | None = None
 
 
 @dataclass(frozen=True)

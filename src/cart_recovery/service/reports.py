@@ -23,6 +23,7 @@ from cart_recovery.domain.chart import Chart, chart, text_bars
 from cart_recovery.domain.chart_png import png
 from cart_recovery.domain.export_rows import EXPORT_WINDOW_DAYS, export_rows
 from cart_recovery.domain.feedback import COMPLAINT_RATE_LIMIT
+from cart_recovery.domain.model import CloseReason, Status
 from cart_recovery.domain.series import MonthSeries, month_series
 from cart_recovery.domain.stats import (
     CartFacts,
@@ -45,14 +46,23 @@ class Summary:
     series: MonthSeries | None = None  # the month day by day, for the chart
 
 
+OWNER_CLOSES = frozenset({CloseReason.SUPPRESSED, CloseReason.WRITTEN_OFF})
+
+
 def cart_facts(store: CartStore, cart_ids: Sequence[str]) -> list[CartFacts]:
-    """The given carts with their sends and clicks (unknown ids are left out)."""
+    """The given carts with their sends and clicks (unknown ids are left out), and who closed
+    each cart an owner suppressed or wrote off (the audit row of that close)."""
     clicks = store.clicks_for(list(cart_ids))
     out = []
     for cart_id in cart_ids:
         cart, sends = store.load(cart_id)
-        if cart is not None:
-            out.append(CartFacts(cart, tuple(sends), tuple(clicks.get(cart_id, ()))))
+        if cart is None:
+            continue
+        closed_by = None
+        if cart.status is Status.CLOSED and cart.close_reason in OWNER_CLOSES:
+            rows = [a for a in store.audit(cart_id) if a.action == str(cart.close_reason)]
+            closed_by = rows[-1].by if rows else None
+        out.append(CartFacts(cart, tuple(sends), tuple(clicks.get(cart_id, ())), closed_by))
     return out
 
 
