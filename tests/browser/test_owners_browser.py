@@ -84,15 +84,15 @@ def test_two_owners_log_in_and_the_history_names_who_acted(shop: Shop, chromium:
     cart, _ = shop.rt.store.load("A-1044")
     assert cart is not None and cart.status is Status.CLOSED
     assert shop.rt.store.audit("A-1044")[-1].by == "Sam"
-    # and so does the night's export, downloaded from the dashboard
-    shop.rt.reports.export_day(shop.clock.now().date())
+    # and so does the export, downloaded from the dashboard, whose action links are Sam's
     download = sam.request.get(f"{shop.base}/admin/exports/carts.csv")
     assert download.status == 200
-    [written_off] = [
-        r for r in csv.DictReader(io.StringIO(download.text())) if r["Cart"] == "A-1044"
-    ]
+    rows = list(csv.DictReader(io.StringIO(download.text())))
+    [written_off] = [r for r in rows if r["Cart"] == "A-1044"]
     day = shop.clock.now().date().isoformat()
     assert written_off["Status"] == f"closed (written_off by Sam on {day})"
+    link = next(r["Unsubscribe"] for r in rows if r["Unsubscribe"])
+    assert shop.rt.tokens.read_owner_action(link.rsplit("/", 1)[1])[2] == "Sam"
 
     # When Alex is removed on the command line, Alex's next request goes to the login page
     result = CliRunner().invoke(

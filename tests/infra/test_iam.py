@@ -333,8 +333,7 @@ GRANTS: dict[str, dict[str, set[str]]] = {
         "dynamodb:UpdateItem": ALL_TABLES | {"OwnersTable"},
         "dynamodb:DeleteItem": {"OwnersTable"},
         "scheduler:DeleteSchedule": {SCHEDULES},
-        "s3:GetObject": DOCS
-        | {"ExportsBucket/exports/carts.xlsx", "ExportsBucket/exports/carts.csv"},
+        "s3:GetObject": DOCS,
         "s3:GetObjectVersion": DOCS,
         "s3:PutObject": DOCS,
         "s3:ListBucketVersions": {"RulesBucket"},

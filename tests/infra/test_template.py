@@ -420,8 +420,7 @@ def test_exports_bucket_is_private_encrypted_and_tls_only(resources: dict[str, A
         if res["Type"] == "AWS::Serverless::Function"
         and "CR_EXPORTS_BUCKET" in res["Properties"].get("Environment", {}).get("Variables", {})
     }
-    # the export writes it, the summary links it, the dashboard serves it
-    assert told == {"NightlyExportFunction", "SummaryFunction", "DashboardFunction"}
+    assert told == {"NightlyExportFunction", "SummaryFunction"}
     for logical_id in told:
         env = resources[logical_id]["Properties"]["Environment"]["Variables"]
         assert env["CR_EXPORTS_BUCKET"] == {"Ref": "ExportsBucket"}

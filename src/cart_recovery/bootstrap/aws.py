@@ -56,6 +56,7 @@ from cart_recovery.adapters.links import LinkMaker, Tokens
 from cart_recovery.adapters.llm.template import TemplateLines
 from cart_recovery.adapters.storefronts.generic import decode_event as decode_event
 from cart_recovery.adapters.storefronts.generic import verify as verify
+from cart_recovery.bootstrap.downloads import export_download
 from cart_recovery.config.settings import PARAMETERS, AwsSettings, aws_settings
 from cart_recovery.domain.address import recipient_address
 from cart_recovery.domain.privacy import EmailKey
@@ -386,7 +387,7 @@ class AwsApp:
                 for doc, i in links.items()
                 if s.google_docs_rules_id and s.google_docs_voice_id
             },
-            export_file=None if self.exports is None else self.exports.read,
+            export_file=export_download(self.reports, self.links, self.clock),
         )
         return OnItsOwnLoop(Starlette(routes=admin_routes(parts)))
 

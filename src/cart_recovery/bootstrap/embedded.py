@@ -24,6 +24,7 @@ from cart_recovery.adapters.sqlite import SqliteStore
 from cart_recovery.adapters.storefronts.generic import GenericSource
 from cart_recovery.adapters.storefronts.shopify import ShopifySource
 from cart_recovery.adapters.storefronts.standard_webhooks import StandardWebhooksSource
+from cart_recovery.bootstrap.downloads import export_download
 from cart_recovery.config.first_run import new_config_text
 from cart_recovery.config.mail_events import MailEventSettings
 from cart_recovery.config.settings import CONFIG_NAME, EmbeddedSettings
@@ -303,7 +304,7 @@ def embedded(
         owner=owner_access(settings),
         accounts=store,
         doc_sources=doc_links(settings),
-        export_dir=settings.export_dir,
+        export_file=export_download(lambda: reports, service.links, clock),
         ingester=ingest_queue.ingest,
     )
     app = create_app(ctx, lifespan=lifespan)

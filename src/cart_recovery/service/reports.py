@@ -21,7 +21,7 @@ from markupsafe import escape
 from cart_recovery.domain.calendar import day_bounds, month_bounds
 from cart_recovery.domain.chart import Chart, chart, text_bars
 from cart_recovery.domain.chart_png import png
-from cart_recovery.domain.export_rows import EXPORT_WINDOW_DAYS, export_rows
+from cart_recovery.domain.export_rows import EXPORT_WINDOW_DAYS, Row, export_rows
 from cart_recovery.domain.feedback import COMPLAINT_RATE_LIMIT
 from cart_recovery.domain.model import CloseReason, Status
 from cart_recovery.domain.series import MonthSeries, month_series
@@ -104,15 +104,22 @@ class Reports:
         _, end = day_bounds(day, zone)
         return start, end
 
-    def export_day(self, day: date) -> list[str]:
+    def window_rows(
+        self, day: date, action_url: Callable[[str, str], str] | None = None
+    ) -> list[Row]:
         """Every cart with activity (created, an event, an audit row) in the window ending
-        with ``day`` (store time), one row each in its current state, to every exporter."""
+        with ``day`` (store time), one row each in its current state; the owner action links
+        made by ``action_url`` (default: the unnamed owner's, as the shared sheet has)."""
         start, end = self.export_window(day)
-        rows = export_rows(
+        return export_rows(
             self.facts(self.store.touched_between(start, end)),
             rules=self.docs.rules(),
-            action_url=self.action_url,
+            action_url=action_url or self.action_url,
         )
+
+    def export_day(self, day: date) -> list[str]:
+        """The window's rows (``window_rows``) to every exporter."""
+        rows = self.window_rows(day)
         written: list[str] = []
         for exporter in self.exporters:
             written.extend(exporter.write(day, rows))

@@ -7,8 +7,6 @@ The generic webhook, the one path under load, is answered before the router (``C
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
@@ -68,18 +66,8 @@ def admin_parts(ctx: WebContext) -> AdminParts | None:
         store_name=ctx.store_name,
         templates=ctx.templates,
         doc_sources=ctx.doc_sources,
-        export_file=None if ctx.export_dir is None else files_in(ctx.export_dir),
+        export_file=ctx.export_file,
     )
-
-
-def files_in(folder: Path) -> Callable[[str], bytes | None]:
-    """A named file's bytes in ``folder`` (None while there is none)."""
-
-    def read(name: str) -> bytes | None:
-        path = folder / name
-        return path.read_bytes() if path.is_file() else None
-
-    return read
 
 
 class App(Starlette):

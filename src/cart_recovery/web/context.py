@@ -7,7 +7,6 @@ import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
@@ -60,7 +59,8 @@ class WebContext:
     # The docs followed from Google Docs: ``rules`` / ``voice`` → the Doc's link (the
     # dashboard links to it instead of editing).
     doc_sources: dict[str, str] = field(default_factory=dict)
-    export_dir: Path | None = None  # the nightly export's folder, served to the owner
+    # The export's window as a file for the owner who downloads it: (name, owner) → bytes.
+    export_file: Callable[[str, str], bytes] | None = None
 
     # the metrics' per-outcome counters, looked up once
     _counters: dict[str, Any] = field(default_factory=dict, init=False, repr=False)

@@ -72,20 +72,6 @@ class S3Exporter:
             code = error_code(e) or type(e).__name__
             raise S3ExportError(f"export to s3://{self.bucket}/{key} failed: {code}") from None
 
-    def read(self, name: str) -> bytes | None:
-        """The latest ``carts.xlsx`` or ``carts.csv`` (None before the first export)."""
-        suffix = {"carts.xlsx": ".xlsx", "carts.csv": ".csv"}.get(name)
-        if suffix is None:
-            return None
-        try:
-            answer = self.s3.get_object(Bucket=self.bucket, Key=self.latest_key(suffix))
-        except client_error_type() as e:
-            if error_code(e) in {"404", "NoSuchKey", "NotFound"}:
-                return None
-            raise
-        data: bytes = answer["Body"].read()
-        return data
-
     def download_url(self, expires: timedelta = LINK_LIFETIME) -> str | None:
         """A presigned GET of the latest workbook, valid for ``expires`` (at most 7 days, and
         no longer than the credentials that sign it); None when no export was written yet."""

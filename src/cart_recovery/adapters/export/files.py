@@ -116,6 +116,19 @@ def write_csv(rows: Sequence[Row], path: Path) -> Path:
 LATEST = ("carts.xlsx", "carts.csv")  # the files the dashboard serves
 
 
+def export_bytes(name: str, rows: Sequence[Row]) -> bytes:
+    """``carts.xlsx`` or ``carts.csv`` of ``rows``, as bytes (the dashboard's download)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="cr-download-") as folder:
+        path = Path(folder) / name
+        if name.endswith(".xlsx"):
+            write_xlsx(rows, path, title="Carts")
+        else:
+            write_csv(rows, path)
+        return path.read_bytes()
+
+
 @dataclass
 class FileExporter:
     """The ``Exporter`` into a folder: ``carts.xlsx`` and ``carts.csv`` hold the latest night's

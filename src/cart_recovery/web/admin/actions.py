@@ -147,18 +147,20 @@ EXPORT_TYPES = {
 
 
 async def export_file(admin: Admin, request: Request) -> Response:
-    """GET: the nightly export's latest ``carts.xlsx`` or ``carts.csv`` as a download (a read:
-    no CSRF token; the route's name is fixed, never a path from the request)."""
+    """GET: the export's window as ``carts.xlsx`` or ``carts.csv``, in its current state, its
+    action links minted for the owner who downloads it (a read: no CSRF token; the route's
+    name is fixed, never a path from the request)."""
     name = request.url.path.rpartition("/")[2]
-    read = admin.parts.export_file
-    data = None if read is None or name not in EXPORT_TYPES else await run(read, name)
-    if data is None:
+    make = admin.parts.export_file
+    if make is None or name not in EXPORT_TYPES:
         return admin.page(
             request,
             "admin/message.html",
             404,
-            title="No export yet",
-            message="The export is written every night at 2am store time.",
+            title="No export here",
+            message="This dashboard keeps no export.",
         )
+    by = admin.owner(request)
+    data = await run(make, name, by)
     headers = {**EXPORT_HEADERS, "Content-Disposition": f'attachment; filename="{name}"'}
     return Response(data, media_type=EXPORT_TYPES[name], headers=headers)

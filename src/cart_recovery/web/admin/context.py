@@ -49,10 +49,9 @@ class AdminParts:
     store_name: Callable[[], str]
     templates: Environment = field(default_factory=page_templates)
     doc_sources: dict[str, str] = field(default_factory=dict)  # doc → its Google Doc link
-    # The nightly export's latest file by name (``carts.xlsx``, ``carts.csv``): its bytes, or
-    # None before the first export (the embedded folder; the AWS exports bucket). None: no
-    # export kept where this runtime can read it.
-    export_file: Callable[[str], bytes | None] | None = None
+    # The export's window as a file by name (``carts.xlsx``, ``carts.csv``), made now in its
+    # current state, its action links minted for the named owner: (name, owner) → bytes.
+    export_file: Callable[[str, str], bytes] | None = None
 
 
 @dataclass
