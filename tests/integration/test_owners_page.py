@@ -17,7 +17,7 @@ from cart_recovery.domain.model import Status
 from tests.integration.test_dashboard import Dash, ny
 from tests.integration.test_named_owners import PASSWORD, add_sam, log_in, second_browser
 
-TOKEN_SHOWN = re.compile(r'id="new-token" readonly value="([^"]+)"')
+TOKEN_SHOWN = re.compile(r'<pre id="new-token" class="token">([^<]+)</pre>')
 
 
 @pytest.fixture
