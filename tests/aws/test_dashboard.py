@@ -10,11 +10,11 @@ import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 
-from cart_recovery.lambdas import dashboard, nightly_export
+from cart_recovery.lambdas import dashboard, nightly_export, unsub_handler
 from cart_recovery.service.owners import OwnerLogins
 from tests.aws.services import client, unique
 from tests.aws.world import World, decode_body, world
@@ -164,6 +164,45 @@ def test_a_named_owner_logs_in_on_dynamodb_and_a_revoked_session_ends(
     # is refused
     w.app.store.revoke_sessions("Sam")
     assert browser.go("GET", "/admin/")["statusCode"] == 303
+
+
+def test_the_first_owner_is_added_from_the_aws_dashboard_and_logs_in(
+    seeded: tuple[World, str],
+) -> None:
+    w, token = seeded
+    # Given the owner logged in with the dashboard secret, no owner named in cr-owners
+    browser = Browser(w)
+    browser.log_in(token)
+    page = browser.page("/admin/owners")
+    assert "No owner is named yet" in page
+    found = CSRF.search(page)
+    assert found is not None
+    # When Sam is added from the Owners page, the token login's end confirmed
+    sam = {"name": "Sam", "email": "sam@shop.example", "login": "password", "first": "yes"}
+    password = {"password": "a long passphrase", "again": "a long passphrase"}
+    answer = browser.go("POST", "/admin/owners/add", {"csrf": found.group(1), **sam, **password})
+    assert answer["statusCode"] == 200 and "Sam is an owner now" in decode_body(answer)
+    # Then Sam is kept in cr-owners, the secret's session has ended and the secret is refused
+    assert [a.name for a in w.app.store.owners()] == ["Sam"]
+    assert browser.go("GET", "/admin/owners")["statusCode"] == 303
+    assert browser.log_in(token)["statusCode"] == 401
+    # And Sam logs in and finds themself on the list
+    found = CSRF.search(browser.page("/admin/login"))
+    assert found is not None
+    form = {"csrf": found.group(1), "email": "sam@shop.example", "password": "a long passphrase"}
+    assert browser.go("POST", "/admin/login", form)["statusCode"] == 303
+    assert "you, logged in" in browser.page("/admin/owners")
+    # When Sam adds Alex with a token and then removes Alex, Alex's action links stop at once
+    found = CSRF.search(browser.page("/admin/owners"))
+    assert found is not None
+    alex = {"name": "Alex", "email": "alex@shop.example", "login": "token"}
+    assert browser.go("POST", "/admin/owners/add", {"csrf": found.group(1), **alex})["statusCode"]
+    link = urlsplit(w.app.links.action_url("suppress", "c-2", "Alex")).path
+    assert unsub_handler.handler(w.page_event(link), None)["statusCode"] == 200
+    browser.go("POST", "/admin/owners/remove", {"csrf": found.group(1), "name": "Alex"})
+    assert [a.name for a in w.app.store.owners()] == ["Sam"]
+    answer = unsub_handler.handler(w.page_event(link), None)
+    assert answer["statusCode"] == 403 and "no longer works" in decode_body(answer)
 
 
 def test_without_its_token_parameter_the_dashboard_says_which_one_is_missing(

@@ -152,3 +152,35 @@ def test_the_lockout_holds_across_a_restart_on_the_same_data_folder(
         context.close()
     finally:
         again.close()
+
+
+def test_the_owners_page_at_phone_width(shop: Shop, chromium: Any) -> None:
+    phone = chromium.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = log_in(phone, shop, "Sam")
+    # Given the Owners page on a phone: both owners, Sam marked, nothing wider than the screen
+    page.click(".top nav a:has-text('Owners')")
+    page.wait_for_url(f"{shop.base}/admin/owners")
+    rows = page.locator("table.people tbody tr")
+    assert rows.count() == 2
+    assert "you, logged in" in rows.filter(has_text="Sam").inner_text()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    shot(page, "owners-phone")
+    # When Sam adds Kim with a personal token
+    page.fill("#owner-name", "Kim")
+    page.fill("#owner-email", "kim@shop.example")
+    page.check("input[name=login][value=token]")
+    page.click("button:has-text('Add owner')")
+    # Then the token is shown once, readable on the phone
+    token = page.inner_text("#new-token")
+    assert len(token) >= 43 and page.evaluate("document.documentElement.scrollWidth") <= 390
+    shot(page, "owners-token-once-phone")
+    # and the list, back again, has Kim and no token
+    page.click("a:has-text('Back to the owners')")
+    assert "kim@shop.example" in page.inner_text("main") and token not in page.content()
+    # When Sam removes Kim after the confirmation, Kim is gone
+    page.locator("table.people tr", has_text="Kim").locator("a:has-text('Remove')").click()
+    page.click("button:has-text('Remove Kim')")
+    page.wait_for_url(f"{shop.base}/admin/owners")
+    assert "Kim is removed" in page.inner_text(".flash")
+    assert [a.name for a in shop.rt.store.owners()] == ["Alex", "Sam"]
+    phone.close()

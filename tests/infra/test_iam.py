@@ -110,7 +110,8 @@ WHY = {
     "s3:GetObject": "the docs: the waits, quiet hours, store timezone; templates, store name",
     "s3:GetObjectVersion": "a bad edit is rejected: the last good version keeps serving",
     "s3:ListBucketVersions": "finding that last good version",
-    "dynamodb:GetItem": "load the cart (and, for the sender, the unsubscribe list entry)",
+    "dynamodb:GetItem": "load the cart (and, for the sender, the unsubscribe list entry; for "
+    "the link pages, the owner an action link names, so a removed owner's links stop)",
     "dynamodb:Query": "the cart's send history; the carts of an address",
     "dynamodb:UpdateItem": "cart rows: close, re-time, defer; claimed -> sent",
     "dynamodb:PutItem": "the audit row of every write",
@@ -254,7 +255,8 @@ GRANTS: dict[str, dict[str, set[str]]] = {
     "UnsubHandlerRole": {
         "ssm:GetParametersByPath": CONFIG_PATH,
         "dynamodb:PutItem": {"UnsubTable", "AuditTable"},
-        "dynamodb:GetItem": {"StateTable", "UnsubTable"},
+        # the owner an action link names, by key: a removed owner's links stop working
+        "dynamodb:GetItem": {"StateTable", "UnsubTable", "OwnersTable"},
         "dynamodb:DeleteItem": {"UnsubTable"},
         "dynamodb:UpdateItem": {"StateTable"},
         "dynamodb:Query": {"StateTable/index/by-email", "SendsTable"},

@@ -198,6 +198,7 @@ def test_the_lockout_is_kept_in_the_store_across_a_restart(dash: Dash) -> None:
 
 
 def test_an_action_link_minted_for_an_owner_is_audited_with_their_name(dash: Dash) -> None:
+    add_sam(dash)
     links = dash.rt.service.links
     base = dash.settings.base_url
     named = links.action_url("suppress", "c1", "Sam").removeprefix(base)

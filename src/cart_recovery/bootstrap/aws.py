@@ -351,6 +351,7 @@ class AwsApp:
             tokens=self.tokens,
             now=self.now,
             store_name=lambda: self.docs.voice().store_name,
+            accounts=lambda: self.store,  # cr-owners: a removed owner's links stop (GetItem)
         )
         return OnItsOwnLoop(links_app(pages))
 

@@ -12,6 +12,8 @@ import click
 
 from cart_recovery.cli.options import data_dir_option, open_data_dir
 
+VIA = "command line"  # where an owner change came from, in its log line
+
 
 @click.group()
 def owner() -> None:
@@ -39,14 +41,14 @@ def add(name: str, email: str, with_token: bool, data_dir: Path) -> None:
         now = rt.clock.now()
         try:
             if with_token:
-                account, token = logins.add_with_token(name, email, now)
+                account, token = logins.add_with_token(name, email, now, via=VIA)
             else:
                 password = click.prompt(
                     f"Password for {name.strip()} (at least {MIN_PASSWORD} characters)",
                     hide_input=True,
                     confirmation_prompt="Type it again",
                 )
-                account = logins.add_with_password(name, email, password, now)
+                account = logins.add_with_password(name, email, password, now, via=VIA)
                 token = ""
         except OwnerError as e:
             raise click.ClickException(str(e)) from None
@@ -74,8 +76,7 @@ def list_(data_dir: Path) -> None:
         return
     rows = [("NAME", "EMAIL", "ADDED", "LAST LOGIN", "LOGS IN WITH")]
     for a in accounts:
-        kind = "token" if a.token_hash else "password"
-        rows.append((a.name, a.email, _when(a.created), _when(a.last_login), kind))
+        rows.append((a.name, a.email, _when(a.created), _when(a.last_login), a.logs_in_with))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         click.echo("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
@@ -86,15 +87,14 @@ def list_(data_dir: Path) -> None:
 @data_dir_option
 def remove(name: str, data_dir: Path) -> None:
     """Remove an owner; every dashboard session of theirs ends at once."""
+    from cart_recovery.domain.owners import OwnerError
     from cart_recovery.service.owners import OwnerLogins
 
     with open_data_dir(data_dir) as rt:
-        logins = OwnerLogins(rt.store)
-        found = rt.store.owner_named(name.strip())
-        if found is None or not logins.remove(found.name):
-            raise click.ClickException(
-                f"no owner is named {name.strip()!r}: `cart-recovery owner list` shows the names"
-            )
+        try:
+            found = OwnerLogins(rt.store).remove(name, via=VIA)
+        except OwnerError as e:
+            raise click.ClickException(f"{e}: `cart-recovery owner list` shows the names") from None
         left = rt.store.owners()
     click.echo(f"{found.name} is removed; their dashboard sessions have ended.")
     if not left:

@@ -43,6 +43,11 @@ class OwnerAccount:
     token_hash: str = field(default="", repr=False)
     last_login: datetime | None = None
 
+    @property
+    def logs_in_with(self) -> str:
+        """How the owner logs in, in the owners' list: ``token`` or ``password``."""
+        return "token" if self.token_hash else "password"
+
 
 @dataclass(frozen=True)
 class OwnerSession:
@@ -80,9 +85,12 @@ def owner_email(email: str) -> str:
     return normalise_email(email)
 
 
-def check_password(password: str) -> None:
+def check_password(password: str, again: str | None = None) -> None:
+    """A new password: long enough and, when it was typed twice (``again``), the same twice."""
     if len(password) < MIN_PASSWORD:
         raise OwnerError(f"the password is shorter than {MIN_PASSWORD} characters")
+    if again is not None and again != password:
+        raise OwnerError("the two passwords do not match")
 
 
 def session_expires(created: datetime) -> datetime:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import hmac
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,6 +37,7 @@ from cart_recovery.domain.owners import (
 )
 from cart_recovery.ports import OwnerAccounts, OwnerExists
 
+log = logging.getLogger("cart_recovery.owners")
 _hasher = PasswordHasher()
 # Checked against when no owner has the email, so a wrong email costs what a wrong password does.
 _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
@@ -69,28 +71,54 @@ class OwnerLogins:
 
     # ---- the owners ------------------------------------------------------------------------
     def add_with_password(
-        self, name: str, email: str, password: str, now: datetime
+        self,
+        name: str,
+        email: str,
+        password: str,
+        now: datetime,
+        *,
+        again: str | None = None,
+        by: str = "",
+        via: str = "",
     ) -> OwnerAccount:
-        """OwnerError (or OwnerExists) naming what was wrong; nothing kept then."""
-        check_password(password)
+        """OwnerError (or OwnerExists) naming what was wrong; nothing kept then. ``again``: the
+        password typed a second time, when it was; ``by`` and ``via``: who adds, and where
+        from (for the log line)."""
+        check_password(password, again)
         account = OwnerAccount(
             owner_name(name), owner_email(email), now, password_hash=_hasher.hash(password)
         )
         self.accounts.add_owner(account)
+        _logged("owner added", account, by, via)
         return account
 
-    def add_with_token(self, name: str, email: str, now: datetime) -> tuple[OwnerAccount, str]:
+    def add_with_token(
+        self, name: str, email: str, now: datetime, *, by: str = "", via: str = ""
+    ) -> tuple[OwnerAccount, str]:
         """The new owner and their personal token, which is shown once and kept only hashed."""
         token = secrets.token_urlsafe(32)
         account = OwnerAccount(
             owner_name(name), owner_email(email), now, token_hash=secret_hash(token)
         )
         self.accounts.add_owner(account)
+        _logged("owner added", account, by, via)
         return account, token
 
-    def remove(self, name: str) -> bool:
-        """The owner is gone, and every session of theirs ends at once."""
-        return self.accounts.remove_owner(name)
+    def remove(self, name: str, *, by: str = "", via: str = "") -> OwnerAccount:
+        """The owner named ``name`` (case-insensitively) is gone, and every session of theirs
+        ends at once. OwnerError when there is none, or when ``by`` (the owner who removes)
+        would remove themselves as the last owner: nothing changes then."""
+        found = self.accounts.owner_named(name.strip())
+        if found is None:
+            raise OwnerError(f"no owner is named {name.strip()!r}")
+        if by.casefold() == found.name.casefold() and len(self.accounts.owners()) <= 1:
+            raise OwnerError(
+                f"{found.name} is the last owner: add another owner before removing yourself"
+            )
+        if not self.accounts.remove_owner(found.name):
+            raise OwnerError(f"no owner is named {name.strip()!r}")
+        _logged("owner removed", found, by, via)
+        return found
 
     def named(self) -> bool:
         """Are owners named? Then the admin token no longer logs in."""
@@ -185,6 +213,20 @@ class OwnerLogins:
 
     def log_out_everywhere(self, owner: str) -> None:
         self.accounts.revoke_sessions(owner)
+
+
+def _logged(what: str, account: OwnerAccount, by: str, via: str) -> None:
+    """One structured log line of a change to the owners: whose, by whom, from where (never
+    a password, a token or a hash)."""
+    log.info(
+        what,
+        extra={
+            "owner": account.name,
+            "logs_in_with": account.logs_in_with,
+            "by": by or None,
+            "via": via or None,
+        },
+    )
 
 
 def _same(given: str, expected: str) -> bool:

@@ -44,12 +44,14 @@ def operations(ctx: WebContext) -> list[BaseRoute]:
 
 def link_pages(ctx: WebContext) -> LinkPages:
     """The link pages (``/u``, ``/r``, ``/a``) with the embedded runtime's parts."""
+    accounts = ctx.accounts
     return LinkPages(
         service=lambda: ctx.service,
         tokens=ctx.tokens,
         now=ctx.clock.now,
         store_name=ctx.store_name,
         templates=ctx.templates,
+        accounts=None if accounts is None else (lambda: accounts),
     )
 
 

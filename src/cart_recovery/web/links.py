@@ -9,7 +9,8 @@ unsubscribe Lambda (through Mangum).
 * ``GET /r/<token>``: the tracked return link: records the click, then 303 to that cart's
   stored return URL only.
 * ``GET /a/<token>``: an owner's signed, expiring action link (suppress, write off,
-  unsubscribe) shows what it would do; ``POST`` does it as the owner it was minted for.
+  unsubscribe) shows what it would do; ``POST`` does it as the owner it was minted for, while
+  that owner is still one (when the runtime gives the pages the owners' accounts).
 
 Every change goes through the service, which audits it.
 """
@@ -30,7 +31,8 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Route
 
 from cart_recovery.domain.model import Cart
-from cart_recovery.ports import BadToken, LinkTokens, RequestError, UnsubscribeLink
+from cart_recovery.domain.owners import UNNAMED
+from cart_recovery.ports import BadToken, LinkTokens, OwnerAccounts, RequestError, UnsubscribeLink
 from cart_recovery.service import ActionRefused, OptIn, Service
 from cart_recovery.web import owner_views as views
 from cart_recovery.web.pages import PAGE_HEADERS, page_templates, read_body
@@ -45,13 +47,23 @@ REDIRECT_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer
 @dataclass(frozen=True)
 class LinkPages:
     """What the link pages need from a runtime's wiring. ``service`` is called when a request
-    first needs it, so a page that only reads its token builds nothing more."""
+    first needs it, so a page that only reads its token builds nothing more. ``accounts``:
+    the owners' accounts, read to refuse an action link minted for an owner since removed
+    (None: every well-signed link acts)."""
 
     service: Callable[[], Service]
     tokens: LinkTokens
     now: Callable[[], datetime]
     store_name: Callable[[], str]
     templates: Environment = field(default_factory=page_templates)
+    accounts: Callable[[], OwnerAccounts] | None = None
+
+    def owner_kept(self, owner: str) -> bool:
+        """Is the owner a link names still one? (The unnamed owner's links, which the export
+        makes, always are.)"""
+        if owner == UNNAMED or self.accounts is None:
+            return True
+        return self.accounts().owner_named(owner) is not None
 
     def render(self, name: str, code: int, headers: dict[str, str], /, **values: Any) -> Response:
         html = self.templates.get_template(name).render(store_name=self.store_name(), **values)
@@ -162,12 +174,15 @@ def action_routes(pages: LinkPages) -> list[BaseRoute]:
     def page(code: int = 200, /, **values: Any) -> Response:
         return pages.render("admin/action_link.html", code, ACTION_HEADERS, **values)
 
-    def read(token: str) -> tuple[str, str, str] | Response:
+    async def read(token: str) -> tuple[str, str, str] | Response:
         try:
-            return pages.tokens.read_owner_action(token, now=pages.now().timestamp())
+            found = pages.tokens.read_owner_action(token, now=pages.now().timestamp())
         except BadToken as e:
             expired = "expired" in str(e)
             return page(403 if expired else 404, state="expired" if expired else "invalid")
+        if not await run(pages.owner_kept, found[2]):
+            return page(403, state="removed")
+        return found
 
     async def describe(action: str, target: str) -> dict[str, Any]:
         values: dict[str, Any] = {"action": action, "target": target}
@@ -184,7 +199,7 @@ def action_routes(pages: LinkPages) -> list[BaseRoute]:
 
     async def confirm(request: Request) -> Response:
         token = request.path_params["token"]
-        found = read(token)
+        found = await read(token)
         if isinstance(found, Response):
             return found
         action, target, _ = found
@@ -197,7 +212,7 @@ def action_routes(pages: LinkPages) -> list[BaseRoute]:
         return page(state="confirm", post_to=f"/a/{token}", **values)
 
     async def perform(request: Request) -> Response:
-        found = read(request.path_params["token"])
+        found = await read(request.path_params["token"])
         if isinstance(found, Response):
             return found
         action, target, by = found

@@ -16,9 +16,12 @@ server; no script runs, so the strict content security policy of the shopper pag
 * ``actions``: confirm and act (suppress, write off, unsubscribe, forget), the data export,
   the nightly export's files (``/admin/exports/carts.xlsx`` and ``.csv``),
   dismissing an alert of the banner (the owner's alerts, on the carts page);
+* ``owners``: the Owners page: who logs in (never a hash), adding an owner (a password typed
+  twice, or a personal token shown once), removing one after a confirmation;
 * ``api``: the JSON endpoints.
 
-Every action goes through the service, which audits it under the logged-in owner's name.
+Every action goes through the service, which audits it under the logged-in owner's name;
+a change to the owners is a log line naming them (``service.owners``).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from cart_recovery.web.admin import actions, api, auth, doc_edits, pages
+from cart_recovery.web.admin import actions, api, auth, doc_edits, owners, pages
 from cart_recovery.web.admin.auth import Guard, safe_next, session_key
 from cart_recovery.web.admin.context import Admin, AdminParts, Endpoint
 
@@ -75,6 +78,10 @@ def admin_app(parts: AdminParts) -> Starlette:
         Route("/docs/{doc}/restore", owner(doc_edits.restore), methods=["POST"]),
         Route("/privacy", owner(pages.privacy_page), methods=["GET"]),
         Route("/privacy/export", owner(actions.export_shopper), methods=["POST"]),
+        Route("/owners", owner(owners.owners_page), methods=["GET"]),
+        Route("/owners/add", owner(owners.add_owner), methods=["POST"]),
+        Route("/owners/remove", owner(owners.confirm_remove), methods=["GET"]),
+        Route("/owners/remove", owner(owners.remove_owner), methods=["POST"]),
         Route("/exports/carts.xlsx", owner(actions.export_file), methods=["GET"]),
         Route("/exports/carts.csv", owner(actions.export_file), methods=["GET"]),
         Route("/api/carts", owner(api.carts), methods=["GET"]),
