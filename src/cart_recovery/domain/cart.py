@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -42,24 +43,25 @@ MAX_ITEMS = 1000  # lines of one cart (the contract's maxItems)
 def validate_event(event: CartEvent, now: datetime | None = None) -> CartEvent:
     """Checks what the schema cannot; returns the event with its times in UTC. With ``now``,
     an ``occurred_at`` more than MAX_FUTURE ahead of it is refused."""
-    if event.total is not None and (not event.total.is_finite() or event.total < 0):
+    total = event.total
+    if total is not None and (not total.is_finite() or total < 0):
         raise EventError("total", "must be a number of zero or more")
-    if event.total is not None and event.total > Decimal("1e12"):
+    if total is not None and total > _MAX_AMOUNT:
         raise EventError("total", "is too large")
-    if event.items is not None and len(event.items) > MAX_ITEMS:
-        raise EventError("items", f"has more than {MAX_ITEMS} lines")
-    for i, item in enumerate(event.items or ()):
-        if not item.unit_price.is_finite() or item.unit_price < 0 or item.unit_price > 10**12:
-            raise EventError(f"items[{i}].unit_price", "must be a number of zero or more")
-        for name in ("url", "image_url"):
-            link = getattr(item, name)
-            if link is not None and not link.lower().startswith(("https://", "http://")):
-                raise EventError(f"items[{i}].{name}", "must be an http(s) URL")
-    if event.timezone is not None:
-        try:
-            ZoneInfo(event.timezone)
-        except (ZoneInfoNotFoundError, ValueError, OSError):  # "America" is a folder: OSError
-            raise EventError("timezone", f"unknown IANA timezone {event.timezone!r}") from None
+    items = event.items
+    if items is not None:
+        if len(items) > MAX_ITEMS:
+            raise EventError("items", f"has more than {MAX_ITEMS} lines")
+        for i, item in enumerate(items):
+            price = item.unit_price
+            if not price.is_finite() or price < 0 or price > _MAX_AMOUNT:
+                raise EventError(f"items[{i}].unit_price", "must be a number of zero or more")
+            if item.url is not None and not _is_web_link(item.url):
+                raise EventError(f"items[{i}].url", "must be an http(s) URL")
+            if item.image_url is not None and not _is_web_link(item.image_url):
+                raise EventError(f"items[{i}].image_url", "must be an http(s) URL")
+    if event.timezone is not None and not _is_zone(event.timezone):
+        raise EventError("timezone", f"unknown IANA timezone {event.timezone!r}")
     if event.email is not None and event.email.strip():
         try:
             recipient_address(event.email)
@@ -69,11 +71,30 @@ def validate_event(event: CartEvent, now: datetime | None = None) -> CartEvent:
         raise EventError("return_url", "must be an http(s) URL")
     if event.wait_override is not None:
         _override(event.wait_override)
-    if event.occurred_at.year < 2000:
+    at = event.occurred_at
+    if at.year < 2000:
         raise EventError("occurred_at", "is before the year 2000")
-    if now is not None and event.occurred_at > now + MAX_FUTURE:
+    if now is not None and at > now + MAX_FUTURE:
         raise EventError("occurred_at", "is more than a day in the future")
-    return msgspec.structs.replace(event, occurred_at=utc(event.occurred_at))
+    if at.tzinfo is UTC:  # as msgspec decodes "Z" and "+00:00": nothing to convert
+        return event
+    return msgspec.structs.replace(event, occurred_at=utc(at))
+
+
+_MAX_AMOUNT = Decimal(10**12)
+
+
+def _is_web_link(link: str) -> bool:
+    return link.lower().startswith(("https://", "http://"))
+
+
+@functools.lru_cache(maxsize=1024)  # pure: zoneinfo's answer for a name does not change
+def _is_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # "America" is a folder: OSError
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -86,26 +107,35 @@ class Applied:
     cancel: bool  # everything pending for the cart is cancelled
 
 
-def _merge(cart: Cart, event: CartEvent) -> Cart:
+def _merge(cart: Cart, event: CartEvent, **fixed: object) -> Cart:
+    """``cart`` with what ``event`` carries, then ``fixed`` over it, in one copy."""
     changes: dict[str, object] = {}
-    for name in ("email", "name", "return_url", "timezone", "locale", "marketing_consent"):
-        value = getattr(event, name)
-        if value is not None:
-            changes[name] = value.strip() if isinstance(value, str) else value
-    if changes.get("email") == "":
-        changes["email"] = None
+    if event.email is not None:
+        changes["email"] = event.email.strip() or None
+    if event.name is not None:
+        changes["name"] = event.name.strip()
+    if event.return_url is not None:
+        changes["return_url"] = event.return_url.strip()
+    if event.timezone is not None:
+        changes["timezone"] = event.timezone.strip()
+    if event.locale is not None:
+        changes["locale"] = event.locale.strip()
+    if event.marketing_consent is not None:
+        changes["marketing_consent"] = event.marketing_consent
     if event.currency is not None:
         changes["currency"] = event.currency
-    if event.items is not None:
-        changes["items"] = event.items
+    items = event.items
+    if items is not None:
+        changes["items"] = items
     if event.total is not None:
         changes["total"] = event.total
-    elif event.items is not None:
-        changes["total"] = sum((i.line_total for i in event.items), Decimal(0))
+    elif items is not None:
+        changes["total"] = sum((i.line_total for i in items), Decimal(0))
     if event.saved_link is not None:
         changes["saved_link"] = event.saved_link
     if event.wait_override is not None:
         changes["wait_override"] = _override(event.wait_override)
+    changes.update(fixed)
     return msgspec.structs.replace(cart, **changes)
 
 
@@ -114,13 +144,13 @@ def apply_event(cart: Cart | None, event: CartEvent, now: datetime) -> Applied:
     at = event.occurred_at
     if cart is None:
         fresh = Cart(cart_id=event.cart_id, created_at=now, abandoned_at=at, last_event_at=at)
-        fresh = _merge(fresh, event)
         if event.type == CHECKED_OUT:
-            fresh = msgspec.structs.replace(fresh, status=Status.BOUGHT, bought_at=at)
+            fresh = _merge(fresh, event, status=Status.BOUGHT, bought_at=at)
             return Applied(fresh, "checked_out", reschedule=False, cancel=True)
         if event.type == SAVED:  # a cart that starts from a saved link carries the tag
-            fresh = msgspec.structs.replace(fresh, saved_link=True)
-        return Applied(fresh, "created", reschedule=True, cancel=False)
+            fresh = _merge(fresh, event, saved_link=True)
+            return Applied(fresh, "created", reschedule=True, cancel=False)
+        return Applied(_merge(fresh, event), "created", reschedule=True, cancel=False)
 
     if event.type == CHECKED_OUT:
         if cart.status is Status.BOUGHT:
@@ -138,10 +168,9 @@ def apply_event(cart: Cart | None, event: CartEvent, now: datetime) -> Applied:
     if at < cart.last_event_at:
         return Applied(None, "ignored_stale", reschedule=False, cancel=False)
 
-    merged = _merge(cart, event)
     if event.type == SAVED:
-        saved = msgspec.structs.replace(merged, saved_link=True, last_event_at=at)
+        saved = _merge(cart, event, saved_link=True, last_event_at=at)
         return Applied(saved, "saved", reschedule=False, cancel=False)
     assert event.type == UPDATED
-    updated = msgspec.structs.replace(merged, abandoned_at=at, last_event_at=at)
+    updated = _merge(cart, event, abandoned_at=at, last_event_at=at)
     return Applied(updated, "updated", reschedule=True, cancel=False)

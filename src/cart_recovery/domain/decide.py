@@ -70,11 +70,19 @@ def next_on_timeline(cart: Cart, sends: Iterable[SendRecord], rules: Rules) -> N
     return Next(None, latest + rules.close_out)
 
 
-def decide(cart: Cart, sends: Iterable[SendRecord], rules: Rules, now: datetime) -> Move:
-    """Same inputs, same move. Nothing here sends: the service carries the move out."""
+def decide(
+    cart: Cart,
+    sends: Iterable[SendRecord],
+    rules: Rules,
+    now: datetime,
+    *,
+    timeline: Next | None = None,
+) -> Move:
+    """Same inputs, same move. Nothing here sends: the service carries the move out.
+    ``timeline``: ``next_on_timeline(cart, sends, rules)``, when the caller holds it already."""
     if not cart.is_open:
         return StillShopping(None)
-    nxt = next_on_timeline(cart, sends, rules)
+    nxt = next_on_timeline(cart, sends, rules) if timeline is None else timeline
     if nxt.step is None:
         return GiveUp(CloseReason.GAVE_UP) if now >= nxt.at else StillShopping(nxt.at)
     if now < nxt.at:

@@ -30,10 +30,6 @@ def _store_zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
-def _is_quiet(instant: datetime, zone: ZoneInfo, quiet: QuietHours) -> bool:
-    return quiet.contains(instant.astimezone(zone).time())
-
-
 @functools.lru_cache(maxsize=4096)  # pure: the same day, hours and zone give the same instants
 def _wall_instants(day: date, quiet: QuietHours, zone: ZoneInfo) -> tuple[datetime, ...]:
     """The instants (UTC) whose local wall time is ``quiet.end`` on ``day``, earliest first.
@@ -75,14 +71,26 @@ def quiet_until(now: datetime, zone: ZoneInfo, quiet: QuietHours | None) -> date
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
-    if quiet is None or not _is_quiet(now, zone, quiet):
+    if quiet is None:
         return None
-    today = now.astimezone(zone).date()
+    local = now.astimezone(zone)  # the one conversion of ``now``; the rest is remembered
+    if not quiet.contains(local.time()):
+        return None
+    today = local.date()
     for days in range(4):
-        for candidate in _wall_instants(today + timedelta(days=days), quiet, zone):
-            if candidate > now and not _is_quiet(candidate, zone, quiet):
+        for candidate in _openings(today + timedelta(days=days), quiet, zone):
+            if candidate > now:
                 return candidate
     raise ValueError(f"quiet hours {quiet} leave no time to send in {zone.key}")  # unreachable
+
+
+@functools.lru_cache(maxsize=4096)  # pure, as ``_wall_instants``
+def _openings(day: date, quiet: QuietHours, zone: ZoneInfo) -> tuple[datetime, ...]:
+    """Those of ``_wall_instants`` that are outside quiet hours: the moments on ``day`` when
+    sending may start again, earliest first."""
+    return tuple(
+        t for t in _wall_instants(day, quiet, zone) if not quiet.contains(t.astimezone(zone).time())
+    )
 
 
 @dataclass(frozen=True)
@@ -132,15 +140,17 @@ def check_gates(
 
     if unsubscribed:
         return Skip(SkipReason.UNSUBSCRIBED)
-    address = normalise_email(cart.email)
+    address = None
     window_start = now - rules.do_not_disturb
     for record in recent_sends:
         if (
             record.outcome == Outcome.SENT
             and record.cart_id != cart.cart_id
             and record.recipient is not None
-            and normalise_email(record.recipient) == address
             and window_start < record.at <= now
         ):
-            return Skip(SkipReason.DO_NOT_DISTURB)
+            if address is None:
+                address = normalise_email(cart.email)
+            if normalise_email(record.recipient) == address:
+                return Skip(SkipReason.DO_NOT_DISTURB)
     return SendIt()

@@ -19,7 +19,7 @@ from typing import Protocol
 from msgspec import Struct
 
 from cart_recovery.domain.address import AddressError, normalise_email, recipient_address
-from cart_recovery.domain.decide import GiveUp, StillShopping, decide
+from cart_recovery.domain.decide import GiveUp, Next, StillShopping, decide
 from cart_recovery.domain.gates import Defer as GateDefer
 from cart_recovery.domain.gates import Skip as GateSkip
 from cart_recovery.domain.gates import check_gates
@@ -125,11 +125,13 @@ def plan_wakeup(
     *,
     mailing: Collection[str] = (),
     hand_off: bool = False,
+    timeline: Next | None = None,
 ) -> Plan:
     """What this wake-up of ``cart`` does at ``now``. ``mailing``: the addresses (normalised)
     being mailed in this batch. ``hand_off``: a due step is handed to a separate sender
-    rather than run through the gates here."""
-    move = decide(cart, sends, rules, now)
+    rather than run through the gates here. ``timeline``: the cart's ``next_on_timeline``,
+    when the caller holds it already (``simulate`` computes it once per cart state)."""
+    move = decide(cart, sends, rules, now, timeline=timeline)
     if isinstance(move, StillShopping | GiveUp):
         return move
     step, due = move.step, move.due

@@ -42,7 +42,7 @@ from typing import IO, Any
 from cart_recovery.domain.address import normalise_email
 from cart_recovery.domain.calendar import utc_stamp
 from cart_recovery.domain.cart import apply_event
-from cart_recovery.domain.decide import next_wake
+from cart_recovery.domain.decide import Next, next_on_timeline
 from cart_recovery.domain.model import Cart, CartEvent, Outcome, SendRecord
 from cart_recovery.domain.rules import Rules, SizeTier, zone_named
 from cart_recovery.domain.wakeup import (
@@ -196,15 +196,24 @@ class RememberedTiers(Rules):
 
 class _Cart:
     """One open cart: its row, its send history by step, the event ids it has taken, and the
-    sequence number of its one pending timer (0: none)."""
+    sequence number of its one pending timer (0: none). ``timeline`` and ``tier`` are worked
+    out once per state of the cart (None: not yet, or the row or its sends changed since)."""
 
-    __slots__ = ("cart", "seen", "sends", "timer")
+    __slots__ = ("cart", "seen", "sends", "tier", "timeline", "timer")
 
     def __init__(self, cart: Cart) -> None:
         self.cart = cart
         self.sends: list[SendRecord] = []  # by step, as MemoryStore.load gives them
         self.seen: set[str] = set()
         self.timer = 0
+        self.timeline: Next | None = None  # next_on_timeline(cart, sends, rules)
+        self.tier: str | None = None  # tier_name(cart, rules)
+
+    def tier_name(self, rules: Rules) -> str:
+        tier = self.tier
+        if tier is None:
+            tier = self.tier = tier_name(self.cart, rules)
+        return tier
 
     def record(self, record: SendRecord) -> None:
         step = record.step
@@ -349,6 +358,16 @@ class Engine:
         state.timer = seq
         heapq.heappush(self._heap, (at, state.cart.cart_id, seq))
 
+    def _schedule(self, state: _Cart) -> None:
+        """The cart's timer at its next wake (``next_wake``), its timeline kept for then."""
+        cart = state.cart
+        if not cart.is_open:
+            state.timeline = None
+            self._set_timer(state, None)
+            return
+        timeline = state.timeline = next_on_timeline(cart, state.sends, self.rules)
+        self._set_timer(state, timeline.at)
+
     def _finish(self, cart_id: str) -> None:
         self.open.pop(cart_id, None)
         self.finished.add(cart_id)
@@ -372,11 +391,13 @@ class Engine:
         cart = applied.cart
         if cart is None:
             return
-        state.cart = cart
+        if cart is not state.cart:
+            state.cart = cart
+            state.timeline = state.tier = None
         if applied.cancel:
             self._set_timer(state, None)
         elif applied.reschedule:
-            self._set_timer(state, next_wake(cart, state.sends, self.rules))
+            self._schedule(state)
         if not cart.is_open:
             self._finish(cart_id)
 
@@ -386,10 +407,10 @@ class Engine:
         next batch (its address is being mailed in this one: ``mailing``)."""
         cart = state.cart
         rules = self.rules
-        plan = plan_wakeup(cart, state.sends, rules, now, self, mailing=mailing)
-        if isinstance(plan, Wait):
-            self._set_timer(state, plan.wake_at)
-        elif isinstance(plan, Send):
+        plan = plan_wakeup(
+            cart, state.sends, rules, now, self, mailing=mailing, timeline=state.timeline
+        )
+        if isinstance(plan, Send):  # the plans by how often a simulation makes them
             record = SendRecord(
                 cart_id=cart.cart_id,
                 step=plan.step,
@@ -402,22 +423,26 @@ class Engine:
             self._sent.setdefault(key, []).append(record)
             self._sent_fifo.append((now, key))
             mailing.add(plan.batch_key)
-            self._set_timer(state, next_wake(cart, state.sends, rules))
-            self.out.sent(cart.cart_id, plan.step, now, tier_name(cart, rules))
+            self._schedule(state)
+            self.out.sent(cart.cart_id, plan.step, now, state.tier_name(rules))
         elif isinstance(plan, Close):
             state.timer = 0
-            self.out.closed_as(cart.cart_id, str(plan.reason), now, tier_name(cart, rules))
+            self.out.closed_as(cart.cart_id, str(plan.reason), now, state.tier_name(rules))
             self._finish(cart.cart_id)
         elif isinstance(plan, Defer):
+            # A deferral's record is not a done step, and it takes the place of one that was
+            # not done either (the step is due): the timeline is unchanged.
             state.record(plan.record)
             self._set_timer(state, plan.until)
             self.out.deferred_to(
-                cart.cart_id, plan.step, plan.due, plan.until, tier_name(cart, rules)
+                cart.cart_id, plan.step, plan.due, plan.until, state.tier_name(rules)
             )
         elif isinstance(plan, Skip):
             state.record(plan.record)
-            self._set_timer(state, next_wake(cart, state.sends, rules))
-            self.out.skipped(cart.cart_id, plan.step, plan.reason, tier_name(cart, rules))
+            self._schedule(state)
+            self.out.skipped(cart.cart_id, plan.step, plan.reason, state.tier_name(rules))
+        elif isinstance(plan, Wait):
+            self._set_timer(state, plan.wake_at)
         elif isinstance(plan, Later):
             return False
         else:  # HandOff and Recheck: no hand-off here, and no claim is ever held
@@ -445,4 +470,5 @@ class Engine:
             del fifo[:head]
             head = 0
         self._fifo_head = head
-        return [s for s in sent.get(normalise_email(email), ()) if s.at >= since]
+        # What is left of an address's list is at ``since`` or later: the FIFO dropped the rest.
+        return list(sent.get(normalise_email(email), ()))

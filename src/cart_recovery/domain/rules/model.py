@@ -54,7 +54,8 @@ class QuietHours:
     end: time
 
     def contains(self, t: time) -> bool:
-        t = t.replace(tzinfo=None)
+        if t.tzinfo is not None:
+            t = t.replace(tzinfo=None)
         if self.start <= self.end:
             return self.start <= t < self.end
         return t >= self.start or t < self.end
