@@ -11,30 +11,30 @@ from cart_recovery.domain.model import DONE, Cart, CloseReason, SendRecord
 from cart_recovery.domain.rules import MAX_REMINDERS, Rules, waits_for
 
 
-class StillShopping(Struct, frozen=True):
+class StillShopping(Struct, frozen=True, gc=False):
     """Nothing to send now. ``wake_at``: look again then (``None``: the cart is finished)."""
 
     wake_at: datetime | None
 
 
-class FirstReminder(Struct, frozen=True):
+class FirstReminder(Struct, frozen=True, gc=False):
     due: datetime
     step: int = 1
 
 
-class SecondReminder(Struct, frozen=True):
+class SecondReminder(Struct, frozen=True, gc=False):
     due: datetime
     step: int = 2
 
 
-class GiveUp(Struct, frozen=True):
+class GiveUp(Struct, frozen=True, gc=False):
     reason: CloseReason
 
 
 Move = StillShopping | FirstReminder | SecondReminder | GiveUp
 
 
-class Next(Struct, frozen=True):
+class Next(Struct, frozen=True, gc=False):
     """The next thing on a cart's timeline: a step falling due, or the close-out (step None)."""
 
     step: int | None

@@ -26,7 +26,7 @@ Money = Decimal  # non-negative: checked in validate_event
 AwareTime = Annotated[datetime, Meta(tz=True)]
 
 
-class Item(Struct, frozen=True, kw_only=True):
+class Item(Struct, frozen=True, kw_only=True, gc=False):
     """One line of a cart."""
 
     title: Annotated[str, Meta(min_length=1, max_length=500)]
@@ -41,7 +41,7 @@ class Item(Struct, frozen=True, kw_only=True):
         return self.unit_price * self.quantity
 
 
-class CartEvent(Struct, frozen=True, kw_only=True):
+class CartEvent(Struct, frozen=True, kw_only=True, gc=False):
     """One cart event (SPEC §3), whatever source it came from."""
 
     event_id: Id
@@ -74,7 +74,7 @@ class CloseReason(enum.StrEnum):
     WRITTEN_OFF = "written_off"
 
 
-class Cart(Struct, frozen=True, kw_only=True):
+class Cart(Struct, frozen=True, kw_only=True, gc=False):
     """The canonical row for one cart. ``version`` counts writes (optimistic concurrency)."""
 
     cart_id: str
@@ -124,7 +124,7 @@ class SkipReason(enum.StrEnum):
     BOUNCED = "bounced"  # the mail server refused the recipient for good (a hard bounce)
 
 
-class SendRecord(Struct, frozen=True, kw_only=True):
+class SendRecord(Struct, frozen=True, kw_only=True, gc=False):
     """One reminder step of one cart: ``at`` is when it reached its outcome."""
 
     cart_id: str

@@ -44,25 +44,25 @@ Wait = StillShopping
 Close = GiveUp
 
 
-class HandOff(Struct, frozen=True):
+class HandOff(Struct, frozen=True, gc=False):
     """A step is due; a separate sender takes it from here (the AWS runtime's waiter)."""
 
     step: int
     due: datetime
 
 
-class Later(Struct, frozen=True):
+class Later(Struct, frozen=True, gc=False):
     """The address is being mailed in this batch already: this cart waits for the next one,
     so that its do-not-disturb gate sees that send."""
 
 
-class Recheck(Struct, frozen=True):
+class Recheck(Struct, frozen=True, gc=False):
     """Another sender holds this step's claim right now: look again at ``at``, never send."""
 
     at: datetime
 
 
-class Defer(Struct, frozen=True):
+class Defer(Struct, frozen=True, gc=False):
     """Quiet hours in the shopper's zone: the step moves to ``until``; ``record`` is kept."""
 
     step: int
@@ -71,7 +71,7 @@ class Defer(Struct, frozen=True):
     record: SendRecord
 
 
-class Skip(Struct, frozen=True):
+class Skip(Struct, frozen=True, gc=False):
     """The step will never be sent; ``record`` (outcome skipped) counts it as done. ``why``:
     the address's fault when it cannot be mailed at all, for the log."""
 
@@ -81,7 +81,7 @@ class Skip(Struct, frozen=True):
     why: str = ""
 
 
-class Send(Struct, frozen=True):
+class Send(Struct, frozen=True, gc=False):
     """Every gate is open: compose, claim and mail step ``step`` to ``to``."""
 
     step: int
