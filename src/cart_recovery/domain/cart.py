@@ -130,7 +130,10 @@ def _merge(cart: Cart, event: CartEvent, **fixed: object) -> Cart:
     if event.total is not None:
         changes["total"] = event.total
     elif items is not None:
-        changes["total"] = sum((i.line_total for i in items), Decimal(0))
+        total = Decimal(0)
+        for item in items:
+            total += item.line_total
+        changes["total"] = total
     if event.saved_link is not None:
         changes["saved_link"] = event.saved_link
     if event.wait_override is not None:

@@ -95,6 +95,7 @@ class Send(Struct, frozen=True, gc=False):
 
 
 Plan = Wait | Close | HandOff | Later | Recheck | Defer | Skip | Send
+_NOTHING_DUE = (StillShopping, GiveUp)  # a tuple: ``A | B`` would build a union on every call
 
 
 def tier_name(cart: Cart, rules: Rules) -> str:
@@ -132,7 +133,7 @@ def plan_wakeup(
     rather than run through the gates here. ``timeline``: the cart's ``next_on_timeline``,
     when the caller holds it already (``simulate`` computes it once per cart state)."""
     move = decide(cart, sends, rules, now, timeline=timeline)
-    if isinstance(move, StillShopping | GiveUp):
+    if isinstance(move, _NOTHING_DUE):
         return move
     step, due = move.step, move.due
     if hand_off:

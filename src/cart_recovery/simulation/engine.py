@@ -216,21 +216,17 @@ class _Cart:
         return tier
 
     def record(self, record: SendRecord) -> None:
+        """``record`` in place of its step's record (one a step), the list kept by step."""
+        sends = self.sends
         step = record.step
-        rest = [s for s in self.sends if s.step != step]
-        if not rest:
-            self.sends = [record]
-        elif step == 1 and rest[0].step > 1:
-            self.sends = [record, *rest]
-        else:
-            rest.append(record)
-            if rest[-2].step > step:
-                rest.sort(key=_step)
-            self.sends = rest
-
-
-def _step(record: SendRecord) -> int:
-    return record.step
+        for i, s in enumerate(sends):
+            if s.step == step:
+                sends[i] = record
+                return
+            if s.step > step:
+                sends.insert(i, record)
+                return
+        sends.append(record)
 
 
 class Engine:
