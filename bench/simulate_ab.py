@@ -10,6 +10,8 @@ byte for byte (a restructuring that changes a report is a behaviour change, not 
 
 Prints carts per CPU-second of each (min, median, max) and the ratio after/before per pair.
 CPU time rather than wall time: on a shared machine it is what the command itself costs.
+Each round also measures the read floor (``bench.simulate.read_floor``: decoding the same
+file, nothing else) on the same CPU, so each side's ratio to it is taken within the round.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.simulate import ROOT, _run_pinned, month
+from bench.simulate import ROOT, _run_pinned, month, read_floor
 
 
 def export_src(rev: str, into: Path) -> Path:
@@ -64,6 +66,7 @@ def compare(rev: str, n: int, runs: int) -> dict[str, Any]:
         out = Path(tmp) / "out.json"
         before: list[float] = []
         after: list[float] = []
+        floor: list[float] = []
         for _ in range(runs):
             b, b_hash = _one(path, before_src, out)
             a, a_hash = _one(path, after_src, out)
@@ -71,7 +74,10 @@ def compare(rev: str, n: int, runs: int) -> dict[str, Any]:
                 raise RuntimeError(f"the reports differ: {rev} {b_hash[:12]}, now {a_hash[:12]}")
             before.append(n / b)
             after.append(n / a)
+            floor.append(n / read_floor(n)["cpu_seconds"])
     ratios = [a / b for a, b in zip(after, before, strict=True)]
+    before_floor = [b / f for b, f in zip(before, floor, strict=True)]
+    after_floor = [a / f for a, f in zip(after, floor, strict=True)]
     commit = subprocess.run(
         ["git", "rev-parse", "--short", rev], cwd=ROOT, check=True, capture_output=True, text=True
     ).stdout.strip()
@@ -87,6 +93,10 @@ def compare(rev: str, n: int, runs: int) -> dict[str, Any]:
         "before_carts_per_s": spread(before),
         "after_carts_per_s": spread(after),
         "after_over_before": spread(ratios),
+        "read_floor_carts_per_s": spread(floor),
+        "before_over_floor": spread(before_floor),
+        "after_over_floor": spread(after_floor),
+        "report_sha256": a_hash,
         "identical_reports": True,
     }
 
@@ -99,7 +109,14 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     result = compare(args.rev, args.n, args.runs)
-    for key in ("before_carts_per_s", "after_carts_per_s", "after_over_before"):
+    for key in (
+        "before_carts_per_s",
+        "after_carts_per_s",
+        "after_over_before",
+        "read_floor_carts_per_s",
+        "before_over_floor",
+        "after_over_floor",
+    ):
         s = result[key]
         print(f"{key:22} min {s['min']:10.3f}  median {s['median']:10.3f}  max {s['max']:10.3f}")
     if args.json:
