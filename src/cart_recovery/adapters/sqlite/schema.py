@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 
 MIGRATIONS: list[str] = [
     """
@@ -150,23 +151,27 @@ MIGRATIONS: list[str] = [
 ]
 
 
-def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the schema up to the newest version; returns the version it is at."""
+def migrate(conn: sqlite3.Connection, migrations: Sequence[str] = MIGRATIONS) -> int:
+    """Bring the schema up to the newest version; returns the version it is at. Every pending
+    migration runs in one transaction: one that fails leaves the file as it was, at its old
+    version (SQLite's schema changes and ``user_version`` are transactional)."""
     version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-    if version > len(MIGRATIONS):
+    if version > len(migrations):
         raise RuntimeError(
             f"the database is at schema version {version}, newer than this program knows "
-            f"({len(MIGRATIONS)}): upgrade cart-recovery"
+            f"({len(migrations)}): upgrade cart-recovery"
         )
-    for i in range(version, len(MIGRATIONS)):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in MIGRATIONS[i].split(";"):
+    if version == len(migrations):
+        return version
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for migration in migrations[version:]:
+            for statement in migration.split(";"):
                 if statement.strip():
                     conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {i + 1}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-    return len(MIGRATIONS)
+        conn.execute(f"PRAGMA user_version = {len(migrations)}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return len(migrations)
