@@ -24,6 +24,7 @@ from cart_recovery.adapters.sqlite import SqliteStore
 from cart_recovery.adapters.storefronts.generic import GenericSource
 from cart_recovery.adapters.storefronts.shopify import ShopifySource
 from cart_recovery.adapters.storefronts.standard_webhooks import StandardWebhooksSource
+from cart_recovery.bootstrap.backups import backup_schedule
 from cart_recovery.bootstrap.downloads import export_download
 from cart_recovery.config.first_run import new_config_text
 from cart_recovery.config.mail_events import MailEventSettings
@@ -281,6 +282,7 @@ def embedded(
         ingest_queue.start()
         runs = [loop.run, report_schedule.run, alert_schedule.run]
         runs += [doc_sync.run] if doc_sync else []
+        runs += [backup_schedule(settings, reports, clock).run] if settings.backup_keep else []
         tasks = [asyncio.create_task(run(stop)) for run in runs] if run_timers else []
         try:
             yield

@@ -13,6 +13,7 @@ def main() -> None:
 
 
 def _register() -> None:
+    from cart_recovery.cli.backup import backup, restore
     from cart_recovery.cli.cost import cost
     from cart_recovery.cli.integrate import import_carts, send_test_event
     from cart_recovery.cli.owner import COMMANDS as OWNER_COMMANDS
@@ -32,6 +33,8 @@ def _register() -> None:
         send_test_event,
         import_carts,
         cost,
+        backup,
+        restore,
         *OWNER_COMMANDS,
         owner,
     ):

@@ -19,6 +19,7 @@ def serve(data_dir: Path, host: str | None, port: int | None) -> None:
     """Run the service: webhook, unsubscribe, and the reminder timers, in one process."""
     import uvicorn
 
+    from cart_recovery.bootstrap.backups import BackupError, hold_data_dir
     from cart_recovery.bootstrap.embedded import embedded, init_data_dir
     from cart_recovery.embedded.logs import setup_logging
 
@@ -29,6 +30,10 @@ def serve(data_dir: Path, host: str | None, port: int | None) -> None:
         environ["CART_RECOVERY_PORT"] = str(port)
     created = init_data_dir(data_dir)
     settings = data_dir_settings(data_dir, environ)
+    try:
+        lock = hold_data_dir(settings)  # released when the process ends, however it ends
+    except BackupError as e:
+        raise click.ClickException(str(e)) from None
     try:
         clock = None
         if environ.get("CART_RECOVERY_CLOCK"):  # accelerated time, for rehearsals and tests
@@ -63,3 +68,4 @@ def serve(data_dir: Path, host: str | None, port: int | None) -> None:
         )
     finally:
         runtime.close()
+        lock.release()

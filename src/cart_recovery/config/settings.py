@@ -101,6 +101,7 @@ class EmbeddedSettings(Settings, frozen=True, kw_only=True):
     admin_token: str = ""
     smtp_url: str | None = None
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "FULL"
+    backup_keep: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 0  # nightly copies kept; 0: off
     sheets_service_account_file: Path | None = None
     google_service_account_file: Path | None = None
     config_file: Path | None = None
@@ -197,6 +198,7 @@ _EXPLAINED = {
     "llm_timeout_seconds": "must be above 0 and at most 60",
     "line_writer": f"must be one of {', '.join(LINE_WRITERS)}",
     "sqlite_synchronous": "must be OFF, NORMAL, FULL or EXTRA",
+    "backup_keep": "must be a whole number from 0 (no nightly backup) to 1000",
     "owner_emails": "must be a list of email addresses",
     "base_url": "must be an http(s) URL",
     "anthropic_base_url": "must be an http(s) URL",
