@@ -7,7 +7,10 @@ in-process with events shaped like the real ones, from ``infra/events/``), the S
 mapping, and Scheduler firing. Schedules fire on a virtual clock: ``run_until`` reads the
 schedules, moves the clock to the earliest one's ``at()`` time, deletes it as Scheduler does
 after a one-off, and invokes its target; reminder events captured from the default bus (a rule
-targeting an SQS queue) go to the sender. SES's bounce and complaint events are published to an
+targeting an SQS queue) go to the sender; with ``rule_retries`` a sender that fails is retried
+under the rule target's RetryPolicy and the event then goes to its DeadLetterConfig queue
+(``cr-failed``), as EventBridge does (moto cannot invoke Lambda, so a handler that raises stands
+for a delivery that failed). SES's bounce and complaint events are published to an
 SNS topic on moto; what the topic delivers (to an SQS subscription) goes to the mail-feedback
 function in the SNS → Lambda event shape, one message per invocation as SNS invokes it.
 """
@@ -23,7 +26,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -38,6 +41,7 @@ from cart_recovery.domain.voice import DEFAULT_VOICE_TEXT
 from cart_recovery.embedded.clock import VirtualClock
 from cart_recovery.lambdas import ingest_webhook, intake, mail_feedback, sender, waiter
 from tests.aws.services import CREDENTIALS, REGION, client, dynamo_tables, unique
+from tests.infra.cfn import load_template
 
 EVENTS = Path(__file__).resolve().parents[2] / "infra" / "events"
 ACCOUNT = "123456789012"
@@ -79,6 +83,9 @@ class World:
     webhook_secret: str
     feedback_topic: str
     feedback_url: str
+    failed_url: str  # cr-failed: every dead-letter place but the intake's
+    rule: str  # the cr-reminders rule
+    rule_retries: bool = False  # a failing sender: retried, then dead-lettered (else: raises)
     invocations: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     mail_before: int = 0  # SES messages from earlier worlds in this moto server
 
@@ -221,9 +228,53 @@ class World:
                 return
             for m in messages:
                 event = json.loads(m["Body"])
-                self.invocations.append(("sender", event))
-                sender.handler(event, None)
+                if self.rule_retries:
+                    self._deliver_as_eventbridge(event)
+                else:
+                    self.invocations.append(("sender", event))
+                    sender.handler(event, None)
                 sqs.delete_message(QueueUrl=self.capture_url, ReceiptHandle=m["ReceiptHandle"])
+
+    def _deliver_as_eventbridge(self, event: dict[str, Any]) -> None:
+        """One event to the sender under the rule target's RetryPolicy (read back from the
+        rule): retried with a doubling wait (from 1 s, at most 5 min, on the virtual clock)
+        until the attempts or the event's age run out, then put in the target's dead-letter
+        queue with the attributes EventBridge adds."""
+        events = client("events", self.moto)
+        (target,) = events.list_targets_by_rule(Rule=self.rule)["Targets"]
+        policy = target["RetryPolicy"]
+        first, wait, retries = self.clock.now(), 1.0, 0
+        while True:
+            self.invocations.append(("sender", event))
+            try:
+                sender.handler(event, None)
+                return
+            except Exception as e:  # the delivery failed: EventBridge retries it
+                error = e
+            age = (self.clock.now() - first).total_seconds() + wait
+            if (
+                retries == policy["MaximumRetryAttempts"]
+                or age > policy["MaximumEventAgeInSeconds"]
+            ):
+                break
+            self.clock.set(self.clock.now() + timedelta(seconds=wait))
+            wait, retries = min(2 * wait, 300.0), retries + 1
+        dead_letter_arn = target["DeadLetterConfig"]["Arn"]
+        url = client("sqs", self.moto).get_queue_url(QueueName=dead_letter_arn.rsplit(":", 1)[1])
+        attributes = {
+            "RULE_ARN": events.describe_rule(Name=self.rule)["Arn"],
+            "TARGET_ARN": target["Arn"],
+            "ERROR_CODE": type(error).__name__,
+            "ERROR_MESSAGE": str(error)[:256],
+            "RETRY_ATTEMPTS": str(retries),
+        }
+        client("sqs", self.moto).send_message(
+            QueueUrl=url["QueueUrl"],
+            MessageBody=json.dumps(event),
+            MessageAttributes={
+                k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()
+            },
+        )
 
     def run_until(self, until: datetime) -> None:
         """Fire every schedule due by ``until``, in time order, then move the clock there."""
@@ -311,7 +362,21 @@ def _bootstrap_resources(moto: str, prefix: str) -> dict[str, str]:
             {"source": ["cart-recovery"], "detail-type": ["first_reminder", "second_reminder"]}
         ),
     )
-    events.put_targets(Rule=f"{prefix}-reminders", Targets=[{"Id": "sender", "Arn": capture_arn}])
+    failed_url = sqs.create_queue(QueueName=f"{prefix}-cr-failed")["QueueUrl"]
+    failed_arn = sqs.get_queue_attributes(QueueUrl=failed_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    events.put_targets(
+        Rule=f"{prefix}-reminders",
+        Targets=[
+            {
+                "Id": "sender",
+                "Arn": capture_arn,
+                "RetryPolicy": reminders_retry_policy(),
+                "DeadLetterConfig": {"Arn": failed_arn},
+            }
+        ],
+    )
     feedback_url = sqs.create_queue(QueueName=f"{prefix}-mail-feedback")["QueueUrl"]
     feedback_arn = sqs.get_queue_attributes(QueueUrl=feedback_url, AttributeNames=["QueueArn"])[
         "Attributes"
@@ -358,7 +423,17 @@ def _bootstrap_resources(moto: str, prefix: str) -> dict[str, str]:
         "rule": f"{prefix}-reminders",
         "feedback_topic": feedback_topic,
         "feedback_url": feedback_url,
+        "failed_url": failed_url,
+        "failed_arn": failed_arn,
     }
+
+
+def reminders_retry_policy() -> dict[str, int]:
+    """The cr-reminders rule target's RetryPolicy, as infra/template.yaml declares it."""
+    resources = load_template()["Resources"]
+    rule = resources["SenderFunction"]["Properties"]["Events"]["Reminders"]["Properties"]
+    policy: dict[str, int] = rule["RetryPolicy"]
+    return policy
 
 
 @contextmanager
@@ -392,6 +467,7 @@ def world(
             "CR_WAITER_ARN": WAITER_ARN,
             "CR_SENDER_ARN": SENDER_ARN,
             "CR_SCHEDULER_ROLE_ARN": SCHEDULER_ROLE_ARN,
+            "CR_DEAD_LETTER_ARN": made["failed_arn"],
             "CR_SES_CONFIGURATION_SET": "cr-sends-config",
             "CR_STORE_TIMEZONE": "America/New_York",
             **(extra_env or {}),
@@ -413,6 +489,8 @@ def world(
                 webhook_secret=made["webhook_secret"],
                 feedback_topic=made["feedback_topic"],
                 feedback_url=made["feedback_url"],
+                failed_url=made["failed_url"],
+                rule=made["rule"],
                 mail_before=len(raw_messages(moto)),
             )
         finally:

@@ -120,6 +120,7 @@ WHY = {
     "secretsmanager:GetSecretValue": "the link-signing key: unsubscribe and owner tokens",
     "ses:SendRawEmail": "a refused Google Doc revision: the owners are told, once",
     "s3:PutObject": "the nightly export's files in the exports bucket",
+    "sqs:SendMessage": "AWS: a Lambda on-failure destination sends as the function's role",
 }
 
 DOC_ACTIONS = {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucketVersions"}
@@ -136,6 +137,7 @@ BEYOND_PART7: dict[str, set[str]] = {
         "scheduler:UpdateSchedule",
     },
     "WaiterRole": {
+        "sqs:SendMessage",
         "iam:PassRole",
         "scheduler:UpdateSchedule",
         "scheduler:DeleteSchedule",
@@ -145,6 +147,7 @@ BEYOND_PART7: dict[str, set[str]] = {
         "s3:ListBucketVersions",
     },
     "SenderRole": {
+        "sqs:SendMessage",
         "iam:PassRole",
         "scheduler:UpdateSchedule",
         "scheduler:DeleteSchedule",
@@ -162,12 +165,12 @@ BEYOND_PART7: dict[str, set[str]] = {
         *DOC_ACTIONS,
         "dynamodb:DeleteItem",
     },
-    "NightlyExportRole": {"dynamodb:GetItem", *DOC_ACTIONS, "s3:PutObject"},
-    "SummaryRole": {"dynamodb:GetItem", *DOC_ACTIONS},
+    "NightlyExportRole": {"dynamodb:GetItem", *DOC_ACTIONS, "s3:PutObject", "sqs:SendMessage"},
+    "SummaryRole": {"dynamodb:GetItem", *DOC_ACTIONS, "sqs:SendMessage"},
     # the audit rows under doc:rules / doc:voice: a saved version's, a refused revision's (read
     # back so a refused revision is not mailed again)
-    "DocsSyncRole": {"dynamodb:Query", "dynamodb:PutItem", "ses:SendRawEmail"},
-    "MailFeedbackRole": set(),
+    "DocsSyncRole": {"dynamodb:Query", "dynamodb:PutItem", "ses:SendRawEmail", "sqs:SendMessage"},
+    "MailFeedbackRole": {"sqs:SendMessage"},
     "DashboardRole": set(),
 }
 
@@ -187,6 +190,7 @@ MAIL_FROM = {
     "ses:configuration-set/${SendsConfigurationSet}",
 }
 RULES = {"RulesBucket/rules.txt"}
+FAILED = {"FailedQueue"}  # cr-failed: what failed after its retries
 DOCS = {"RulesBucket/rules.txt", "RulesBucket/voice.txt"}
 CONFIG_PATH = {"ssm:parameter/cr/config", "ssm:parameter/cr/config/*"}
 ALL_TABLES = {"StateTable", "SendsTable", "AuditTable", "EventIdsTable", "UnsubTable"}
@@ -233,6 +237,7 @@ GRANTS: dict[str, dict[str, set[str]]] = {
         "scheduler:DeleteSchedule": {SCHEDULES},
         "iam:PassRole": {"SchedulerTargetRole"},
         "events:PutEvents": {"events:event-bus/default"},
+        "sqs:SendMessage": FAILED,
     },
     "SenderRole": {
         "ssm:GetParametersByPath": CONFIG_PATH,
@@ -251,6 +256,7 @@ GRANTS: dict[str, dict[str, set[str]]] = {
         "s3:GetObject": DOCS,
         "s3:GetObjectVersion": DOCS,
         "s3:ListBucketVersions": {"RulesBucket"},
+        "sqs:SendMessage": FAILED,
     },
     "UnsubHandlerRole": {
         "ssm:GetParametersByPath": CONFIG_PATH,
@@ -283,6 +289,7 @@ GRANTS: dict[str, dict[str, set[str]]] = {
             "ExportsBucket/exports/carts.csv",
             "ExportsBucket/exports/daily/*",
         },
+        "sqs:SendMessage": FAILED,
     },
     "SummaryRole": {
         "ssm:GetParametersByPath": CONFIG_PATH,
@@ -305,6 +312,7 @@ GRANTS: dict[str, dict[str, set[str]]] = {
         "ses:SendRawEmail": MAIL_FROM,
         **READ_DOCS,
         # (the summary links the latest workbook on the dashboard, which serves it: no read)
+        "sqs:SendMessage": FAILED,
     },
     "DocsSyncRole": {
         "ssm:GetParametersByPath": CONFIG_PATH,
@@ -314,6 +322,7 @@ GRANTS: dict[str, dict[str, set[str]]] = {
         "dynamodb:Query": {"AuditTable"},
         "dynamodb:PutItem": {"AuditTable"},
         "ses:SendRawEmail": MAIL_FROM,
+        "sqs:SendMessage": FAILED,
     },
     # DynamoStore.unsubscribe (carts_of on the by-email index; the list row and the audit rows,
     # one transaction) and note_soft_bounce (an UpdateItem of the soft#<digest> row in cr-unsub)
@@ -323,6 +332,7 @@ GRANTS: dict[str, dict[str, set[str]]] = {
         "dynamodb:PutItem": {"UnsubTable", "AuditTable"},
         "dynamodb:UpdateItem": {"UnsubTable"},
         "secretsmanager:GetSecretValue": {SIGNING_KEY},
+        "sqs:SendMessage": FAILED,
     },
     "DashboardRole": {
         "ssm:GetParametersByPath": CONFIG_PATH,
@@ -340,12 +350,14 @@ GRANTS: dict[str, dict[str, set[str]]] = {
         "s3:PutObject": DOCS,
         "s3:ListBucketVersions": {"RulesBucket"},
     },
-    # EventBridge Scheduler's roles: invoke the waiter and the sender / the jobs, nothing else
+    # EventBridge Scheduler's roles: invoke the waiter and the sender / the jobs, and put what
+    # they could not deliver in cr-failed (Scheduler sends dead letters as the schedule's role)
     "SchedulerTargetRole": {
         "lambda:InvokeFunction": {
             "lambda:function:cr-waiter",
             "lambda:function:cr-sender",
-        }
+        },
+        "sqs:SendMessage": FAILED,
     },
     "JobsSchedulerRole": {
         "lambda:InvokeFunction": {
@@ -353,6 +365,7 @@ GRANTS: dict[str, dict[str, set[str]]] = {
             "SummaryFunction",
             "DocsSyncFunction",
         },
+        "sqs:SendMessage": FAILED,
     },
 }
 
@@ -523,7 +536,9 @@ def test_mail_feedback_only_writes_the_unsubscribe_list_and_its_audit(
     template: dict[str, Any],
 ) -> None:
     granted = grants(template, "MailFeedbackRole")
-    # it reads no cart row and changes none, sends nothing, schedules nothing
+    # it reads no cart row and changes none, sends nothing, schedules nothing (its one queue
+    # action is its own failed invocations into cr-failed)
+    assert granted.pop("sqs:SendMessage") == FAILED
     assert not {a for a in granted if a.split(":")[0] in {"ses", "scheduler", "events", "sqs"}}
     assert "StateTable" not in set().union(*granted.values())
     assert "dynamodb:GetItem" not in granted and "dynamodb:Scan" not in granted
@@ -542,3 +557,45 @@ def test_trust_policies(template: dict[str, Any]) -> None:
             assert st["Condition"] == {
                 "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
             }
+
+
+# The async paths' dead-letter place: the functions Lambda invokes asynchronously (their
+# on-failure destination) and Scheduler's two roles (the schedules' DeadLetterConfig).
+FAILED_SENDERS = {
+    "WaiterRole",
+    "SenderRole",
+    "NightlyExportRole",
+    "SummaryRole",
+    "DocsSyncRole",
+    "MailFeedbackRole",
+    "SchedulerTargetRole",
+    "JobsSchedulerRole",
+}
+
+
+def test_only_the_async_paths_may_send_to_cr_failed_and_nothing_reads_it(
+    template: dict[str, Any],
+) -> None:
+    senders = {
+        role
+        for role in GRANTS
+        for action, resources in grants(template, role).items()
+        if "FailedQueue" in resources
+    }
+    assert senders == FAILED_SENDERS
+    for role in FAILED_SENDERS:
+        on_queue = {a for a, r in grants(template, role).items() if "FailedQueue" in r}
+        assert on_queue == {"sqs:SendMessage"}, role
+    # EventBridge (the cr-reminders rule's target) sends through the queue's own policy, for
+    # that rule of this account only
+    policy = template["Resources"]["FailedQueuePolicy"]["Properties"]
+    assert policy["Queues"] == [{"Ref": "FailedQueue"}]
+    (st,) = policy["PolicyDocument"]["Statement"]
+    assert (st["Effect"], st["Principal"], st["Action"]) == (
+        "Allow",
+        {"Service": "events.amazonaws.com"},
+        "sqs:SendMessage",
+    )
+    assert arn_name(st["Resource"]) == "FailedQueue"
+    source = st["Condition"]["ArnEquals"]["aws:SourceArn"]
+    assert arn_name(source) == "events:rule/cr-reminders"

@@ -96,8 +96,8 @@ print(json.dumps(transform(yaml_parse(text), {}, NoManagedPolicies())["Resources
 """
 
 
-def test_sns_invokes_the_feedback_function_only_from_its_topic(tmp_path: Any) -> None:
-    # Given the template as SAM turns it into CloudFormation
+def translated(tmp_path: Any) -> dict[str, Any]:
+    """The template's resources as SAM turns them into CloudFormation."""
     python = tool("python")
     run = subprocess.run(
         [str(python), "-c", TRANSLATE, str(TEMPLATE)],
@@ -108,7 +108,13 @@ def test_sns_invokes_the_feedback_function_only_from_its_topic(tmp_path: Any) ->
         env=offline_env(),
         cwd=tmp_path,
     )
-    made = json.loads(run.stdout)
+    made: dict[str, Any] = json.loads(run.stdout)
+    return made
+
+
+def test_sns_invokes_the_feedback_function_only_from_its_topic(tmp_path: Any) -> None:
+    # Given the template as SAM turns it into CloudFormation
+    made = translated(tmp_path)
     # Then the feedback topic's subscription invokes the function
     subscriptions = [
         v["Properties"] for v in made.values() if v["Type"] == "AWS::SNS::Subscription"
@@ -447,10 +453,9 @@ def test_scheduler_group_and_the_fixed_schedules(resources: dict[str, Any]) -> N
     docs = schedules["cr-docs-sync"]
     assert docs["ScheduleExpression"] == "rate(5 minutes)"
     assert docs["FlexibleTimeWindow"] == {"Mode": "OFF"}
-    assert docs["Target"] == {
-        "Arn": {"Fn::GetAtt": ["DocsSyncFunction", "Arn"]},
-        "RoleArn": {"Fn::GetAtt": ["JobsSchedulerRole", "Arn"]},
-    }
+    assert docs["Target"]["Arn"] == {"Fn::GetAtt": ["DocsSyncFunction", "Arn"]}
+    assert docs["Target"]["RoleArn"] == {"Fn::GetAtt": ["JobsSchedulerRole", "Arn"]}
+    assert set(docs["Target"]) == {"Arn", "RoleArn", "RetryPolicy", "DeadLetterConfig"}
 
 
 def test_ses_configuration_set_reports_to_cloudwatch(resources: dict[str, Any]) -> None:
@@ -511,6 +516,7 @@ def test_alarms(resources: dict[str, Any]) -> None:
     }
     assert set(alarms) == {
         "cr-events-dlq-not-empty",
+        "cr-failed-not-empty",
         "cr-sender-failure-rate",
         "cr-waiter-errors",
         "cr-ses-complaint-rate",
@@ -550,6 +556,119 @@ def test_a_rejected_doc_has_an_alarm_of_its_own(resources: dict[str, Any]) -> No
         for t in f["Properties"]["MetricTransformations"]
     }
     assert metrics.DOC_REJECTED not in filtered
+
+
+# ------------------------------------------------------------------ what fails goes somewhere
+
+FAILED = {"Fn::GetAtt": ["FailedQueue", "Arn"]}
+# Invoked asynchronously (Scheduler, EventBridge, SNS): a failure after Lambda's retries would
+# be dropped without an on-failure destination. The intake is fed by SQS (its own DLQ) and
+# the Function URLs answer their caller.
+ASYNC_FUNCTIONS = {
+    "WaiterFunction",
+    "SenderFunction",
+    "NightlyExportFunction",
+    "SummaryFunction",
+    "DocsSyncFunction",
+    "MailFeedbackFunction",
+}
+
+
+def test_cr_failed_is_encrypted_kept_14_days_and_alarmed_when_not_empty(
+    resources: dict[str, Any],
+) -> None:
+    queue = resources["FailedQueue"]["Properties"]
+    assert queue["QueueName"] == "cr-failed"
+    assert queue["SqsManagedSseEnabled"] is True
+    assert queue["MessageRetentionPeriod"] == 14 * 24 * 3600
+    assert "RedrivePolicy" not in queue  # the end of the line: an owner reads it
+    alarms = [
+        v["Properties"]
+        for v in of_type(resources, "AWS::CloudWatch::Alarm").values()
+        if {"Name": "QueueName", "Value": {"Fn::GetAtt": ["FailedQueue", "QueueName"]}}
+        in v["Properties"].get("Dimensions", [])
+    ]
+    (alarm,) = alarms
+    assert alarm["AlarmName"] == "cr-failed-not-empty"
+    assert (alarm["Namespace"], alarm["MetricName"]) == (
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+    )
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+    assert alarm["AlarmActions"] == [{"Ref": "AlertsTopic"}]
+
+
+def test_every_job_schedule_retries_and_then_dead_letters(resources: dict[str, Any]) -> None:
+    schedules = of_type(resources, "AWS::Scheduler::Schedule")
+    assert len(schedules) == 3
+    for logical_id, schedule in schedules.items():
+        target = schedule["Properties"]["Target"]
+        assert target["DeadLetterConfig"] == {"Arn": FAILED}, logical_id
+        retry = target["RetryPolicy"]
+        assert 0 < retry["MaximumRetryAttempts"] <= 185, logical_id
+        assert 60 <= retry["MaximumEventAgeInSeconds"] <= 86400, logical_id
+    # docs sync gives up before its next run (every 5 minutes) would do the same work
+    docs = resources["DocsSyncSchedule"]["Properties"]["Target"]["RetryPolicy"]
+    assert docs["MaximumEventAgeInSeconds"] < 300
+
+
+def test_the_reminders_rule_target_retries_and_then_dead_letters(
+    resources: dict[str, Any],
+) -> None:
+    rule = resources["SenderFunction"]["Properties"]["Events"]["Reminders"]["Properties"]
+    assert rule["DeadLetterConfig"] == {"Arn": FAILED}
+    # the same as the per-cart schedules the code makes (adapters/aws/scheduler.py)
+    assert rule["RetryPolicy"] == {"MaximumEventAgeInSeconds": 86400, "MaximumRetryAttempts": 185}
+
+
+def test_every_async_function_has_an_on_failure_destination(resources: dict[str, Any]) -> None:
+    configured = {
+        logical_id: props["EventInvokeConfig"]
+        for logical_id, v in of_type(resources, "AWS::Serverless::Function").items()
+        if "EventInvokeConfig" in (props := v["Properties"])
+    }
+    assert set(configured) == ASYNC_FUNCTIONS
+    for logical_id, config in configured.items():
+        assert config["DestinationConfig"] == {
+            "OnFailure": {"Type": "SQS", "Destination": FAILED}
+        }, logical_id
+        assert config["MaximumRetryAttempts"] == 2, logical_id
+        assert 60 <= config["MaximumEventAgeInSeconds"] <= 21600, logical_id
+
+
+def test_the_functions_that_make_schedules_are_told_the_dead_letter_queue(
+    resources: dict[str, Any],
+) -> None:
+    told = {
+        logical_id: v["Properties"]["Environment"]["Variables"]["CR_DEAD_LETTER_ARN"]
+        for logical_id, v in of_type(resources, "AWS::Serverless::Function").items()
+        if "CR_DEAD_LETTER_ARN" in v["Properties"].get("Environment", {}).get("Variables", {})
+    }
+    assert told == dict.fromkeys(("IntakeFunction", "WaiterFunction", "SenderFunction"), FAILED)
+
+
+def test_sam_makes_the_dead_letter_wiring(tmp_path: Any) -> None:
+    # Given the template as SAM turns it into CloudFormation
+    made = translated(tmp_path)
+    # Then the cr-reminders rule's one target carries the retry policy and the dead-letter queue
+    (rule,) = [v["Properties"] for v in made.values() if v["Type"] == "AWS::Events::Rule"]
+    assert rule["Name"] == "cr-reminders"
+    (target,) = rule["Targets"]
+    assert target["DeadLetterConfig"] == {"Arn": FAILED}
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 185
+    # And SAM makes no queue or queue policy of its own for it
+    queues = {k for k, v in made.items() if v["Type"].startswith("AWS::SQS::")}
+    assert queues == {"EventsQueue", "EventsDeadLetterQueue", "FailedQueue", "FailedQueuePolicy"}
+    # And each async function gets an EventInvokeConfig with cr-failed on failure
+    configs = {
+        v["Properties"]["FunctionName"]["Ref"]: v["Properties"]
+        for v in made.values()
+        if v["Type"] == "AWS::Lambda::EventInvokeConfig"
+    }
+    assert set(configs) == ASYNC_FUNCTIONS
+    for config in configs.values():
+        assert config["DestinationConfig"] == {"OnFailure": {"Destination": FAILED}}
+        assert config["MaximumRetryAttempts"] == 2
 
 
 def test_budget_alerts_at_80_and_100_percent(resources: dict[str, Any]) -> None:

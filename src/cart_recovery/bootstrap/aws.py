@@ -12,7 +12,8 @@ Environment variables (the SAM template sets them): the tables ``CR_STATE_TABLE`
 the secrets ``CR_WEBHOOK_SECRET_ID``, ``CR_SIGNING_SECRET_ID``, ``CR_SHEETS_SECRET_ID`` (the
 Google service account's key JSON: the Sheet export and the Docs sync); ``CR_GOOGLE_API_ROOT``;
 Scheduler's ``CR_SCHEDULER_GROUP``, ``CR_WAITER_ARN``, ``CR_SENDER_ARN``,
-``CR_SCHEDULER_ROLE_ARN``; ``CR_SES_CONFIGURATION_SET``, ``CR_MAIL_FROM``, ``CR_BASE_URL``,
+``CR_SCHEDULER_ROLE_ARN``, ``CR_DEAD_LETTER_ARN`` (the schedules' dead-letter queue);
+``CR_SES_CONFIGURATION_SET``, ``CR_MAIL_FROM``, ``CR_BASE_URL``,
 ``CR_STORE_TIMEZONE``, ``CR_BEDROCK_MODEL``, ``CR_OWNER_EMAILS``; and boto3's ``AWS_REGION``,
 credentials, and ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_<SERVICE>`` (local stand-ins).
 
@@ -197,6 +198,7 @@ class AwsApp:
             timezone=s.store_timezone,
             clock=self.clock,
             group=s.scheduler_group,
+            dead_letter_arn=s.dead_letter_arn or None,
         )
 
     @cached_property

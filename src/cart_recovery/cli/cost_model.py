@@ -158,11 +158,12 @@ class Usage:
     log_kb_per_invocation: float = 1.5
     log_retention_days: float = 7
 
-    # Alarm metrics: DLQ depth, sender failure rate (errors and invocations), waiter errors,
-    # SES complaint rate, log errors, rejected docs. Custom metrics (the log-error count, SES
-    # bounces, complaints and rejects, the rejected docs in total and per doc) are billed only
-    # for hours with data: rare, by design.
-    alarm_metrics: int = 7
+    # Alarm metrics: the depth of cr-events-dlq and of cr-failed (the queue of what the
+    # asynchronous paths could not do: an empty queue costs no requests), sender failure rate
+    # (errors and invocations), waiter errors, SES complaint rate, log errors, rejected docs.
+    # Custom metrics (the log-error count, SES bounces, complaints and rejects, the rejected
+    # docs in total and per doc) are billed only for hours with data: rare, by design.
+    alarm_metrics: int = 8
     custom_metrics: int = 7
     custom_metric_active_share: float = 0.05
 

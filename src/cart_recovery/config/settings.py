@@ -160,6 +160,7 @@ class AwsSettings(Settings, frozen=True, kw_only=True):
     waiter_arn: str = ""
     sender_arn: str = ""
     scheduler_role_arn: str = ""
+    dead_letter_arn: str = ""  # the per-cart schedules' dead-letter queue ("": none)
     ses_configuration_set: str = "cr-sends-config"
     store_timezone: str = "America/New_York"
     message_id_domain: str = ""
@@ -409,6 +410,7 @@ AWS_ENV = {
     "waiter_arn": "CR_WAITER_ARN",
     "sender_arn": "CR_SENDER_ARN",
     "scheduler_role_arn": "CR_SCHEDULER_ROLE_ARN",
+    "dead_letter_arn": "CR_DEAD_LETTER_ARN",
     "ses_configuration_set": "CR_SES_CONFIGURATION_SET",
     "mail_from": "CR_MAIL_FROM",
     "base_url": "CR_BASE_URL",
