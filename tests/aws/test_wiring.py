@@ -9,7 +9,8 @@ import pytest
 
 from cart_recovery.adapters.llm import DEFAULT_BEDROCK_MODEL
 from cart_recovery.bootstrap import aws as aws_bootstrap
-from cart_recovery.config.settings import AwsSettings, SettingsError
+from cart_recovery.config.aws import AwsSettings
+from cart_recovery.config.settings import SettingsError
 
 HANDLERS = (
     "ingest_webhook",

@@ -13,7 +13,8 @@ import pytest
 from cart_recovery.adapters.files import DocUnavailable, FileDocs
 from cart_recovery.adapters.links import BadToken, Tokens
 from cart_recovery.bootstrap.embedded import init_data_dir
-from cart_recovery.config.settings import SettingsError, aws_settings, load_settings
+from cart_recovery.config.aws import aws_settings
+from cart_recovery.config.settings import SettingsError, load_settings
 from cart_recovery.domain.rules import DEFAULT_RULES_TEXT
 from cart_recovery.embedded.logs import JsonFormatter
 

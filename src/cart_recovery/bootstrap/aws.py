@@ -58,7 +58,7 @@ from cart_recovery.adapters.llm.template import TemplateLines
 from cart_recovery.adapters.storefronts.generic import decode_event as decode_event
 from cart_recovery.adapters.storefronts.generic import verify as verify
 from cart_recovery.bootstrap.downloads import export_download
-from cart_recovery.config.settings import PARAMETERS, AwsSettings, aws_settings
+from cart_recovery.config.aws import PARAMETERS, AwsSettings, aws_settings
 from cart_recovery.domain.address import recipient_address
 from cart_recovery.domain.privacy import EmailKey
 from cart_recovery.embedded.clock import SystemClock
