@@ -23,7 +23,7 @@ import copy
 import json
 import secrets
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -88,6 +88,12 @@ class World:
     rule_retries: bool = False  # a failing sender: retried, then dead-lettered (else: raises)
     invocations: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     mail_before: int = 0  # SES messages from earlier worlds in this moto server
+    # called with the function's name before each handler runs (bench/aws_calls.py counts by it)
+    on_invoke: list[Callable[[str], None]] = field(default_factory=list)
+
+    def invoking(self, function: str) -> None:
+        for hook in self.on_invoke:
+            hook(function)
 
     # ---- the storefront and the shopper ----------------------------------------------------
     def webhook_event(
@@ -102,7 +108,9 @@ class World:
         return event
 
     def post_webhook(self, body: Mapping[str, Any], **kw: Any) -> dict[str, Any]:
-        response: dict[str, Any] = ingest_webhook.handler(self.webhook_event(body, **kw), None)
+        event = self.webhook_event(body, **kw)
+        self.invoking("ingest_webhook")
+        response: dict[str, Any] = ingest_webhook.handler(event, None)
         return response
 
     def unsubscribe_event(self, token: str, *, one_click: bool = True) -> dict[str, Any]:
@@ -155,6 +163,7 @@ class World:
 
     def deliver(self, records: list[dict[str, Any]]) -> dict[str, Any]:
         """Invoke the intake with one batch; delete what it did not report as failed."""
+        self.invoking("intake")
         result: dict[str, Any] = intake.handler({"Records": records}, None)
         failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
         sqs = client("sqs", self.moto)
@@ -180,22 +189,22 @@ class World:
             page = sch.list_schedules(
                 GroupName=self.group, **({"NextToken": token} if token else {})
             )
-            for s in page.get("Schedules", []):
-                full = sch.get_schedule(Name=s["Name"], GroupName=self.group)
-                out.append(
-                    Schedule(
-                        name=full["Name"],
-                        at=parse_at(full["ScheduleExpression"], full["ScheduleExpressionTimezone"]),
-                        expression=full["ScheduleExpression"],
-                        timezone=full["ScheduleExpressionTimezone"],
-                        target_arn=full["Target"]["Arn"],
-                        input=json.loads(full["Target"]["Input"]),
-                        raw=full,
-                    )
-                )
+            out += [self.schedules_named(s["Name"]) for s in page.get("Schedules", [])]
             token = page.get("NextToken")
             if not token:
                 return sorted(out, key=lambda s: (s.at, s.name))
+
+    def schedules_named(self, name: str) -> Schedule:
+        full = client("scheduler", self.moto).get_schedule(Name=name, GroupName=self.group)
+        return Schedule(
+            name=full["Name"],
+            at=parse_at(full["ScheduleExpression"], full["ScheduleExpressionTimezone"]),
+            expression=full["ScheduleExpression"],
+            timezone=full["ScheduleExpressionTimezone"],
+            target_arn=full["Target"]["Arn"],
+            input=json.loads(full["Target"]["Input"]),
+            raw=full,
+        )
 
     def schedules_of(self, cart_id: str) -> list[Schedule]:
         def cart_of(s: Schedule) -> str | None:
@@ -210,9 +219,11 @@ class World:
         client("scheduler", self.moto).delete_schedule(Name=schedule.name, GroupName=self.group)
         if schedule.target_arn == WAITER_ARN:
             self.invocations.append(("waiter", schedule.input))
+            self.invoking("waiter")
             waiter.handler(schedule.input, None)
         elif schedule.target_arn == SENDER_ARN:
             self.invocations.append(("sender", schedule.input))
+            self.invoking("sender")
             sender.handler(schedule.input, None)
         else:
             raise AssertionError(f"schedule {schedule.name} targets {schedule.target_arn}")
@@ -232,6 +243,7 @@ class World:
                     self._deliver_as_eventbridge(event)
                 else:
                     self.invocations.append(("sender", event))
+                    self.invoking("sender")
                     sender.handler(event, None)
                 sqs.delete_message(QueueUrl=self.capture_url, ReceiptHandle=m["ReceiptHandle"])
 
@@ -246,6 +258,7 @@ class World:
         first, wait, retries = self.clock.now(), 1.0, 0
         while True:
             self.invocations.append(("sender", event))
+            self.invoking("sender")
             try:
                 sender.handler(event, None)
                 return
@@ -316,6 +329,7 @@ class World:
                     {k: notification[k] for k in ("MessageId", "TopicArn", "Message", "Timestamp")}
                 )
                 self.invocations.append(("mail_feedback", record))
+                self.invoking("mail_feedback")
                 answers.append(mail_feedback.handler({"Records": [record]}, None))
                 sqs.delete_message(QueueUrl=self.feedback_url, ReceiptHandle=m["ReceiptHandle"])
 

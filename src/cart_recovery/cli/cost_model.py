@@ -119,20 +119,24 @@ class Usage:
     large_mb: float = 512  # sender, summary
 
     # DynamoDB request units per invocation (transactions count twice, GSIs once more).
-    intake_wru: float = 8
-    intake_rru: float = 2
-    waiter_wru: float = 3
-    waiter_rru: float = 2
-    sender_wru: float = 10
-    sender_rru: float = 4
+    # Measured, like the S3 GETs below: `python -m bench.aws_calls` (200 carts on DynamoDB
+    # Local and moto, ReturnConsumedCapacity=TOTAL; docs/performance.md), per intake run of
+    # one event, per waiter run and per sender run. The unsubscribe figures are estimates.
+    intake_wru: float = 11.3
+    intake_rru: float = 2.9
+    waiter_wru: float = 4.4
+    waiter_rru: float = 3.3
+    sender_wru: float = 10.0
+    sender_rru: float = 5.3
     unsub_wru: float = 4
     unsub_rru: float = 2
     # Stored per cart (row, sends, audit rows and both GSIs), and how many months are kept.
     kb_per_cart: float = 6.0
     months_kept: float = 12.0
 
-    # SQS requests per event (send, receive, delete), and the intake trigger's idle long
-    # polling: five pollers, one 20-second ReceiveMessage each.
+    # SQS requests per event (send, receive, delete: the webhook's one SendMessage is
+    # measured, the event source mapping's receive and delete are AWS's), and the intake
+    # trigger's idle long polling: five pollers, one 20-second ReceiveMessage each.
     sqs_requests_per_event: float = 3.0
     sqs_idle_requests: float = 5 * 3 * MINUTES_PER_MONTH
 
@@ -143,10 +147,11 @@ class Usage:
     summary_tokens_in: float = 1500
     summary_tokens_out: float = 300
 
-    # S3 GETs of the rules/voice docs per invocation, and owner edits (PUTs) a month.
-    docs_per_intake: float = 1
-    docs_per_waiter: float = 2
-    docs_per_sender: float = 2
+    # S3 GETs of the rules/voice docs per invocation (measured: bench.aws_calls), and owner
+    # edits (PUTs) a month.
+    docs_per_intake: float = 0.72
+    docs_per_waiter: float = 1.0
+    docs_per_sender: float = 1.7
     doc_edits: float = 10
 
     # Secrets: webhook HMAC, link-signing key, Google service account. One GetSecretValue per

@@ -157,6 +157,7 @@ class Client:
     # ---- timers: the row says what is pending; the sink is made to match ------------------
     def _reconcile(self, cart_id: str) -> None:
         ensured: str | None = None
+        removed: set[str] = set()  # a schedule deleted once is not asked for again
         for _ in range(RECONCILE_ROUNDS):
             item = self._get(
                 self.tables.state,
@@ -170,8 +171,10 @@ class Client:
             previous = values.get("previous_schedule") or None
             if ensured is not None and ensured != current:
                 self.timers.remove(ensured)  # ours went stale while we made it
-            if previous is not None and previous not in (current, ensured):
+                removed.add(ensured)
+            if previous is not None and previous not in (current, ensured, *removed):
                 self.timers.remove(previous)
+                removed.add(previous)
             timer = timer_of(item) if item else None
             if current is None or timer is None or current == ensured:
                 return
