@@ -6,7 +6,8 @@ a real SMTP server received:
 - no email after a checkout or an unsubscribe was accepted (answered 2xx);
 - no email inside quiet hours (in the shopper's timezone, else the store's);
 - every reminder that was due and allowed was sent, or recorded ``uncertain`` when a crash fell
-  between claim and send (counted; never resent);
+  between claim and send (counted per kill, at most one chunk of a wake-up batch; never
+  resent);
 - every event that got a 2xx is in the store.
 
     python -m reliability.crash --carts 10000 --kills 25 --json out.json
@@ -123,6 +124,7 @@ def run(
     pending = list(workload.deliveries)
     unsub_by_digest = {_digest(c): c for c in workload.unsubscribers}
     seen = 0
+    claimed: list[int] = []  # per kill: claims the crash left, which the restart makes uncertain
     futures = []
     t0 = time.monotonic()
     while clock.now() < end:
@@ -143,6 +145,7 @@ def run(
             kill_at.pop(0)
             driver.paused.clear()
             svc.kill()
+            claimed.append(_claimed(work / "data" / "cart-recovery.sqlite3"))
             svc.start()
             driver.paused.set()
         time.sleep(0.005)
@@ -152,7 +155,28 @@ def run(
     driver.client.close()
     svc.stop()
     wall = time.monotonic() - t0
-    return check(work / "data" / "cart-recovery.sqlite3", inbox, driver, workload, svc.kills, wall)
+    result = check(
+        work / "data" / "cart-recovery.sqlite3", inbox, driver, workload, svc.kills, wall
+    )
+    result["uncertain_per_kill"] = claimed
+    result["max_uncertain_per_kill"] = max(claimed, default=0)
+    if sum(claimed) != result["uncertain"]:
+        result["problems"].append(
+            f"{result['uncertain']} uncertain steps, but the kills left {sum(claimed)} claims"
+        )
+        result["problem_count"] += 1
+    return result
+
+
+def _claimed(db: Path) -> int:
+    """Steps claimed and not recorded: what the restart will mark ``uncertain``."""
+    con = sqlite3.connect(db)
+    try:
+        return int(
+            con.execute("SELECT count(*) FROM sends WHERE outcome = 'claimed'").fetchone()[0]
+        )
+    finally:
+        con.close()
 
 
 def _digest(cart_id: str) -> str:

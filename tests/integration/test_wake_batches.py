@@ -19,6 +19,7 @@ from cart_recovery.domain.model import Outcome
 from cart_recovery.embedded.clock import VirtualClock
 from cart_recovery.embedded.timers import TimerLoop
 from cart_recovery.service import MailFailed, Sent, Service, Skipped
+from cart_recovery.service.waking import WAKE_CHUNK
 from tests.conftest import T0, make_event
 
 DUE = T0 + timedelta(hours=3)  # a $120 cart's first reminder (2 hours) is due
@@ -31,6 +32,7 @@ class SpyMailer(MemoryMailer):
         super().__init__()
         self.path = path
         self.seen: list[tuple[str, str | None]] = []  # (To, committed outcome of its step)
+        self.claimed: list[int] = []  # committed claims not yet recorded, at each hand-over
         self.fail_for: set[str] = set()
         self.explode_for: set[str] = set()
 
@@ -40,6 +42,8 @@ class SpyMailer(MemoryMailer):
             row = other.execute(
                 "SELECT outcome FROM sends WHERE recipient = ? AND step = 1", (to,)
             ).fetchone()
+            claimed = other.execute("SELECT count(*) FROM sends WHERE outcome = 'claimed'")
+            self.claimed.append(int(claimed.fetchone()[0]))
         self.seen.append((to, None if row is None else row[0]))
         if to in self.explode_for:
             raise RuntimeError("the mailer broke")
@@ -80,6 +84,23 @@ def test_every_claim_is_committed_before_any_email_of_the_batch_leaves(world: An
     assert {store.load(f"c{i}")[1][0].outcome for i in range(5)} == {Outcome.SENT}
     # and each cart waits for its second reminder
     assert store.pending() == 5 and store.next_due() is not None and store.next_due() > DUE
+
+
+def test_a_crash_mid_batch_can_leave_at_most_one_chunk_of_claims_unrecorded(world: Any) -> None:
+    service, store, mailer = world
+    n = 3 * WAKE_CHUNK + 5
+    seed(service, [(f"c{i}", f"shopper{i}@example.com") for i in range(n)])
+
+    batch = service.wake_many([f"c{i}" for i in range(n)], DUE, store.group)
+
+    assert len([h for h in batch.happenings if isinstance(h, Sent)]) == n
+    # every message left with its own claim committed, and never more than a chunk's claims
+    # unrecorded: what a SIGKILL at that moment would leave uncertain
+    assert [outcome for _, outcome in mailer.seen] == ["claimed"] * n
+    assert max(mailer.claimed) == WAKE_CHUNK
+    assert mailer.claimed[:WAKE_CHUNK] == [WAKE_CHUNK] * WAKE_CHUNK
+    assert mailer.claimed[-1] == n % WAKE_CHUNK
+    assert store.pending() == n
 
 
 def test_a_second_cart_of_an_address_waits_for_the_next_batch_and_is_not_mailed(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from cart_recovery.service.waking import WAKE_CHUNK
 from reliability.crash import run
 
 pytestmark = pytest.mark.e2e
@@ -23,5 +24,6 @@ def test_crashes_never_duplicate_never_send_after_a_stop_and_lose_nothing(
     assert result["duplicates"] == 0
     assert result["sends_after_stop"] == 0
     assert result["quiet_hours_sends"] == 0
+    assert result["max_uncertain_per_kill"] <= WAKE_CHUNK == 16
     assert result["events_accepted"] == result["events_stored"] > 0
     assert result["emails_received"] > 100

@@ -55,8 +55,8 @@ class TimerLoop:
 
     def run_due(self, now: datetime) -> list[Happening]:
         """Fire everything due at ``now`` (synchronous; also used by demo and tests), a batch
-        at a time through ``Service.wake_many``: two commits per batch, every claim durable
-        before its email leaves. A batch whose wake-ups raised is finished, then the first
+        at a time through ``Service.wake_many``: one commit per chunk of the batch, every claim
+        durable before its email leaves. A batch whose wake-ups raised is finished, then the first
         error is raised (the loop logs it and backs off)."""
         out: list[Happening] = []
         group = self.queue.group if isinstance(self.queue, GroupCommit) else contextlib.nullcontext

@@ -8,11 +8,9 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
 
 import msgspec
 
-from cart_recovery.domain.address import normalise_email
 from cart_recovery.domain.compose import ComposeError, OutgoingEmail, compose
 from cart_recovery.domain.decide import next_wake
 from cart_recovery.domain.feedback import Feedback, MailFeedback
@@ -66,6 +64,7 @@ from cart_recovery.service.happenings import (
     Stopped,
     WakeBatch,
 )
+from cart_recovery.service.prefetch import Prefetched, Reads
 from cart_recovery.service.retry import retrying
 
 log = logging.getLogger("cart_recovery.service")
@@ -73,6 +72,7 @@ log = logging.getLogger("cart_recovery.service")
 MAIL_RETRY = timedelta(minutes=5)
 MAIL_ATTEMPTS = 5
 HANDOFF_SAFETY = timedelta(hours=1)  # look again if a handed-off step was never finished
+WAKE_CHUNK = 16  # claimed, mailed and recorded together: what a crash can leave uncertain
 
 
 @dataclass(frozen=True)
@@ -85,42 +85,6 @@ class _Ready:
     outgoing: OutgoingEmail
     tier: str
     batch_key: str
-
-
-class _Reads(Protocol):
-    def load(self, cart_id: str) -> tuple[Cart | None, list[SendRecord]]: ...
-
-    def is_unsubscribed(self, email: str) -> bool: ...
-
-    def sent_to(self, email: str, since: datetime) -> list[SendRecord]: ...
-
-
-@dataclass(frozen=True)
-class _Prefetched:
-    """A batch's reads, fetched ahead inside its transaction; anything not fetched (or asked
-    again after a conflict) goes to the store."""
-
-    store: CartStore
-    since: datetime
-    carts: dict[str, tuple[Cart | None, list[SendRecord]]]
-    asked: set[str]  # the addresses whose unsubscribes were fetched
-    unsubscribed: set[str]
-    recent: dict[str, list[SendRecord]]
-
-    def load(self, cart_id: str) -> tuple[Cart | None, list[SendRecord]]:
-        found = self.carts.pop(cart_id, None)  # once: a second look reads the store
-        return found if found is not None else self.store.load(cart_id)
-
-    def is_unsubscribed(self, email: str) -> bool:
-        if email in self.asked:
-            return email in self.unsubscribed
-        return self.store.is_unsubscribed(email)
-
-    def sent_to(self, email: str, since: datetime) -> list[SendRecord]:
-        found = self.recent.get(normalise_email(email))
-        if found is None or since != self.since:
-            return self.store.sent_to(email, since)
-        return found
 
 
 Step = list[Happening] | _Ready | None  # what a wake-up did up to its claim (None: later)
@@ -172,17 +136,18 @@ class Waking:
         now: datetime,
         group: Callable[[], AbstractContextManager[None]],
     ) -> WakeBatch:
-        """Fire many due wake-ups with two commits instead of several per wake-up.
+        """Fire many due wake-ups, WAKE_CHUNK at a time, with one commit per chunk.
 
-        1. In one ``group()``: load, plan and run the gates for every cart; write what needs
-           no email (a new wake time, a close, a skip, a deferral) and claim every step that
-           is to be sent. The commit makes every claim durable before any email leaves.
-        2. Outside any transaction: hand each claimed message to the mailer.
-        3. In one ``group()``: record each step as sent (or failed) and set the next wake.
+        Each ``group()`` records the chunk before (each step sent or failed, its next wake),
+        then loads, plans and runs the gates for the next chunk: it writes what needs no email
+        (a new wake time, a close, a skip, a deferral) and claims every step to be sent. Its
+        commit makes those claims durable before any of their emails leaves; the chunk's
+        messages go to the mailer outside any transaction; the next ``group()`` records them.
 
-        A crash between 1 and 3 leaves claims that start-up turns into ``uncertain``: never
-        sent twice. Within a batch an address is mailed at most once (the plan's ``Later``).
-        ``errors``: wake-ups that raised; the rest of the batch still went through.
+        A crash between a claim commit and the next leaves at most WAKE_CHUNK claims, which
+        start-up turns into ``uncertain``: never sent twice. Within a batch an address is
+        mailed at most once (the plan's ``Later``). ``errors``: wake-ups that raised; the rest
+        of the batch still went through.
         """
         batch = WakeBatch()
         if self.hand_off is not None:  # a separate sender does the mailing: nothing to batch
@@ -193,47 +158,70 @@ class Waking:
                 except Exception as e:
                     batch.errors.append((cart_id, e))
             return batch
-        ready: list[_Ready] = []
         mailing: set[str] = set()
-        with group():
-            reads = self._batch_reads(cart_ids, now)
-            for cart_id in cart_ids:
-                try:
-                    step = self._wake_step_retrying(cart_id, now, mailing, reads)
-                except Exception as e:
-                    batch.errors.append((cart_id, e))
-                    continue
-                if step is None:
-                    batch.later.append(cart_id)
-                    continue
-                batch.fired.append(cart_id)
-                if isinstance(step, _Ready):
-                    ready.append(step)
-                    mailing.add(step.batch_key)
-                else:
-                    batch.happenings.extend(step)
+        sent: list[tuple[_Ready, Exception | None]] = []
+        for start in range(0, len(cart_ids), WAKE_CHUNK):
+            chunk = cart_ids[start : start + WAKE_CHUNK]
+            with group():
+                self._record_all(sent, now, batch)
+                ready = self._claim_chunk(chunk, now, mailing, batch)
+            sent = self._transmit_all(ready, batch)
+        if sent:
+            with group():
+                self._record_all(sent, now, batch)
+        return batch
+
+    def _claim_chunk(
+        self, cart_ids: Sequence[str], now: datetime, mailing: set[str], batch: WakeBatch
+    ) -> list[_Ready]:
+        """Load, plan, gate and claim a chunk (inside the caller's ``group()``)."""
+        ready: list[_Ready] = []
+        reads = self._batch_reads(cart_ids, now)
+        for cart_id in cart_ids:
+            try:
+                step = self._wake_step_retrying(cart_id, now, mailing, reads)
+            except Exception as e:
+                batch.errors.append((cart_id, e))
+                continue
+            if step is None:
+                batch.later.append(cart_id)
+                continue
+            batch.fired.append(cart_id)
+            if isinstance(step, _Ready):
+                ready.append(step)
+                mailing.add(step.batch_key)
+            else:
+                batch.happenings.extend(step)
+        return ready
+
+    def _transmit_all(
+        self, ready: list[_Ready], batch: WakeBatch
+    ) -> list[tuple[_Ready, Exception | None]]:
         outcomes: list[tuple[_Ready, Exception | None]] = []
         for item in ready:
             try:
                 outcomes.append((item, self._transmit(item)))
             except Exception as e:  # not a mail error: the claim stays (uncertain at start-up)
                 batch.errors.append((item.cart.cart_id, e))
-        with group():
-            for item, error in outcomes:
-                try:
-                    batch.happenings.append(self._record(item, error, now))
-                except Exception as e:
-                    batch.errors.append((item.cart.cart_id, e))
-        return batch
+        return outcomes
 
-    def _batch_reads(self, cart_ids: Sequence[str], now: datetime) -> _Reads:
+    def _record_all(
+        self, outcomes: list[tuple[_Ready, Exception | None]], now: datetime, batch: WakeBatch
+    ) -> None:
+        for item, error in outcomes:
+            try:
+                batch.happenings.append(self._record(item, error, now))
+            except Exception as e:
+                batch.errors.append((item.cart.cart_id, e))
+
+    def _batch_reads(self, cart_ids: Sequence[str], now: datetime) -> Reads:
         """What the batch will read, fetched with a few queries when the store can."""
         if not isinstance(self.store, BatchReads):
             return self.store
         loaded = self.store.load_many(cart_ids)
         emails = {cart.email for cart, _ in loaded.values() if cart is not None and cart.email}
         since = now - self.docs.rules().do_not_disturb
-        return _Prefetched(
+        return Prefetched(
             self.store,
             since,
             loaded,
@@ -243,7 +231,7 @@ class Waking:
         )
 
     def _wake_step_retrying(
-        self, cart_id: str, now: datetime, busy: set[str], reads: _Reads
+        self, cart_id: str, now: datetime, busy: set[str], reads: Reads
     ) -> Step:
         first = [reads]
 
@@ -263,7 +251,7 @@ class Waking:
         sender: bool,
         *,
         busy: set[str] | None = None,
-        reads: _Reads | None = None,
+        reads: Reads | None = None,
     ) -> Step:
         """Everything of a wake-up up to and including the claim: what happened, or a claimed
         step ready to be mailed, or None when ``busy`` holds the cart's address already."""
