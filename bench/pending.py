@@ -194,7 +194,7 @@ def _check_seed(store: SqliteStore, plan: Plan) -> None:
         raise RuntimeError("a background cart falls due within the hour after the window")
     background = plan.n - plan.due_count
     sample = [due_id(0), due_id(plan.due_count - 1)] if plan.due_count else []
-    sample += [f"bg-{i:07d}" for i in {0, background // 2, background - 1} if i < background]
+    sample += [f"bg-{i:07d}" for i in {0, background // 2, background - 1} if 0 <= i < background]
     for cart_id in sample:
         cart, sends = store.load(cart_id)
         if cart is None or sends or str(cart.status) != "open" or cart.version != 0:

@@ -6,6 +6,8 @@
 2. wakeups: due wake-ups through the real path vs APScheduler vs raw SQLite (bench/wakeups.py)
 3. simulate: ``cart-recovery simulate`` over a generated month (bench/simulate.py)
 4. pending: 1,000,000 waiting carts, service RSS and lateness under ingest (bench/pending.py)
+5. burst: webhook ingest latency while 50,000 due wake-ups fire, beside ingest alone
+   (bench/burst.py)
 
 Each run measures every benchmark once, each figure beside its baseline; ratios are computed
 within each run and then summarised. Nothing here asserts a time.
@@ -27,9 +29,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import ingest, pending, simulate, wakeups
+from bench import burst, ingest, pending, simulate, wakeups
 
-BENCHMARKS = ("ingest", "wakeups", "simulate", "pending")
+BENCHMARKS = ("ingest", "wakeups", "simulate", "pending", "burst")
 QUICK_N = 2_000
 FULL_N = 100_000
 SIM_QUICK = simulate.QUICK_N
@@ -37,12 +39,20 @@ SIM_FULL = 1_000_000
 PENDING_QUICK = pending.QUICK_N
 PENDING_FULL = pending.FULL_N
 
-RATIOS = {**ingest.RATIOS, **wakeups.RATIOS, **simulate.RATIOS, **pending.RATIOS}
+RATIOS = {
+    **ingest.RATIOS,
+    **wakeups.RATIOS,
+    **simulate.RATIOS,
+    **pending.RATIOS,
+    **burst.RATIOS,
+}
 
 # What the table shows besides the rate, per figure (key, label, format).
 EXTRAS = (
     ("p50_ms", "p50 ms", "{:.1f}"),
     ("p99_ms", "p99 ms", "{:.1f}"),
+    ("p99_vs_alone", "p99 / alone", "{:.2f}"),
+    ("wakeups_rate", "wake-ups/s", "{:.0f}"),
     ("peak_rss_mb", "peak RSS MB", "{:.0f}"),
     ("lateness_p50_ms", "late p50 ms", "{:.0f}"),
     ("lateness_p99_ms", "late p99 ms", "{:.0f}"),
@@ -105,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wakeups", type=int, default=None, help="wake-ups per run")
     parser.add_argument("--carts", type=int, default=None, help="carts in the simulated month")
     parser.add_argument("--pending", type=int, default=None, help="carts waiting at once")
+    parser.add_argument("--burst", type=int, default=None, help="wake-ups due in the burst")
     parser.add_argument(
         "--no-normal", action="store_true", help="skip the real path at synchronous=NORMAL"
     )
@@ -115,10 +126,12 @@ def main(argv: list[str] | None = None) -> int:
     n_wake = args.wakeups or (QUICK_N if args.quick else FULL_N)
     n_sim = args.carts or (SIM_QUICK if args.quick else SIM_FULL)
     n_pending = args.pending or (PENDING_QUICK if args.quick else PENDING_FULL)
+    n_burst = args.burst or (burst.QUICK_N if args.quick else burst.FULL_N)
     sizes = {
         "wakeups": n_wake,
         "simulate_carts": n_sim,
         "pending_carts": n_pending,
+        "burst_carts": n_burst,
     }
     sizes = {k: v for k, v in sizes.items() if k.split("_")[0] in args.only}
 
@@ -139,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             "wakeups": lambda: wakeups.run_once(n_wake, normal=not args.no_normal),
             "simulate": lambda: simulate.run_once(n_sim, quick=args.quick),
             "pending": lambda: pending.run_once(n_pending, args.quick, seeded=seeded),
+            "burst": lambda: burst.run_once(n_burst, quick=args.quick),
         }
         for i in range(args.runs):
             run: dict[str, dict[str, Any]] = {}
