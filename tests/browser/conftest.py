@@ -41,6 +41,19 @@ def chromium() -> Iterator[Any]:
         browser.close()
 
 
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+}
+
+
+def phone(chromium: Any) -> Any:
+    """A browser context the size of a phone (390 × 844, touch, 2× pixels)."""
+    return chromium.new_context(**PHONE)
+
+
 def shot(page: Any, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)

@@ -22,7 +22,7 @@ from cart_recovery.bootstrap.embedded import Embedded, embedded, init_data_dir
 from cart_recovery.config.settings import load_settings
 from cart_recovery.domain.model import CHECKED_OUT, Item, Status
 from cart_recovery.embedded.clock import VirtualClock
-from tests.browser.conftest import shot
+from tests.browser.conftest import phone, shot
 from tests.conftest import make_event
 
 pytestmark = pytest.mark.browser
@@ -245,12 +245,7 @@ def test_the_owner_finds_a_cart_suppresses_it_and_sees_the_audit(shop: Shop, chr
 
 
 def test_the_dashboard_on_a_phone(shop: Shop, chromium: Any) -> None:
-    context = chromium.new_context(
-        viewport={"width": 390, "height": 844},
-        device_scale_factor=2,
-        is_mobile=True,
-        has_touch=True,
-    )
+    context = phone(chromium)
     page = context.new_page()
     log_in(page, shop)
     # Nothing is wider than the screen, and the buttons are big enough to tap

@@ -16,7 +16,7 @@ import pytest
 
 from cart_recovery.domain.model import Outcome
 from cart_recovery.domain.rules import DEFAULT_RULES_TEXT
-from tests.browser.conftest import shot
+from tests.browser.conftest import phone, shot
 from tests.browser.test_dashboard_browser import Shop, at, item, log_in
 
 pytestmark = pytest.mark.browser
@@ -121,12 +121,7 @@ def test_the_owner_edits_the_rules_and_the_next_wake_up_uses_them(
 
 
 def test_the_doc_editor_on_a_phone(shop: Shop, chromium: Any) -> None:
-    context = chromium.new_context(
-        viewport={"width": 390, "height": 844},
-        device_scale_factor=2,
-        is_mobile=True,
-        has_touch=True,
-    )
+    context = phone(chromium)
     page = context.new_page()
     log_in(page, shop)
     page.goto(f"{shop.base}/admin/docs")

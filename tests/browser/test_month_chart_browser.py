@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from cart_recovery.domain.model import Outcome
-from tests.browser.conftest import SHOTS, shot
+from tests.browser.conftest import SHOTS, phone, shot
 from tests.browser.test_dashboard_browser import Shop, log_in, shop
 
 pytestmark = pytest.mark.browser
@@ -85,12 +85,7 @@ def test_the_month_view_shows_the_chart_with_its_numbers(shop: Shop, chromium: A
 
 
 def test_the_month_chart_on_a_phone(shop: Shop, chromium: Any) -> None:
-    context = chromium.new_context(
-        viewport={"width": 390, "height": 844},
-        device_scale_factor=2,
-        is_mobile=True,
-        has_touch=True,
-    )
+    context = phone(chromium)
     page = context.new_page()
     log_in(page, shop)
     page.goto(f"{shop.base}/admin/?view=month")
