@@ -25,7 +25,6 @@ import heapq
 import json
 import logging
 import random
-import subprocess
 import sys
 import tempfile
 from collections import Counter
@@ -279,43 +278,23 @@ def _check(total: int, n: int, target: float) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def stack() -> Iterator[tuple[str, str]]:
-    """DynamoDB Local and a moto server on 127.0.0.1, as tests/aws/services.py starts them."""
+    """DynamoDB Local and a moto server on 127.0.0.1, started as the AWS tests start them."""
     from moto.server import ThreadedMotoServer
 
-    from tests.aws.services import _wait_until_answering, free_port, install_dynamodb_local
+    from tests.aws.services import free_port, running_dynamodb_local
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    jar = install_dynamodb_local()
-    port = free_port()
-    with tempfile.TemporaryDirectory() as tmp:
-        log_path = Path(tmp) / "dynamodb-local.log"
-        with open(log_path, "wb") as log_file:
-            java = subprocess.Popen(
-                [
-                    "java",
-                    "-Djava.library.path=./DynamoDBLocal_lib",
-                    "-jar",
-                    jar.name,
-                    "-inMemory",
-                    "-disableTelemetry",
-                    "-port",
-                    str(port),
-                ],
-                cwd=jar.parent,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-            )
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        running_dynamodb_local("java", Path(tmp) / "dynamodb-local.log") as dynamodb,
+    ):
         moto = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+        moto.start()
         try:
-            dynamodb = f"http://127.0.0.1:{port}"
-            _wait_until_answering(java, dynamodb, log_path)
-            moto.start()
             yield f"http://127.0.0.1:{moto._port}", dynamodb
         finally:
             with contextlib.suppress(Exception):
                 moto.stop()
-            java.terminate()
-            java.wait(timeout=20)
 
 
 def main(argv: list[str] | None = None) -> int:

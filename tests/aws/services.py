@@ -98,9 +98,17 @@ def dynamodb_local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     java = shutil.which("java")
     if java is None:
         pytest.skip("Java is not installed: DynamoDB Local needs a JVM")
+    log_path = tmp_path_factory.mktemp("dynamodb-local") / "dynamodb-local.log"
+    with running_dynamodb_local(java, log_path) as endpoint:
+        yield endpoint
+
+
+@contextlib.contextmanager
+def running_dynamodb_local(java: str, log_path: Path) -> Iterator[str]:
+    """DynamoDB Local (in memory) on a free port of 127.0.0.1 until the block ends: its
+    endpoint, once it answers (its output goes to ``log_path``)."""
     jar = install_dynamodb_local()
     port = free_port()
-    log_path = tmp_path_factory.mktemp("dynamodb-local") / "dynamodb-local.log"
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
             [
