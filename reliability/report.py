@@ -14,6 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from cart_recovery.service.waking import WAKE_CHUNK
+
 from . import crash, load
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,6 +76,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{crashed['uncertain']} ({crashed['uncertain_received']})",
         ),
         (
+            "steps left claimed and unrecorded by one kill, at most (each kill)",
+            f"{crashed['max_uncertain_per_kill']} "
+            f"({', '.join(str(n) for n in crashed['uncertain_per_kill'])})",
+        ),
+        (
             "crash run: events accepted / stored",
             f"{crashed['events_accepted']} / {crashed['events_stored']}",
         ),
@@ -99,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps(result, indent=2, default=str) + "\n")
     ok = (
         crashed["problem_count"] == 0
+        and crashed["max_uncertain_per_kill"] <= WAKE_CHUNK
         and loaded["accepted"] == loaded["stored"]
         and tested["tests_passed"]
     )
