@@ -260,6 +260,19 @@ class GroupCommit(Protocol):
         alone); on leaving it, all of them are committed together, or none on an error."""
 
 
+@runtime_checkable
+class DeferredSync(Protocol):
+    """A group commit that can leave the disk sync to a later call, so that the next group's
+    work overlaps the sync (the embedded webhook answers a group only after that call)."""
+
+    def group(self, *, sync: bool = True) -> AbstractContextManager[None]:
+        """``GroupCommit.group``; with ``sync=False`` the commit is atomic and visible but not
+        yet durable: nothing in it may be answered for before ``sync()`` returns."""
+
+    def sync(self) -> None:
+        """Make every group committed before this call durable."""
+
+
 class AlertLog(Protocol):
     """The owner's alerts (``domain.alerts.Alert``), kept so that a restart neither repeats
     nor forgets one. Safe to call from several threads."""
@@ -712,6 +725,7 @@ __all__ = [
     "Claim",
     "Clock",
     "Closable",
+    "DeferredSync",
     "DocFile",
     "DocFiles",
     "DocHistory",

@@ -3,6 +3,7 @@ key, and the write transactions (one atomic write, a group commit) every other p
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -32,13 +33,20 @@ class Connection:
         self._lock = threading.RLock()
         self._grouped = False
         c = self._conn
+        wal = False
         if self.path != ":memory:":
-            c.execute("PRAGMA journal_mode = WAL")
+            wal = c.execute("PRAGMA journal_mode = WAL").fetchone()[0] == "wal"
         if synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
             raise ValueError(
                 f"sqlite synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}"
             )
-        c.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+        self.synchronous = synchronous.upper()
+        c.execute(f"PRAGMA synchronous = {self.synchronous}")
+        # group(sync=False) + sync(): only where a commit's sync is an fsync of the WAL file
+        self._defer = wal and self.synchronous in {"FULL", "EXTRA"}
+        self._wal_fd: int | None = None
+        self._wal_ino = 0
+        self._syncing = threading.Lock()
         c.execute("PRAGMA foreign_keys = ON")
         c.execute("PRAGMA busy_timeout = 30000")
         c.create_function("cr_email_key", 1, self.email_key.digest, deterministic=True)
@@ -66,8 +74,11 @@ class Connection:
             )
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._syncing:
             self._conn.close()
+            if self._wal_fd is not None:
+                os.close(self._wal_fd)
+                self._wal_fd = None
 
     @contextmanager
     def _write(self, *, one_statement: bool = False) -> Iterator[sqlite3.Connection]:
@@ -98,25 +109,56 @@ class Connection:
             c.execute("COMMIT")
 
     @contextmanager
-    def group(self) -> Iterator[None]:
+    def group(self, *, sync: bool = True) -> Iterator[None]:
         """Group commit: every write inside is atomic on its own (a write that raises is rolled
         back alone) and all of them become durable together, with one commit and one sync. The
-        caller answers for none of them until this returns."""
+        caller answers for none of them until this returns.
+
+        ``sync=False``: the commit leaves out the sync (the group is atomic, and visible, but
+        a power cut may lose it) and the caller answers for none of it until a later
+        ``sync()`` has returned. Other writes keep the connection's ``synchronous``."""
         with self._lock:
             if self._grouped:
                 yield
                 return
             c = self._conn
-            c.execute("BEGIN IMMEDIATE")
-            self._grouped = True
+            later = not sync and self._defer
+            if later:
+                c.execute("PRAGMA synchronous = NORMAL")
             try:
-                yield
-            except BaseException:
+                c.execute("BEGIN IMMEDIATE")
+                self._grouped = True
+                try:
+                    yield
+                except BaseException:
+                    self._grouped = False
+                    c.execute("ROLLBACK")
+                    raise
                 self._grouped = False
-                c.execute("ROLLBACK")
-                raise
-            self._grouped = False
-            c.execute("COMMIT")
+                c.execute("COMMIT")
+            finally:
+                if later:
+                    c.execute(f"PRAGMA synchronous = {self.synchronous}")
+
+    def sync(self) -> None:
+        """Make every commit made so far durable, as a ``synchronous=FULL`` commit would have:
+        an fdatasync of the WAL file, holding no lock (the next group can commit meanwhile).
+        A commit whose frames a checkpoint has already copied out was synced by it (a
+        checkpoint syncs the WAL before copying and the database after)."""
+        if not self._defer:
+            return
+        wal = self.path + "-wal"
+        with self._syncing:
+            try:
+                ino = os.stat(wal).st_ino
+            except FileNotFoundError:  # no WAL: everything is in the (synced) database file
+                return
+            if self._wal_fd is None or ino != self._wal_ino:
+                fd = os.open(wal, os.O_RDONLY)
+                if self._wal_fd is not None:
+                    os.close(self._wal_fd)
+                self._wal_fd, self._wal_ino = fd, ino
+            os.fdatasync(self._wal_fd)
 
     def _select_in(
         self, sql: str, keys: Sequence[str], extra: tuple[Any, ...] = ()
