@@ -86,11 +86,10 @@ class IngestQueue:
             deferred = self._deferred
             try:
                 with self.store.group() if deferred is None else deferred.group(sync=False):
-                    for item in batch:
-                        try:
-                            results.append((item, self.service.ingest(item.event, item.now)))
-                        except Exception as e:  # this event only: its writes were rolled back
-                            results.append((item, e))
+                    # an event that fails is its own request's answer; its writes were rolled
+                    # back alone
+                    answers = self.service.ingest_many([(item.event, item.now) for item in batch])
+                    results = list(zip(batch, answers, strict=True))
             except Exception as e:  # the commit itself failed: nobody was accepted
                 log.exception("group commit failed")
                 results = [(item, e) for item in batch]

@@ -10,10 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from cart_recovery.domain.cart import apply_event, validate_event
-from cart_recovery.domain.decide import next_wake
-from cart_recovery.domain.model import AuditEntry, CartEvent, cart_snapshot
-from cart_recovery.domain.timers import CancelTimers, SetWake, TimerChange
 from cart_recovery.ports import (
     CartStore,
     DocSource,
@@ -27,13 +23,13 @@ from cart_recovery.service.alerts import AlertMonitor
 from cart_recovery.service.docs import DocEditing
 from cart_recovery.service.feedback import FeedbackHandling
 from cart_recovery.service.happenings import H, Happening
+from cart_recovery.service.intake import Intake
 from cart_recovery.service.owner import OwnerActions
-from cart_recovery.service.retry import retrying
 from cart_recovery.service.waking import Waking
 
 
 @dataclass
-class Service(FeedbackHandling, Waking, OwnerActions, DocEditing):
+class Service(Intake, FeedbackHandling, Waking, OwnerActions, DocEditing):
     store: CartStore
     mailer: Mailer
     docs: DocSource
@@ -49,45 +45,6 @@ class Service(FeedbackHandling, Waking, OwnerActions, DocEditing):
     hand_off: Callable[[str, int, datetime], None] | None = None
     # The owner's alerts (None: this runtime raises none; AWS has its CloudWatch alarms).
     alerts: AlertMonitor | None = None
-
-    # ---- intake -------------------------------------------------------------------------
-    def ingest(self, event: CartEvent, now: datetime) -> bool:
-        """Apply one cart event. False: a redelivery of an event already processed (no-op).
-
-        Raises EventError (naming the field) for an invalid event; nothing is stored then.
-        """
-        event = validate_event(event, now)
-
-        def once() -> bool:
-            cart, sends = self.store.load(event.cart_id)
-            applied = apply_event(cart, event, now)
-            timer: TimerChange | None = None
-            audit = None
-            if applied.cart is not None:
-                if applied.cancel:
-                    timer = CancelTimers()
-                elif applied.reschedule:
-                    wake = next_wake(applied.cart, sends, self.docs.rules())
-                    timer = SetWake(wake) if wake is not None else CancelTimers()
-                audit = AuditEntry(
-                    cart_id=event.cart_id,
-                    at=now,
-                    by="system",
-                    action=applied.action,
-                    before=cart_snapshot(cart),
-                    after=cart_snapshot(applied.cart),
-                    detail=f"{event.type} {event.event_id}",
-                )
-            return self.store.apply_event(
-                event,
-                cart=applied.cart,
-                expected_version=None if cart is None else cart.version,
-                audit=audit,
-                timer=timer,
-                now=now,
-            )
-
-        return retrying(once, f"cart {event.cart_id} kept changing while an event was applied")
 
     def _tell(self, happening: H) -> H:
         if self.on_happening is not None:

@@ -9,14 +9,15 @@ import msgspec
 
 from cart_recovery.adapters.sqlite.codec import (
     SEND_COLS,
-    event_encoder,
     send_record,
     to_us,
 )
 from cart_recovery.adapters.sqlite.connection import Connection
 from cart_recovery.adapters.sqlite.rows import (
+    ADD_EVENT,
     add_audit,
     check_version,
+    event_row,
     put_cart,
     put_event_cart,
     put_timer,
@@ -57,18 +58,7 @@ class Writes(Connection):
         now: datetime,
     ) -> bool:
         with self._write() as c:
-            cur = c.execute(
-                "INSERT INTO events (cart_id, event_id, type, occurred_at, received_at, data) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (
-                    event.cart_id,
-                    event.event_id,
-                    event.type,
-                    to_us(event.occurred_at),
-                    to_us(now),
-                    event_encoder.encode(event),
-                ),
-            )
+            cur = c.execute(ADD_EVENT + " ON CONFLICT DO NOTHING", event_row(event, now))
             if cur.rowcount == 0:
                 return False
             if cart is not None:
