@@ -53,18 +53,14 @@ class Intake(Connection):
             asked = list(dict.fromkeys(keys))
             for start in range(0, len(asked), _PAIRS):
                 chunk = asked[start : start + _PAIRS]
-                # by the primary key: every chunk cart id with every chunk event id, then only
-                # the pairs asked for are kept
-                carts_of = list(dict.fromkeys(cart_id for cart_id, _ in chunk))
-                events_of = list(dict.fromkeys(event_id for _, event_id in chunk))
-                marks = ",".join("?" * len(carts_of)), ",".join("?" * len(events_of))
+                # one primary-key lookup per pair
                 rows = self._conn.execute(
-                    "SELECT cart_id, event_id FROM events "  # noqa: S608
-                    f"WHERE cart_id IN ({marks[0]}) AND event_id IN ({marks[1]})",
-                    (*carts_of, *events_of),
+                    f"WITH k(c, e) AS (VALUES {','.join(['(?, ?)'] * len(chunk))}) "  # noqa: S608
+                    "SELECT k.c, k.e FROM k JOIN events "
+                    "ON events.cart_id = k.c AND events.event_id = k.e",
+                    [v for pair in chunk for v in pair],
                 ).fetchall()
-                wanted = set(chunk)
-                known.update((r[0], r[1]) for r in rows if (r[0], r[1]) in wanted)
+                known.update((r[0], r[1]) for r in rows)
         return carts, known
 
     def apply_events(self, writes: Sequence[EventWrite]) -> None:
