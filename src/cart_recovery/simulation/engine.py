@@ -70,6 +70,10 @@ def hold_zones(rules: Rules, events: Iterable[CartEvent] = ()) -> dict[str, obje
     return zones
 
 
+_FLUSH_EVERY = 2048  # records of a list held before they are written out together
+_SENT_STEP = {1: "sent_step1", 2: "sent_step2"}
+
+
 class Outcomes:
     """What a simulation did: counted, and with ``spool`` also written out as the four lists
     of the JSON report (to temporary files, so a month of carts costs no memory)."""
@@ -82,52 +86,75 @@ class Outcomes:
         self.closed_by_reason: Counter[str] = Counter()
         self.tiers: Counter[tuple[str, str]] = Counter()
         self._files: dict[str, IO[str]] = {}
+        # Each list's records not written yet (None: not spooled), written a batch at a time:
+        # one write of a joined batch costs a fraction of a write per record.
+        self._pending: dict[str, list[str]] = {}
+        self._written: dict[str, bool] = {}
+        self._sends = self._skips = self._closed = self._deferred = None
         if spool:
             for name in self.LISTS:
                 self._files[name] = tempfile.TemporaryFile("w+", encoding="ascii")  # noqa: SIM115 - closed by close()
+                self._pending[name] = []
+                self._written[name] = False
+            self._sends = self._pending["sends"]
+            self._skips = self._pending["skips"]
+            self._closed = self._pending["closed"]
+            self._deferred = self._pending["deferred"]
 
-    def _write(self, name: str, count: int, record: str) -> None:
-        f = self._files.get(name)
-        if f is not None:
-            f.write("," + record if count else record)
+    def _flush(self, name: str) -> None:
+        pending = self._pending[name]
+        if pending:
+            text = ",".join(pending)
+            self._files[name].write("," + text if self._written[name] else text)
+            self._written[name] = True
+            pending.clear()
 
     def sent(self, cart_id: str, step: int, at: datetime, tier: str) -> None:
-        self._write(
-            "sends",
-            self.sends,
-            f'{{"cart_id":{encode_basestring_ascii(cart_id)},"step":{step},"at":"{utc_stamp(at)}"}}',
-        )
+        pending = self._sends
+        if pending is not None:
+            pending.append(
+                f'{{"cart_id":{encode_basestring_ascii(cart_id)},"step":{step},'
+                f'"at":"{utc_stamp(at)}"}}'
+            )
+            if len(pending) >= _FLUSH_EVERY:
+                self._flush("sends")
         self.sends += 1
-        self.tiers[tier, f"sent_step{step}"] += 1
+        self.tiers[tier, _SENT_STEP[step]] += 1
 
     def skipped(self, cart_id: str, step: int, reason: str, tier: str) -> None:
-        self._write(
-            "skips",
-            self.skips,
-            f'{{"cart_id":{encode_basestring_ascii(cart_id)},"step":{step},'
-            f'"reason":{encode_basestring_ascii(reason)}}}',
-        )
+        pending = self._skips
+        if pending is not None:
+            pending.append(
+                f'{{"cart_id":{encode_basestring_ascii(cart_id)},"step":{step},'
+                f'"reason":{encode_basestring_ascii(reason)}}}'
+            )
+            if len(pending) >= _FLUSH_EVERY:
+                self._flush("skips")
         self.skips += 1
         self.skips_by_reason[reason] += 1
         self.tiers[tier, f"skipped_{reason}"] += 1
 
     def deferred_to(self, cart_id: str, step: int, due: datetime, at: datetime, tier: str) -> None:
-        self._write(
-            "deferred",
-            self.deferred,
-            f'{{"cart_id":{encode_basestring_ascii(cart_id)},"step":{step},'
-            f'"due":"{utc_stamp(due)}","at":"{utc_stamp(at)}"}}',
-        )
+        pending = self._deferred
+        if pending is not None:
+            pending.append(
+                f'{{"cart_id":{encode_basestring_ascii(cart_id)},"step":{step},'
+                f'"due":"{utc_stamp(due)}","at":"{utc_stamp(at)}"}}'
+            )
+            if len(pending) >= _FLUSH_EVERY:
+                self._flush("deferred")
         self.deferred += 1
         self.tiers[tier, "deferred"] += 1
 
     def closed_as(self, cart_id: str, reason: str, at: datetime, tier: str) -> None:
-        self._write(
-            "closed",
-            self.closed,
-            f'{{"cart_id":{encode_basestring_ascii(cart_id)},'
-            f'"reason":{encode_basestring_ascii(reason)},"at":"{utc_stamp(at)}"}}',
-        )
+        pending = self._closed
+        if pending is not None:
+            pending.append(
+                f'{{"cart_id":{encode_basestring_ascii(cart_id)},'
+                f'"reason":{encode_basestring_ascii(reason)},"at":"{utc_stamp(at)}"}}'
+            )
+            if len(pending) >= _FLUSH_EVERY:
+                self._flush("closed")
         self.closed += 1
         self.closed_by_reason[reason] += 1
         self.tiers[tier, f"closed_{reason}"] += 1
@@ -156,6 +183,7 @@ class Outcomes:
         out.write("{")
         for name in self.LISTS:
             out.write(f'"{name}":[')
+            self._flush(name)
             f = self._files[name]
             f.flush()
             f.seek(0)
@@ -170,6 +198,8 @@ class Outcomes:
         for f in self._files.values():
             f.close()
         self._files.clear()
+        self._pending.clear()
+        self._sends = self._skips = self._closed = self._deferred = None
 
 
 @dataclass(frozen=True)
