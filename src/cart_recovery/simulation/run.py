@@ -23,13 +23,14 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from cart_recovery.domain.rules import DEFAULT_RULES_TEXT, Rules, RulesError, parse_rules
-from cart_recovery.simulation.engine import Engine, Outcomes, hold_zones
+from cart_recovery.simulation.engine import Engine, hold_zones
 from cart_recovery.simulation.events_file import (
     BadEvent,
     NotInOrder,
     SimulationError,
     read_lines,
 )
+from cart_recovery.simulation.outcomes import Outcomes
 
 __all__ = ["SimulationError", "run_simulation", "simulate_file"]
 
