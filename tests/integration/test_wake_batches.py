@@ -15,7 +15,7 @@ import pytest
 from cart_recovery.adapters.mail import MailError, MemoryMailer
 from cart_recovery.adapters.sqlite import SqliteStore
 from cart_recovery.bootstrap.in_memory import in_memory
-from cart_recovery.domain.model import Outcome
+from cart_recovery.domain.model import CHECKED_OUT, Outcome
 from cart_recovery.embedded.clock import VirtualClock
 from cart_recovery.embedded.timers import TimerLoop
 from cart_recovery.service import MailFailed, Sent, Service, Skipped
@@ -151,3 +151,83 @@ def test_the_timer_loop_finishes_the_batch_then_raises_the_first_error(world: An
     assert errors == [1] and loop.fired == 3
     assert sorted(to for to, _ in mailer.seen) == [f"shopper{i}@example.com" for i in range(3)]
     assert len(mailer.sent) == 2
+
+
+class ChangeAfterReadAhead:
+    """The store's read-ahead, with something happening to the carts just after it read them
+    (before their chunk's claims): an event arriving mid-batch."""
+
+    def __init__(self, store: SqliteStore, change: Any) -> None:
+        reader = store.read_ahead()
+        assert reader is not None
+        self.reader = reader
+        self.change = change
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.reader, name)
+
+    def load_many(self, cart_ids: Any) -> Any:
+        loaded = self.reader.load_many(cart_ids)
+        change, self.change = self.change, None
+        if change is not None:
+            change()
+        return loaded
+
+
+def test_a_cart_changed_after_it_was_read_ahead_is_decided_afresh(
+    world: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service, store, mailer = world
+    seed(service, [("a", "old@example.com"), ("b", "kim@example.com")])
+    moved = make_event(
+        event_id="e-moved",
+        cart_id="a",
+        email="new@example.com",
+        occurred_at=T0 + timedelta(minutes=10),
+        timezone="America/New_York",
+    )
+    ahead = ChangeAfterReadAhead(store, lambda: service.ingest(moved, T0 + timedelta(minutes=11)))
+    monkeypatch.setattr(store, "read_ahead", lambda: ahead)
+
+    batch = service.wake_many(["a", "b"], DUE, store.group)
+
+    # the message composed for the old address never leaves: the new one is mailed
+    assert sorted(to for to, _ in mailer.seen) == ["kim@example.com", "new@example.com"]
+    assert sorted(h.cart_id for h in batch.happenings if isinstance(h, Sent)) == ["a", "b"]
+    assert store.load("a")[1][0].recipient == "new@example.com"
+
+
+def test_a_cart_bought_after_it_was_read_ahead_is_not_mailed(
+    world: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service, store, mailer = world
+    seed(service, [("a", "maya@example.com"), ("b", "kim@example.com")])
+    bought = make_event(
+        event_id="e-bought",
+        type=CHECKED_OUT,
+        cart_id="a",
+        occurred_at=T0 + timedelta(minutes=10),
+        timezone="America/New_York",
+    )
+    ahead = ChangeAfterReadAhead(store, lambda: service.ingest(bought, T0 + timedelta(minutes=11)))
+    monkeypatch.setattr(store, "read_ahead", lambda: ahead)
+
+    batch = service.wake_many(["a", "b"], DUE, store.group)
+
+    assert [to for to, _ in mailer.seen] == ["kim@example.com"]
+    assert [h.cart_id for h in batch.happenings if isinstance(h, Sent)] == ["b"]
+    assert store.load("a")[1] == []
+
+
+def test_a_store_that_cannot_read_ahead_wakes_one_chunk_at_a_time(tmp_path: Path) -> None:
+    store = SqliteStore(":memory:")
+    mailer = MemoryMailer()
+    service = in_memory(store=store, mailer=mailer, signing_key="test-signing-key-0123456789")
+    seed(service, [(f"c{i}", f"shopper{i}@example.com") for i in range(WAKE_CHUNK + 3)])
+    assert store.read_ahead() is None
+
+    batch = service.wake_many([f"c{i}" for i in range(WAKE_CHUNK + 3)], DUE, store.group)
+
+    assert len([h for h in batch.happenings if isinstance(h, Sent)]) == WAKE_CHUNK + 3
+    assert len(mailer.sent) == WAKE_CHUNK + 3
+    store.close()
