@@ -16,12 +16,21 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from cart_recovery.domain.compose import ComposeError, OutgoingEmail
-from cart_recovery.domain.model import Cart, SendRecord
+from cart_recovery.domain.decide import next_wake
+from cart_recovery.domain.model import Cart, Outcome, SendRecord
 from cart_recovery.domain.wakeup import Send, plan_wakeup, tier_name
-from cart_recovery.ports import BatchReads, CartStore, CommittedReads, DocSource
-from cart_recovery.service.happenings import Happening, WakeBatch
+from cart_recovery.ports import (
+    BatchReads,
+    BatchWrites,
+    CartStore,
+    Claim,
+    CommittedReads,
+    DocSource,
+)
+from cart_recovery.service.happenings import H, Happening, Sent, WakeBatch
 from cart_recovery.service.prefetch import Reads
 
 WAKE_CHUNK = 16  # claimed, mailed and recorded together: what a crash can leave uncertain
@@ -41,13 +50,17 @@ class Ready:
 
 
 Step = list[Happening] | Ready | None  # what a wake-up did up to its claim (None: later)
-Sent = list[tuple[Ready, Exception | None]]  # messages handed over, with the mail error if any
+Handed = list[tuple[Ready, Exception | None]]  # messages handed over, with the mail error if any
 
 
 @dataclass(frozen=True)
 class _Prepared:
     cart_id: str
     send: Ready | None  # planned and composed from the read-ahead; None: decide in the commit
+
+
+class Batched(BatchReads, BatchWrites, Protocol):
+    """A store that reads and writes a chunk at a time."""
 
 
 class Overlapping:
@@ -62,6 +75,38 @@ class Overlapping:
     def _claimed(self, ready: Ready, now: datetime) -> list[Happening] | Ready:
         raise NotImplementedError
 
+    def _after_claim(self, ready: Ready, claim: Claim, now: datetime) -> list[Happening] | Ready:
+        raise NotImplementedError
+
+    def _record(self, ready: Ready, error: Exception | None, now: datetime) -> Happening:
+        raise NotImplementedError
+
+    def _reschedule(self, cart_id: str) -> None:
+        raise NotImplementedError
+
+    def _tell(self, happening: H) -> H:
+        raise NotImplementedError
+
+    def _wake_after(self, ready: Ready, now: datetime) -> datetime | None:
+        """The next wake of a cart whose step was just sent, from what we know (the cart as
+        loaded, this step now sent)."""
+        cart, step, outgoing = ready.cart, ready.step, ready.outgoing
+        sent = SendRecord(
+            cart_id=cart.cart_id,
+            step=step,
+            outcome=Outcome.SENT,
+            at=now,
+            recipient=outgoing.to,
+            message_id=outgoing.message_id,
+        )
+        sends = sorted([*(s for s in ready.sends if s.step != step), sent], key=lambda s: s.step)
+        return next_wake(cart, sends, self.docs.rules())
+
+    def _sent(self, ready: Ready, now: datetime) -> Sent:
+        cart, outgoing = ready.cart, ready.outgoing
+        to = cart.email or outgoing.to
+        return self._tell(Sent(cart.cart_id, ready.step, now, to, outgoing.message_id, ready.tier))
+
     def _wake_step_retrying(
         self, cart_id: str, now: datetime, busy: set[str], reads: Reads
     ) -> Step:
@@ -72,10 +117,10 @@ class Overlapping:
     ) -> Reads:
         raise NotImplementedError
 
-    def _record_all(self, outcomes: Sent, now: datetime, batch: WakeBatch) -> None:
+    def _record_all(self, outcomes: Handed, now: datetime, batch: WakeBatch) -> None:
         raise NotImplementedError
 
-    def _transmit_all(self, ready: list[Ready], batch: WakeBatch) -> Sent:
+    def _transmit_all(self, ready: list[Ready], batch: WakeBatch) -> Handed:
         raise NotImplementedError
 
     def _wake_overlapped(
@@ -84,12 +129,12 @@ class Overlapping:
         now: datetime,
         group: Callable[[], AbstractContextManager[None]],
         reader: CommittedReads,
-        store: BatchReads,
+        store: Batched,
     ) -> WakeBatch:
         batch = WakeBatch()
         chunks = [cart_ids[i : i + WAKE_CHUNK] for i in range(0, len(cart_ids), WAKE_CHUNK)]
         mailing: set[str] = set()  # the addresses of this batch (only this thread changes it)
-        sent: Sent = []
+        sent: Handed = []
         with ThreadPoolExecutor(1, thread_name_prefix="wake-commit") as writer:
             prepared = self._prepare(chunks[0], now, mailing, reader) if chunks else []
             for index in range(len(chunks)):
@@ -151,12 +196,12 @@ class Overlapping:
 
     def _commit_chunk(
         self,
-        sent: Sent,
+        sent: Handed,
         prepared: list[_Prepared],
         now: datetime,
         group: Callable[[], AbstractContextManager[None]],
         busy: frozenset[str],
-        store: BatchReads,
+        store: Batched,
         batch: WakeBatch,
     ) -> tuple[list[Ready], set[str]]:
         """One commit (on the writer thread): record the chunk before, claim this one. Returns
@@ -165,12 +210,11 @@ class Overlapping:
         taken: set[str] = set()
         mailing = set(busy)
         with group():
-            self._record_all(sent, now, batch)
-            planned = [p.send.cart.cart_id for p in prepared if p.send is not None]
-            current = store.load_many(planned) if planned else {}
+            self._record_chunk(sent, now, batch, store)
+            claims = self._claim_unchanged(prepared, now, store)
             for p in prepared:
                 try:
-                    step = self._claim_prepared(p, now, mailing, current)
+                    step = self._claim_prepared(p, now, mailing, claims)
                 except Exception as e:
                     batch.errors.append((p.cart_id, e))
                     continue
@@ -187,15 +231,70 @@ class Overlapping:
                     batch.happenings.extend(step)
         return ready, taken
 
+    def _claim_unchanged(
+        self, prepared: list[_Prepared], now: datetime, store: Batched
+    ) -> dict[str, Claim | None]:
+        """Claim, with one statement, every planned step whose cart and sends are still as
+        they were read; the others map to None (decided afresh). If that statement fails, the
+        unchanged ones are left out (each claimed on its own)."""
+        planned = [p.send for p in prepared if p.send is not None]
+        if not planned:
+            return {}
+        current = store.load_many([r.cart.cart_id for r in planned])
+        unchanged = [r for r in planned if current.get(r.cart.cart_id) == (r.cart, r.sends)]
+        claims: dict[str, Claim | None] = {r.cart.cart_id: None for r in planned}
+        try:
+            answers = store.claim_sends(
+                [(r.cart.cart_id, r.step, r.cart.email or "") for r in unchanged], now
+            )
+        except Exception:  # each is claimed on its own below, and its error counted
+            return {r.cart.cart_id: None for r in planned if r not in unchanged}
+        claims.update({r.cart.cart_id: a for r, a in zip(unchanged, answers, strict=True)})
+        return claims
+
     def _claim_prepared(
         self,
         prepared: _Prepared,
         now: datetime,
         busy: set[str],
-        current: dict[str, tuple[Cart | None, list[SendRecord]]],
+        claims: dict[str, Claim | None],
     ) -> Step:
         send = prepared.send
-        if send is not None and current.get(send.cart.cart_id) == (send.cart, send.sends):
-            return self._claimed(send, now)  # unchanged since it was read: claim as composed
+        if send is not None and prepared.cart_id not in claims:  # the chunk's claim failed
+            return self._claimed(send, now)
+        claim = claims.get(prepared.cart_id)
+        if send is not None and claim is not None:  # unchanged since read: claimed as composed
+            return self._after_claim(send, claim, now)
         own = {send.batch_key} if send is not None else set()
         return self._wake_step_retrying(prepared.cart_id, now, busy - own, self.store)
+
+    def _record_chunk(
+        self, handed: Handed, now: datetime, batch: WakeBatch, store: Batched
+    ) -> None:
+        """Record a chunk's messages: those the mailer took with one statement for the sends
+        and one for the next wakes, the rest one by one. Happenings in the chunk's order."""
+        took = [item for item, error in handed if error is None]
+        try:
+            store.finish_sent([(r.cart.cart_id, r.step, r.outgoing.message_id) for r in took], now)
+            wakes = [(r, self._wake_after(r, now)) for r in took]
+            # a cart changed since it was read, or with nothing more to wake for, is looked at
+            # again from the store
+            again = set(
+                store.set_wakes(
+                    [(r.cart.cart_id, due, r.cart.version) for r, due in wakes if due is not None]
+                )
+            )
+            again.update(r.cart.cart_id for r, due in wakes if due is None)
+        except Exception:
+            self._record_all(handed, now, batch)  # each on its own, its error counted
+            return
+        for item, error in handed:
+            try:
+                if error is not None:
+                    batch.happenings.append(self._record(item, error, now))
+                    continue
+                if item.cart.cart_id in again:
+                    self._reschedule(item.cart.cart_id)
+                batch.happenings.append(self._sent(item, now))
+            except Exception as e:
+                batch.errors.append((item.cart.cart_id, e))

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
+from typing import cast
 
 import msgspec
 
@@ -41,6 +42,7 @@ from cart_recovery.domain.wakeup import (
 )
 from cart_recovery.ports import (
     BatchReads,
+    BatchWrites,
     CartStore,
     Claim,
     DocSource,
@@ -59,12 +61,11 @@ from cart_recovery.service.happenings import (
     HandedOff,
     Happening,
     MailFailed,
-    Sent,
     Skipped,
     Stopped,
     WakeBatch,
 )
-from cart_recovery.service.overlap import WAKE_CHUNK, Overlapping, Ready, Step
+from cart_recovery.service.overlap import WAKE_CHUNK, Batched, Overlapping, Ready, Step
 from cart_recovery.service.prefetch import Prefetched, Reads
 from cart_recovery.service.retry import retrying
 
@@ -148,8 +149,10 @@ class Waking(Overlapping):
                     batch.errors.append((cart_id, e))
             return batch
         reader = self.store.read_ahead() if isinstance(self.store, ReadAhead) else None
-        if reader is not None and isinstance(self.store, BatchReads):
-            return self._wake_overlapped(cart_ids, now, group, reader, self.store)
+        both = isinstance(self.store, BatchReads) and isinstance(self.store, BatchWrites)
+        if reader is not None and both:
+            store = cast(Batched, self.store)
+            return self._wake_overlapped(cart_ids, now, group, reader, store)
         mailing: set[str] = set()
         sent: list[tuple[Ready, Exception | None]] = []
         for start in range(0, len(cart_ids), WAKE_CHUNK):
@@ -369,9 +372,14 @@ class Waking(Overlapping):
 
     def _claimed(self, ready: Ready, now: datetime) -> list[Happening] | Ready:
         """Claim a composed step: ``ready`` once claimed, or what happened instead."""
-        cart, step, tier = ready.cart, ready.step, ready.tier
+        cart, step = ready.cart, ready.step
         assert cart.email is not None
-        claim = self.store.claim_send(cart.cart_id, step, cart.email, now)
+        return self._after_claim(
+            ready, self.store.claim_send(cart.cart_id, step, cart.email, now), now
+        )
+
+    def _after_claim(self, ready: Ready, claim: Claim, now: datetime) -> list[Happening] | Ready:
+        cart, step, tier = ready.cart, ready.step, ready.tier
         if claim is not Claim.CLAIMED:
             if claim is Claim.UNSUBSCRIBED:
                 record = skipped(cart, step, str(SkipReason.UNSUBSCRIBED), now)
@@ -396,18 +404,7 @@ class Waking(Overlapping):
         self.store.finish_send(
             cart.cart_id, step, Outcome.SENT, at=now, message_id=outgoing.message_id
         )
-        # The next wake from what we know (the cart as loaded, this step now sent); if the
-        # cart changed meanwhile, from what the store says.
-        sent = SendRecord(
-            cart_id=cart.cart_id,
-            step=step,
-            outcome=Outcome.SENT,
-            at=now,
-            recipient=outgoing.to,
-            message_id=outgoing.message_id,
-        )
-        sends = sorted([*(s for s in ready.sends if s.step != step), sent], key=lambda s: s.step)
-        wake = next_wake(cart, sends, self.docs.rules())
+        wake = self._wake_after(ready, now)
         try:
             self.store.set_timer(
                 cart.cart_id,
@@ -416,11 +413,7 @@ class Waking(Overlapping):
             )
         except StaleCart:
             self._reschedule(cart.cart_id)
-        return self._tell(
-            Sent(
-                cart.cart_id, step, now, cart.email or outgoing.to, outgoing.message_id, ready.tier
-            )
-        )
+        return self._sent(ready, now)
 
     def _mail_failed(self, ready: Ready, now: datetime, error: Exception) -> MailFailed | Bounced:
         """The mail did not leave: try again later with a growing wait, or after
