@@ -250,27 +250,6 @@ class BatchReads(Protocol):
         """``sent_to(email, since)`` of every address, keyed by ``normalise_email(email)``."""
 
 
-class CommittedReads(BatchReads, Protocol):
-    """Reads of the last committed state that never wait for a write in progress."""
-
-    def load(self, cart_id: str) -> tuple[Cart | None, list[SendRecord]]: ...
-
-    def is_unsubscribed(self, email: str) -> bool: ...
-
-    def sent_to(self, email: str, since: datetime) -> list[SendRecord]: ...
-
-
-@runtime_checkable
-class ReadAhead(Protocol):
-    """A store whose batch reads can run on a connection of their own while another thread
-    writes and commits (optional; the embedded timer loop reads and composes the next chunk
-    of wake-ups while the chunk before commits)."""
-
-    def read_ahead(self) -> CommittedReads | None:
-        """Reads answered from the last committed state (``load_many`` as of one moment), or
-        None when the store cannot read beside its writes (an in-memory database)."""
-
-
 @runtime_checkable
 class BatchWrites(Protocol):
     """A store that writes a chunk of wake-ups' claims and records with one statement each

@@ -5,7 +5,7 @@ is mailed at most once per batch so the do-not-disturb gate still sees every sen
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -13,11 +13,13 @@ from typing import Any
 import pytest
 
 from cart_recovery.adapters.mail import MailError, MemoryMailer
+from cart_recovery.adapters.memory import MemoryStore
 from cart_recovery.adapters.sqlite import SqliteStore
 from cart_recovery.bootstrap.in_memory import in_memory
 from cart_recovery.domain.model import CHECKED_OUT, Outcome
 from cart_recovery.embedded.clock import VirtualClock
 from cart_recovery.embedded.timers import TimerLoop
+from cart_recovery.ports import BatchWrites
 from cart_recovery.service import MailFailed, Sent, Service, Skipped
 from cart_recovery.service.waking import WAKE_CHUNK
 from tests.conftest import T0, make_event
@@ -153,25 +155,21 @@ def test_the_timer_loop_finishes_the_batch_then_raises_the_first_error(world: An
     assert len(mailer.sent) == 2
 
 
-class ChangeAfterReadAhead:
-    """The store's read-ahead, with something happening to the carts just after it read them
-    (before their chunk's claims): an event arriving mid-batch."""
+def change_after_read_ahead(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch, change: Callable[[], object]
+) -> None:
+    """Something happens to the carts just after the first chunk was read ahead, before its
+    claims: an event arriving mid-batch."""
+    load_many = store.load_many
+    pending = [change]
 
-    def __init__(self, store: SqliteStore, change: Any) -> None:
-        reader = store.read_ahead()
-        assert reader is not None
-        self.reader = reader
-        self.change = change
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.reader, name)
-
-    def load_many(self, cart_ids: Any) -> Any:
-        loaded = self.reader.load_many(cart_ids)
-        change, self.change = self.change, None
-        if change is not None:
-            change()
+    def read_then_change(cart_ids: Any) -> Any:
+        loaded = load_many(cart_ids)
+        while pending:
+            pending.pop()()
         return loaded
+
+    monkeypatch.setattr(store, "load_many", read_then_change)
 
 
 def test_a_cart_changed_after_it_was_read_ahead_is_decided_afresh(
@@ -186,8 +184,9 @@ def test_a_cart_changed_after_it_was_read_ahead_is_decided_afresh(
         occurred_at=T0 + timedelta(minutes=10),
         timezone="America/New_York",
     )
-    ahead = ChangeAfterReadAhead(store, lambda: service.ingest(moved, T0 + timedelta(minutes=11)))
-    monkeypatch.setattr(store, "read_ahead", lambda: ahead)
+    change_after_read_ahead(
+        store, monkeypatch, lambda: service.ingest(moved, T0 + timedelta(minutes=11))
+    )
 
     batch = service.wake_many(["a", "b"], DUE, store.group)
 
@@ -209,8 +208,9 @@ def test_a_cart_bought_after_it_was_read_ahead_is_not_mailed(
         occurred_at=T0 + timedelta(minutes=10),
         timezone="America/New_York",
     )
-    ahead = ChangeAfterReadAhead(store, lambda: service.ingest(bought, T0 + timedelta(minutes=11)))
-    monkeypatch.setattr(store, "read_ahead", lambda: ahead)
+    change_after_read_ahead(
+        store, monkeypatch, lambda: service.ingest(bought, T0 + timedelta(minutes=11))
+    )
 
     batch = service.wake_many(["a", "b"], DUE, store.group)
 
@@ -219,15 +219,14 @@ def test_a_cart_bought_after_it_was_read_ahead_is_not_mailed(
     assert store.load("a")[1] == []
 
 
-def test_a_store_that_cannot_read_ahead_wakes_one_chunk_at_a_time(tmp_path: Path) -> None:
-    store = SqliteStore(":memory:")
+def test_a_store_without_batch_writes_wakes_one_chunk_at_a_time() -> None:
+    store = MemoryStore()
     mailer = MemoryMailer()
     service = in_memory(store=store, mailer=mailer, signing_key="test-signing-key-0123456789")
     seed(service, [(f"c{i}", f"shopper{i}@example.com") for i in range(WAKE_CHUNK + 3)])
-    assert store.read_ahead() is None
+    assert not isinstance(store, BatchWrites)
 
     batch = service.wake_many([f"c{i}" for i in range(WAKE_CHUNK + 3)], DUE, store.group)
 
     assert len([h for h in batch.happenings if isinstance(h, Sent)]) == WAKE_CHUNK + 3
     assert len(mailer.sent) == WAKE_CHUNK + 3
-    store.close()

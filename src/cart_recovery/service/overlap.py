@@ -1,12 +1,12 @@
-"""Many wake-ups, each chunk's commit overlapping the next chunk's reading and composing.
+"""Many wake-ups, each chunk's commit overlapping the next chunk's planning and composing.
 
-A chunk's commit (record the chunk before, claim this one) waits for the disk; meanwhile the
-next chunk is read from the last committed state on a connection of its own, planned and
-composed. Inside its own transaction each step planned to be sent is claimed only if its cart
-and sends are still as they were read; any other step (a change since, a plan that writes
-without mailing, an error) is decided afresh there, as one wake-up does. Messages leave only
-after their claim's commit, and a chunk is recorded by the next commit: what a crash can leave
-claimed and unrecorded stays one chunk.
+A chunk's commit (record the chunk before, claim this one) runs on a writer thread and waits
+for the disk; the next chunk, read just before that commit starts (the last committed state),
+is planned and composed meanwhile, outside any transaction. Inside its own transaction each
+step planned to be sent is claimed only if its cart and sends are still as they were read; any
+other step (a change since, a plan that writes without mailing, an error) is decided afresh
+there, as one wake-up does. Messages leave only after their claim's commit, and a chunk is
+recorded by the next commit: what a crash can leave claimed and unrecorded stays one chunk.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from cart_recovery.ports import (
     BatchWrites,
     CartStore,
     Claim,
-    CommittedReads,
     DocSource,
 )
 from cart_recovery.service.happenings import H, Happening, Sent, WakeBatch
@@ -128,7 +127,6 @@ class Overlapping:
         cart_ids: Sequence[str],
         now: datetime,
         group: Callable[[], AbstractContextManager[None]],
-        reader: CommittedReads,
         store: Batched,
     ) -> WakeBatch:
         batch = WakeBatch()
@@ -136,14 +134,14 @@ class Overlapping:
         mailing: set[str] = set()  # the addresses of this batch (only this thread changes it)
         sent: Handed = []
         with ThreadPoolExecutor(1, thread_name_prefix="wake-commit") as writer:
-            prepared = self._prepare(chunks[0], now, mailing, reader) if chunks else []
+            prepared = self._prepare(chunks[0], now, mailing, self._read(chunks[0], now, store))
             for index in range(len(chunks)):
+                after = chunks[index + 1] if index + 1 < len(chunks) else []
+                ahead = self._read(after, now, store) if after else None  # the writer is idle
                 commit = writer.submit(
                     self._commit_chunk, sent, prepared, now, group, frozenset(mailing), store, batch
                 )
-                following: list[_Prepared] = []
-                if index + 1 < len(chunks):
-                    following = self._prepare(chunks[index + 1], now, mailing, reader)
+                following = self._prepare(after, now, mailing, ahead) if after else []
                 ready, taken = commit.result()  # this chunk's claims are durable
                 mailing |= taken
                 # a step decided afresh may have taken an address the next chunk planned for
@@ -159,13 +157,18 @@ class Overlapping:
                 self._record_all(sent, now, batch)
         return batch
 
-    def _prepare(
-        self, cart_ids: Sequence[str], now: datetime, mailing: set[str], reader: CommittedReads
-    ) -> list[_Prepared]:
-        """Read, plan and compose a chunk from the last committed state; writes nothing."""
+    def _read(self, cart_ids: Sequence[str], now: datetime, store: Batched) -> Reads | None:
+        """A chunk's reads, fetched between two commits (None if that failed)."""
         try:
-            reads = self._prefetch(reader, reader, cart_ids, now)
+            return self._prefetch(store, self.store, cart_ids, now)
         except Exception:
+            return None
+
+    def _prepare(
+        self, cart_ids: Sequence[str], now: datetime, mailing: set[str], reads: Reads | None
+    ) -> list[_Prepared]:
+        """Plan and compose a chunk from what was read; writes nothing."""
+        if reads is None:
             return [_Prepared(cart_id, None) for cart_id in cart_ids]
         out = []
         for cart_id in cart_ids:

@@ -50,7 +50,6 @@ from cart_recovery.ports import (
     LinkMaker,
     Mailer,
     MailError,
-    ReadAhead,
     StaleCart,
 )
 from cart_recovery.service.happenings import (
@@ -136,8 +135,9 @@ class Waking(Overlapping):
         mailed at most once (the plan's ``Later``). ``errors``: wake-ups that raised; the rest
         of the batch still went through.
 
-        With a store that reads beside its writes (``ReadAhead``) each commit runs on a writer
-        thread while the next chunk is read and composed (``service.overlap``).
+        With a store that reads and writes a chunk at a time (``BatchReads``, ``BatchWrites``)
+        each commit runs on a writer thread while the next chunk is planned and composed
+        (``service.overlap``).
         """
         batch = WakeBatch()
         if self.hand_off is not None:  # a separate sender does the mailing: nothing to batch
@@ -148,11 +148,8 @@ class Waking(Overlapping):
                 except Exception as e:
                     batch.errors.append((cart_id, e))
             return batch
-        reader = self.store.read_ahead() if isinstance(self.store, ReadAhead) else None
-        both = isinstance(self.store, BatchReads) and isinstance(self.store, BatchWrites)
-        if reader is not None and both:
-            store = cast(Batched, self.store)
-            return self._wake_overlapped(cart_ids, now, group, reader, store)
+        if isinstance(self.store, BatchReads) and isinstance(self.store, BatchWrites):
+            return self._wake_overlapped(cart_ids, now, group, cast(Batched, self.store))
         mailing: set[str] = set()
         sent: list[tuple[Ready, Exception | None]] = []
         for start in range(0, len(cart_ids), WAKE_CHUNK):

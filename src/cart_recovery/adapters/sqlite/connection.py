@@ -32,7 +32,6 @@ class Connection:
         )
         self._lock = threading.RLock()
         self._grouped = False
-        self._reader: Connection | None = None  # opened on first use (``Reads.read_ahead``)
         c = self._conn
         wal = False
         if self.path != ":memory:":
@@ -76,8 +75,6 @@ class Connection:
 
     def close(self) -> None:
         with self._lock, self._syncing:
-            if self._reader is not None:
-                self._reader.close()
             self._conn.close()
             if self._wal_fd is not None:
                 os.close(self._wal_fd)

@@ -3,8 +3,6 @@ at a time, what was sent to an address, who unsubscribed, and the due wake-up ti
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
@@ -24,16 +22,6 @@ _SENT_TO = (
 
 
 class Reads(Connection):
-    def read_ahead(self) -> ReadOnly | None:
-        """A second connection for the reads of a batch of wake-ups, used while this one
-        writes (WAL: readers never wait for the writer, and see the last commit)."""
-        if self.path == ":memory:":
-            return None
-        with self._lock:
-            if self._reader is None:
-                self._reader = ReadOnly(self.path, self)
-            return self._reader if isinstance(self._reader, ReadOnly) else None
-
     def load(self, cart_id: str) -> tuple[Cart | None, list[SendRecord]]:
         with self._lock:
             row = self._conn.execute(
@@ -128,28 +116,3 @@ class Reads(Connection):
 
     def pending(self) -> int:
         return self.count("timers")
-
-
-class ReadOnly(Reads):
-    """The store's reads on a connection of their own (``Reads.read_ahead``)."""
-
-    def __init__(self, path: str, store: Connection) -> None:  # no migration: the store did
-        self.path = path
-        self.email_key = store.email_key
-        self.schema_version = store.schema_version
-        self._conn = sqlite3.connect(
-            path, isolation_level=None, check_same_thread=False, timeout=30.0
-        )
-        self._conn.execute("PRAGMA query_only = ON")
-        self._conn.execute("PRAGMA busy_timeout = 30000")
-        self._lock = threading.RLock()
-        self._grouped = False
-        self._reader = None
-
-    def load_many(self, cart_ids: Sequence[str]) -> dict[str, tuple[Cart | None, list[SendRecord]]]:
-        with self._lock:  # one read transaction: the carts and their sends as of one commit
-            self._conn.execute("BEGIN")
-            try:
-                return super().load_many(cart_ids)
-            finally:
-                self._conn.execute("COMMIT")
