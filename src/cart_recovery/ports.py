@@ -770,6 +770,7 @@ __all__ = [
     "BadToken",
     "BatchIntake",
     "BatchReads",
+    "BatchWrites",
     "CartStore",
     "Claim",
     "Clock",
