@@ -251,6 +251,25 @@ class BatchReads(Protocol):
 
 
 @runtime_checkable
+class BatchWrites(Protocol):
+    """A store that writes a chunk of wake-ups' claims and records with one statement each
+    (optional; the embedded timer loop uses it). Each answers exactly what the one-at-a-time
+    writes would, item by item, and is atomic as a whole."""
+
+    def claim_sends(self, claims: Sequence[tuple[str, int, str]], now: datetime) -> list[Claim]:
+        """``claim_send(cart_id, step, recipient, now)`` of every ``(cart_id, step,
+        recipient)``, in order."""
+
+    def finish_sent(self, sent: Sequence[tuple[str, int, str]], at: datetime) -> None:
+        """``finish_send(cart_id, step, Outcome.SENT, at=at, message_id=message_id)`` of every
+        ``(cart_id, step, message_id)``."""
+
+    def set_wakes(self, wakes: Sequence[tuple[str, datetime, int]]) -> list[str]:
+        """``set_timer(cart_id, SetWake(due), expected_version=version)`` of every ``(cart_id,
+        due, version)``; returns the cart ids refused as stale (their timers untouched)."""
+
+
+@runtime_checkable
 class GroupCommit(Protocol):
     """A store that can make many writes durable with one commit (the embedded runtime's
     webhook batches concurrent requests this way; each still answers only after the commit)."""
@@ -751,6 +770,7 @@ __all__ = [
     "BadToken",
     "BatchIntake",
     "BatchReads",
+    "BatchWrites",
     "CartStore",
     "Claim",
     "Clock",

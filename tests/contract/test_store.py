@@ -16,7 +16,7 @@ from cart_recovery.adapters.sqlite import MIGRATIONS, SqliteStore
 from cart_recovery.domain.address import normalise_email
 from cart_recovery.domain.model import AuditEntry, Outcome, SendRecord, Status
 from cart_recovery.domain.timers import CancelTimers, DeferSend, SetWake, TimerKind
-from cart_recovery.ports import BatchReads, Claim, StaleCart
+from cart_recovery.ports import BatchReads, BatchWrites, Claim, StaleCart
 from tests.aws.services import contract_store
 from tests.conftest import T0, at, make_cart, make_event, sent
 
@@ -395,3 +395,43 @@ def test_batch_reads_answer_exactly_what_one_at_a_time_reads_do(store: Any) -> N
         "b1",
         "b2",
     ]
+
+
+def test_batch_writes_answer_exactly_what_one_at_a_time_writes_do(store: Any) -> None:
+    batch = store if isinstance(store, BatchWrites) else None
+    if batch is None:
+        pytest.skip("batch writes are an optional capability (BatchWrites); this store has none")
+    # Given open carts, one whose step is claimed already, one whose address unsubscribed
+    for cart_id in ("w1", "w2", "w3", "w4", "w5"):
+        put(store, cart_id=cart_id, email=f"{cart_id}@example.com")
+    assert store.claim_send("w2", 1, "w2@example.com", at(hours=2)) is Claim.CLAIMED
+    store.unsubscribe("W3@example.com", source="shopper", at=at(hours=1))
+
+    # When a chunk is claimed at once: every claim holds, or each answers as alone
+    assert batch.claim_sends([("w1", 1, "w1@example.com")], at(hours=3)) == [Claim.CLAIMED]
+    claims = [
+        ("w4", 1, "w4@example.com"),
+        ("w2", 1, "w2@example.com"),
+        ("w3", 1, "w3@example.com"),
+        ("nope", 1, "n@example.com"),
+        ("w5", 1, "w5@example.com"),
+    ]
+    assert batch.claim_sends(claims, at(hours=3)) == [
+        Claim.CLAIMED,
+        Claim.ALREADY,
+        Claim.UNSUBSCRIBED,
+        Claim.STOPPED,
+        Claim.CLAIMED,
+    ]
+    assert [s.outcome for s in store.load("w4")[1]] == [Outcome.CLAIMED]
+    assert store.load("w3")[1] == []
+
+    # Then the sends are finished together, and the next wakes set unless the cart moved on
+    batch.finish_sent([("w1", 1, "<m1>"), ("w4", 1, "<m4>")], at(hours=3))
+    [w1] = store.load("w1")[1]
+    assert (w1.outcome, w1.message_id, w1.at) == (Outcome.SENT, "<m1>", at(hours=3))
+    due = at(hours=26)
+    assert batch.set_wakes([("w1", due, 0), ("w4", due, 7)]) == ["w4"]
+    assert batch.set_wakes([("w5", due, 0)]) == []
+    timers = {t.cart_id: t.due for t in store.due(at(hours=48), 10)}
+    assert timers["w1"] == due and timers["w5"] == due and timers["w4"] == at(hours=2)

@@ -5,7 +5,7 @@ is mailed at most once per batch so the do-not-disturb gate still sees every sen
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -13,11 +13,13 @@ from typing import Any
 import pytest
 
 from cart_recovery.adapters.mail import MailError, MemoryMailer
+from cart_recovery.adapters.memory import MemoryStore
 from cart_recovery.adapters.sqlite import SqliteStore
 from cart_recovery.bootstrap.in_memory import in_memory
-from cart_recovery.domain.model import Outcome
+from cart_recovery.domain.model import CHECKED_OUT, Outcome
 from cart_recovery.embedded.clock import VirtualClock
 from cart_recovery.embedded.timers import TimerLoop
+from cart_recovery.ports import BatchWrites
 from cart_recovery.service import MailFailed, Sent, Service, Skipped
 from cart_recovery.service.waking import WAKE_CHUNK
 from tests.conftest import T0, make_event
@@ -151,3 +153,80 @@ def test_the_timer_loop_finishes_the_batch_then_raises_the_first_error(world: An
     assert errors == [1] and loop.fired == 3
     assert sorted(to for to, _ in mailer.seen) == [f"shopper{i}@example.com" for i in range(3)]
     assert len(mailer.sent) == 2
+
+
+def change_after_read_ahead(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch, change: Callable[[], object]
+) -> None:
+    """Something happens to the carts just after the first chunk was read ahead, before its
+    claims: an event arriving mid-batch."""
+    load_many = store.load_many
+    pending = [change]
+
+    def read_then_change(cart_ids: Any) -> Any:
+        loaded = load_many(cart_ids)
+        while pending:
+            pending.pop()()
+        return loaded
+
+    monkeypatch.setattr(store, "load_many", read_then_change)
+
+
+def test_a_cart_changed_after_it_was_read_ahead_is_decided_afresh(
+    world: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service, store, mailer = world
+    seed(service, [("a", "old@example.com"), ("b", "kim@example.com")])
+    moved = make_event(
+        event_id="e-moved",
+        cart_id="a",
+        email="new@example.com",
+        occurred_at=T0 + timedelta(minutes=10),
+        timezone="America/New_York",
+    )
+    change_after_read_ahead(
+        store, monkeypatch, lambda: service.ingest(moved, T0 + timedelta(minutes=11))
+    )
+
+    batch = service.wake_many(["a", "b"], DUE, store.group)
+
+    # the message composed for the old address never leaves: the new one is mailed
+    assert sorted(to for to, _ in mailer.seen) == ["kim@example.com", "new@example.com"]
+    assert sorted(h.cart_id for h in batch.happenings if isinstance(h, Sent)) == ["a", "b"]
+    assert store.load("a")[1][0].recipient == "new@example.com"
+
+
+def test_a_cart_bought_after_it_was_read_ahead_is_not_mailed(
+    world: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service, store, mailer = world
+    seed(service, [("a", "maya@example.com"), ("b", "kim@example.com")])
+    bought = make_event(
+        event_id="e-bought",
+        type=CHECKED_OUT,
+        cart_id="a",
+        occurred_at=T0 + timedelta(minutes=10),
+        timezone="America/New_York",
+    )
+    change_after_read_ahead(
+        store, monkeypatch, lambda: service.ingest(bought, T0 + timedelta(minutes=11))
+    )
+
+    batch = service.wake_many(["a", "b"], DUE, store.group)
+
+    assert [to for to, _ in mailer.seen] == ["kim@example.com"]
+    assert [h.cart_id for h in batch.happenings if isinstance(h, Sent)] == ["b"]
+    assert store.load("a")[1] == []
+
+
+def test_a_store_without_batch_writes_wakes_one_chunk_at_a_time() -> None:
+    store = MemoryStore()
+    mailer = MemoryMailer()
+    service = in_memory(store=store, mailer=mailer, signing_key="test-signing-key-0123456789")
+    seed(service, [(f"c{i}", f"shopper{i}@example.com") for i in range(WAKE_CHUNK + 3)])
+    assert not isinstance(store, BatchWrites)
+
+    batch = service.wake_many([f"c{i}" for i in range(WAKE_CHUNK + 3)], DUE, store.group)
+
+    assert len([h for h in batch.happenings if isinstance(h, Sent)]) == WAKE_CHUNK + 3
+    assert len(mailer.sent) == WAKE_CHUNK + 3

@@ -8,7 +8,6 @@ from typing import Protocol
 
 from cart_recovery.domain.address import normalise_email
 from cart_recovery.domain.model import Cart, SendRecord
-from cart_recovery.ports import CartStore
 
 
 class Reads(Protocol):
@@ -24,7 +23,7 @@ class Prefetched:
     """A batch's reads, fetched ahead inside its transaction; anything not fetched (or asked
     again after a conflict) goes to the store."""
 
-    store: CartStore
+    store: Reads  # the store, or its read-ahead
     since: datetime
     carts: dict[str, tuple[Cart | None, list[SendRecord]]]
     asked: set[str]  # the addresses whose unsubscribes were fetched

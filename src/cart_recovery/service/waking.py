@@ -6,8 +6,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 import msgspec
 
@@ -42,6 +42,7 @@ from cart_recovery.domain.wakeup import (
 )
 from cart_recovery.ports import (
     BatchReads,
+    BatchWrites,
     CartStore,
     Claim,
     DocSource,
@@ -59,11 +60,11 @@ from cart_recovery.service.happenings import (
     HandedOff,
     Happening,
     MailFailed,
-    Sent,
     Skipped,
     Stopped,
     WakeBatch,
 )
+from cart_recovery.service.overlap import WAKE_CHUNK, Batched, Overlapping, Ready, Step
 from cart_recovery.service.prefetch import Prefetched, Reads
 from cart_recovery.service.retry import retrying
 
@@ -72,25 +73,10 @@ log = logging.getLogger("cart_recovery.service")
 MAIL_RETRY = timedelta(minutes=5)
 MAIL_ATTEMPTS = 5
 HANDOFF_SAFETY = timedelta(hours=1)  # look again if a handed-off step was never finished
-WAKE_CHUNK = 16  # claimed, mailed and recorded together: what a crash can leave uncertain
+__all__ = ["WAKE_CHUNK", "Waking"]
 
 
-@dataclass(frozen=True)
-class _Ready:
-    """A claimed step whose message is composed and not yet handed to the mailer."""
-
-    cart: Cart
-    sends: list[SendRecord]
-    step: int
-    outgoing: OutgoingEmail
-    tier: str
-    batch_key: str
-
-
-Step = list[Happening] | _Ready | None  # what a wake-up did up to its claim (None: later)
-
-
-class Waking:
+class Waking(Overlapping):
     """The waiter and the sender of ``Service`` (see ``service.core``)."""
 
     store: CartStore
@@ -123,7 +109,7 @@ class Waking:
     def _wake(self, cart_id: str, now: datetime, *, sender: bool) -> list[Happening]:
         def once() -> list[Happening]:
             step = self._wake_step(cart_id, now, sender)
-            if isinstance(step, _Ready):
+            if isinstance(step, Ready):
                 return [self._record(step, self._transmit(step), now)]
             return step or []  # None only with a ``busy`` set, which a single wake-up has not
 
@@ -148,6 +134,10 @@ class Waking:
         start-up turns into ``uncertain``: never sent twice. Within a batch an address is
         mailed at most once (the plan's ``Later``). ``errors``: wake-ups that raised; the rest
         of the batch still went through.
+
+        With a store that reads and writes a chunk at a time (``BatchReads``, ``BatchWrites``)
+        each commit runs on a writer thread while the next chunk is planned and composed
+        (``service.overlap``).
         """
         batch = WakeBatch()
         if self.hand_off is not None:  # a separate sender does the mailing: nothing to batch
@@ -158,8 +148,10 @@ class Waking:
                 except Exception as e:
                     batch.errors.append((cart_id, e))
             return batch
+        if isinstance(self.store, BatchReads) and isinstance(self.store, BatchWrites):
+            return self._wake_overlapped(cart_ids, now, group, cast(Batched, self.store))
         mailing: set[str] = set()
-        sent: list[tuple[_Ready, Exception | None]] = []
+        sent: list[tuple[Ready, Exception | None]] = []
         for start in range(0, len(cart_ids), WAKE_CHUNK):
             chunk = cart_ids[start : start + WAKE_CHUNK]
             with group():
@@ -173,9 +165,9 @@ class Waking:
 
     def _claim_chunk(
         self, cart_ids: Sequence[str], now: datetime, mailing: set[str], batch: WakeBatch
-    ) -> list[_Ready]:
+    ) -> list[Ready]:
         """Load, plan, gate and claim a chunk (inside the caller's ``group()``)."""
-        ready: list[_Ready] = []
+        ready: list[Ready] = []
         reads = self._batch_reads(cart_ids, now)
         for cart_id in cart_ids:
             try:
@@ -187,7 +179,7 @@ class Waking:
                 batch.later.append(cart_id)
                 continue
             batch.fired.append(cart_id)
-            if isinstance(step, _Ready):
+            if isinstance(step, Ready):
                 ready.append(step)
                 mailing.add(step.batch_key)
             else:
@@ -195,9 +187,9 @@ class Waking:
         return ready
 
     def _transmit_all(
-        self, ready: list[_Ready], batch: WakeBatch
-    ) -> list[tuple[_Ready, Exception | None]]:
-        outcomes: list[tuple[_Ready, Exception | None]] = []
+        self, ready: list[Ready], batch: WakeBatch
+    ) -> list[tuple[Ready, Exception | None]]:
+        outcomes: list[tuple[Ready, Exception | None]] = []
         for item in ready:
             try:
                 outcomes.append((item, self._transmit(item)))
@@ -206,7 +198,7 @@ class Waking:
         return outcomes
 
     def _record_all(
-        self, outcomes: list[tuple[_Ready, Exception | None]], now: datetime, batch: WakeBatch
+        self, outcomes: list[tuple[Ready, Exception | None]], now: datetime, batch: WakeBatch
     ) -> None:
         for item, error in outcomes:
             try:
@@ -218,16 +210,23 @@ class Waking:
         """What the batch will read, fetched with a few queries when the store can."""
         if not isinstance(self.store, BatchReads):
             return self.store
-        loaded = self.store.load_many(cart_ids)
+        return self._prefetch(self.store, self.store, cart_ids, now)
+
+    def _prefetch(
+        self, source: BatchReads, fallback: Reads, cart_ids: Sequence[str], now: datetime
+    ) -> Reads:
+        """What the batch will read, from ``source`` (the store, or its read-ahead); anything
+        else from ``fallback``."""
+        loaded = source.load_many(cart_ids)
         emails = {cart.email for cart, _ in loaded.values() if cart is not None and cart.email}
         since = now - self.docs.rules().do_not_disturb
         return Prefetched(
-            self.store,
+            fallback,
             since,
             loaded,
             emails,
-            self.store.unsubscribed_among(emails),
-            self.store.sent_to_many(emails, since),
+            source.unsubscribed_among(emails),
+            source.sent_to_many(emails, since),
         )
 
     def _wake_step_retrying(
@@ -331,9 +330,19 @@ class Waking:
     # ---- the sender ---------------------------------------------------------------------
     def _claim(
         self, plan: Send, cart: Cart, sends: list[SendRecord], now: datetime, tier: str
-    ) -> list[Happening] | _Ready:
+    ) -> list[Happening] | Ready:
         """Compose and claim a step the plan says to send. A claimed step comes back
-        ``_Ready`` to be mailed (``_transmit``) and recorded (``_record``)."""
+        ``Ready`` to be mailed (``_transmit``) and recorded (``_record``)."""
+        try:
+            outgoing = self._compose_send(plan, cart, now)
+        except ComposeError as e:
+            log.error("reminder not composed", extra={"cart_id": cart.cart_id, "error": str(e)})
+            record = skipped(cart, plan.step, str(SkipReason.NO_EMAIL), now)
+            return [self._skip(record, now, tier)]
+        return self._claimed(Ready(cart, sends, plan.step, outgoing, tier, plan.batch_key), now)
+
+    def _compose_send(self, plan: Send, cart: Cart, now: datetime) -> OutgoingEmail:
+        """The message of a step the plan says to send (``ComposeError`` when it cannot be)."""
         step, email = plan.step, cart.email
         assert email is not None  # the plan sends only to a cart's mailable address
         voice = self.docs.voice()
@@ -346,31 +355,37 @@ class Waking:
             step=step,
             quantities=[i.quantity for i in cart.items],
         )
-        try:
-            outgoing = compose(
-                cart,
-                step,
-                voice,
-                sender=self.sender,
-                links=self.links.for_step(cart.cart_id, step, email),
-                opening=opening,
-                message_id_domain=self.message_id_domain,
-                now=now,
-                default_locale=self.default_locale,
-            )
-        except ComposeError as e:
-            log.error("reminder not composed", extra={"cart_id": cart.cart_id, "error": str(e)})
-            return [self._skip(skipped(cart, step, str(SkipReason.NO_EMAIL), now), now, tier)]
-        claim = self.store.claim_send(cart.cart_id, step, email, now)
+        return compose(
+            cart,
+            step,
+            voice,
+            sender=self.sender,
+            links=self.links.for_step(cart.cart_id, step, email),
+            opening=opening,
+            message_id_domain=self.message_id_domain,
+            now=now,
+            default_locale=self.default_locale,
+        )
+
+    def _claimed(self, ready: Ready, now: datetime) -> list[Happening] | Ready:
+        """Claim a composed step: ``ready`` once claimed, or what happened instead."""
+        cart, step = ready.cart, ready.step
+        assert cart.email is not None
+        return self._after_claim(
+            ready, self.store.claim_send(cart.cart_id, step, cart.email, now), now
+        )
+
+    def _after_claim(self, ready: Ready, claim: Claim, now: datetime) -> list[Happening] | Ready:
+        cart, step, tier = ready.cart, ready.step, ready.tier
         if claim is not Claim.CLAIMED:
             if claim is Claim.UNSUBSCRIBED:
                 record = skipped(cart, step, str(SkipReason.UNSUBSCRIBED), now)
                 return [self._skip(record, now, tier)]
             self._reschedule(cart.cart_id)
             return [self._tell(Stopped(cart.cart_id, step, str(claim), now))]
-        return _Ready(cart, sends, step, outgoing, tier, plan.batch_key)
+        return ready
 
-    def _transmit(self, ready: _Ready) -> Exception | None:
+    def _transmit(self, ready: Ready) -> Exception | None:
         """Hand the claimed message to the mailer: None once the next hop took it, or the mail
         error (any other exception propagates and leaves the claim in place)."""
         try:
@@ -379,25 +394,14 @@ class Waking:
             return e
         return None
 
-    def _record(self, ready: _Ready, error: Exception | None, now: datetime) -> Happening:
+    def _record(self, ready: Ready, error: Exception | None, now: datetime) -> Happening:
         cart, step, outgoing = ready.cart, ready.step, ready.outgoing
         if error is not None:
             return self._mail_failed(ready, now, error)
         self.store.finish_send(
             cart.cart_id, step, Outcome.SENT, at=now, message_id=outgoing.message_id
         )
-        # The next wake from what we know (the cart as loaded, this step now sent); if the
-        # cart changed meanwhile, from what the store says.
-        sent = SendRecord(
-            cart_id=cart.cart_id,
-            step=step,
-            outcome=Outcome.SENT,
-            at=now,
-            recipient=outgoing.to,
-            message_id=outgoing.message_id,
-        )
-        sends = sorted([*(s for s in ready.sends if s.step != step), sent], key=lambda s: s.step)
-        wake = next_wake(cart, sends, self.docs.rules())
+        wake = self._wake_after(ready, now)
         try:
             self.store.set_timer(
                 cart.cart_id,
@@ -406,13 +410,9 @@ class Waking:
             )
         except StaleCart:
             self._reschedule(cart.cart_id)
-        return self._tell(
-            Sent(
-                cart.cart_id, step, now, cart.email or outgoing.to, outgoing.message_id, ready.tier
-            )
-        )
+        return self._sent(ready, now)
 
-    def _mail_failed(self, ready: _Ready, now: datetime, error: Exception) -> MailFailed | Bounced:
+    def _mail_failed(self, ready: Ready, now: datetime, error: Exception) -> MailFailed | Bounced:
         """The mail did not leave: try again later with a growing wait, or after
         MAIL_ATTEMPTS failures skip the step. The count is kept with the step in the store.
         A permanent refusal of the recipient is a hard bounce: the step is skipped and the
