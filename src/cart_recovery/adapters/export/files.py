@@ -67,17 +67,17 @@ def write_xlsx(rows: Sequence[Row], path: Path, *, title: str) -> Path:
         cell.font = Font(bold=True, color="FFFFFF")
         cell.fill = PatternFill("solid", fgColor="2F5D50")
         cell.alignment = Alignment(vertical="center")
-    for row in rows:
-        ws.append(
-            [
-                row.cells[c] if not isinstance(row.cells[c], Decimal) else float(row.cells[c])
-                for c in COLUMNS
-            ]
-        )
-        r = ws.max_row
-        for cell in ws[r]:
-            if isinstance(cell.value, str) and cell.value.startswith("="):
-                cell.data_type = "s"  # text, not a formula
+    # Cells are reached by their row number, never through ``ws.max_row`` or ``ws[r]``: those
+    # scan every cell written so far, which made a day's export quadratic in its rows.
+    for r, row in enumerate(rows, start=2):
+        values = [
+            row.cells[c] if not isinstance(row.cells[c], Decimal) else float(row.cells[c])
+            for c in COLUMNS
+        ]
+        ws.append(values)
+        for i, value in enumerate(values, 1):
+            if isinstance(value, str) and value.startswith("="):
+                ws.cell(row=r, column=i).data_type = "s"  # text, not a formula
         total = ws.cell(row=r, column=COLUMNS.index("Total") + 1)
         total.number_format = money_format(str(row.cells["Currency"]))
         for column, url in row.links.items():
@@ -87,7 +87,7 @@ def write_xlsx(rows: Sequence[Row], path: Path, *, title: str) -> Path:
     for i, name in enumerate(COLUMNS, 1):
         ws.column_dimensions[get_column_letter(i)].width = WIDTHS.get(name, 14)
     ws.freeze_panes = "B2"
-    ws.auto_filter.ref = f"A1:{get_column_letter(len(COLUMNS))}{max(1, ws.max_row)}"
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(COLUMNS))}{len(rows) + 1}"
     tmp = _atomic(path)
     wb.save(tmp)
     os.replace(tmp, path)
