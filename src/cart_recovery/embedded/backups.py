@@ -5,7 +5,6 @@ missed while the service was down is made at start-up."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -16,8 +15,8 @@ import anyio.to_thread
 from anyio import CapacityLimiter
 
 from cart_recovery.domain.calendar import next_nightly
-from cart_recovery.embedded.timers import MAX_SLEEP
-from cart_recovery.ports import Clock, FastClock
+from cart_recovery.embedded.periodic import sleep_until
+from cart_recovery.ports import Clock
 
 log = logging.getLogger("cart_recovery.timers")
 
@@ -87,11 +86,7 @@ class BackupSchedule:
         while not stop.is_set():
             now = self.clock.now()
             target, _day = next_nightly(now, self.zone())
-            speed = (self.clock.speed if isinstance(self.clock, FastClock) else 1.0) or 1.0
-            delay = min((target - now).total_seconds() / speed, MAX_SLEEP.total_seconds())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=max(0.0, delay))
-            if stop.is_set() or self.clock.now() < target:
+            if not await sleep_until(self.clock, target, stop):
                 continue
             try:
                 await anyio.to_thread.run_sync(

@@ -20,6 +20,16 @@ from cart_recovery.ports import Clock, FastClock
 T = TypeVar("T")
 
 
+async def sleep_until(clock: Clock, target: datetime, stop: asyncio.Event) -> bool:
+    """Sleep until ``target`` on ``clock`` (scaled for a fast clock), at most ``MAX_SLEEP`` at a
+    time, or until ``stop``. True when ``target`` was reached and nothing asked to stop."""
+    speed = (clock.speed if isinstance(clock, FastClock) else 1.0) or 1.0
+    delay = min((target - clock.now()).total_seconds() / speed, MAX_SLEEP.total_seconds())
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=max(0.0, delay))
+    return not stop.is_set() and clock.now() >= target
+
+
 class Periodic(Generic[T]):
     """Runs ``job(now)`` when due (at start-up, then ``every`` after the last run). A job that
     raises is logged (``failed``, on ``log``) and tried again at the next turn."""
@@ -56,9 +66,4 @@ class Periodic(Generic[T]):
         while not stop.is_set():
             await anyio.to_thread.run_sync(self.tick, self.clock.now(), limiter=self._limiter)
             assert self.next_at is not None
-            speed = (self.clock.speed if isinstance(self.clock, FastClock) else 1.0) or 1.0
-            delay = (self.next_at - self.clock.now()).total_seconds() / speed
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    stop.wait(), timeout=max(0.0, min(delay, MAX_SLEEP.total_seconds()))
-                )
+            await sleep_until(self.clock, self.next_at, stop)

@@ -4,7 +4,6 @@ times, with a catch-up at start-up."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -13,8 +12,8 @@ import anyio.to_thread
 from anyio import CapacityLimiter
 
 from cart_recovery.domain.calendar import next_monthly, next_nightly
-from cart_recovery.embedded.timers import MAX_SLEEP
-from cart_recovery.ports import Clock, FastClock
+from cart_recovery.embedded.periodic import sleep_until
+from cart_recovery.ports import Clock
 from cart_recovery.service.reports import Reports
 
 log = logging.getLogger("cart_recovery.timers")
@@ -89,11 +88,7 @@ class ReportSchedule:
         while not stop.is_set():
             now = self.clock.now()
             target = self.next_at(now)
-            speed = (self.clock.speed if isinstance(self.clock, FastClock) else 1.0) or 1.0
-            delay = min((target - now).total_seconds() / speed, MAX_SLEEP.total_seconds())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=max(0.0, delay))
-            if stop.is_set() or self.clock.now() < target:
+            if not await sleep_until(self.clock, target, stop):
                 continue
             try:
                 await anyio.to_thread.run_sync(
