@@ -7,6 +7,7 @@ an erasure is anonymous: statuses, totals, currencies, times, steps and outcomes
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping, Sequence
@@ -46,8 +47,14 @@ class EmailKey:
 
     def digest(self, email: str) -> str:
         """``h1:`` and the hex HMAC-SHA256 of the normalised address."""
-        data = normalise_email(email).encode("utf-8", "surrogatepass")
-        return DIGEST_PREFIX + hmac.new(self.secret, data, hashlib.sha256).hexdigest()
+        mac = self._keyed.copy()
+        mac.update(normalise_email(email).encode("utf-8", "surrogatepass"))
+        return DIGEST_PREFIX + mac.hexdigest()
+
+    @functools.cached_property
+    def _keyed(self) -> hmac.HMAC:
+        # keyed once, copied for each address
+        return hmac.new(self.secret, digestmod=hashlib.sha256)
 
     @property
     def check(self) -> str:
