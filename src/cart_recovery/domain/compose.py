@@ -41,6 +41,7 @@ ONE_CLICK = "List-Unsubscribe=One-Click"  # RFC 8058
 _URL = re.compile(r"https?://[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
 _ITEMS_SLOT = "\x00items\x00"  # where the items table goes in the HTML part
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
+_BLANK_RUN = re.compile(r"\n{3,}")
 _STRAY_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 Money = Callable[[Decimal], str]
@@ -106,7 +107,7 @@ def compose(
     )
     locale = _locale(cart.locale, default_locale)
     currency = cart.currency
-    locale_tag = str(locale)
+    locale_tag = _tag(locale)
 
     def money(amount: Decimal) -> str:
         return _money(amount, currency, locale_tag)
@@ -118,9 +119,10 @@ def compose(
     unsubscribe = fixed_line(voice.unsubscribe, store_name)
     footer = fixed_line(voice.footer, store_name)
 
+    items_text, items_html = _items(cart.items, currency, locale_tag)
     text_values = {
         **shared,
-        "items": _items_text(cart.items, money),
+        "items": items_text,
         "return_link": return_url,
         "unsubscribe_link": unsubscribe_url,
     }
@@ -134,7 +136,7 @@ def compose(
         "return_link": _button(return_url, button),
         "unsubscribe_link": _link_html(unsubscribe_url, _MUTED_LINK, unsubscribe),
     }
-    body = _paragraphs(render_html(templates.body, html_values), _items_html(cart.items, money))
+    body = _paragraphs(render_html(templates.body, html_values), items_html)
     html = _document(
         locale,
         subject=subject,
@@ -250,6 +252,11 @@ def _locale(wanted: str | None, default: str) -> Locale:
     raise ComposeError(f"unknown default locale {default!r}")
 
 
+@functools.lru_cache(maxsize=256)
+def _tag(locale: Locale) -> str:
+    return str(locale)
+
+
 def _first_name(name: str | None) -> str:
     words = one_line(name or "").split(" ")
     return words[0][:FIRST_NAME_MAX]
@@ -263,8 +270,21 @@ def _subject(rendered: str) -> str:
 
 
 def _tidy_text(rendered: str) -> str:
-    lines = [line.rstrip() for line in rendered.splitlines()]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n")
+    text = "\n".join([line.rstrip() for line in rendered.splitlines()])
+    if "\n\n\n" in text:
+        text = _BLANK_RUN.sub("\n\n", text)
+    return text.strip("\n")
+
+
+@functools.lru_cache(maxsize=1024)
+def _items(items: tuple[Item, ...], currency: str, locale: str) -> tuple[str, Markup]:
+    """The items as text lines and as the HTML table. Pure, so remembered: a store's carts
+    hold the same items again and again."""
+
+    def money(amount: Decimal) -> str:
+        return _money(amount, currency, locale)
+
+    return _items_text(items, money), _items_html(items, money)
 
 
 def _items_text(items: Sequence[Item], money: Money) -> str:
@@ -376,6 +396,25 @@ def _document(
     unsubscribe: str,
     unsubscribe_url: str,
 ) -> str:
+    head, middle, end, link, tail = _shell(locale, footer, unsubscribe)
+    return (
+        head
+        + _e(subject)
+        + middle
+        + _e(preheader)
+        + end
+        + str(body)
+        + link
+        + _e(unsubscribe_url)
+        + tail
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _shell(locale: Locale, footer: str, unsubscribe: str) -> tuple[str, str, str, str, str]:
+    """The document around its four values (subject, preheader, body, unsubscribe link), cut
+    where they go: it depends only on the locale and the voice's fixed lines, so it is
+    written once per set of them."""
     lang = str(locale).replace("_", "-")
     rtl = locale.text_direction == "rtl"
     return (
@@ -385,26 +424,28 @@ def _document(
         '<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         '<meta name="x-apple-disable-message-reformatting">\n'
-        f"<title>{_e(subject)}</title>\n"
+        "<title>",
+        "</title>\n"
         "</head>\n"
         '<body style="margin:0;padding:0;background:#f5f4f0">\n'
-        '<div style="display:none;max-height:0;overflow:hidden;opacity:0">'
-        f"{_e(preheader)}</div>\n"
+        '<div style="display:none;max-height:0;overflow:hidden;opacity:0">',
+        "</div>\n"
         '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" '
         'style="width:100%;background:#f5f4f0">\n'
         '<tr><td align="center" style="padding:24px 12px">\n'
         '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" '
         'style="width:100%;max-width:560px;background:#ffffff;border-radius:8px">\n'
-        f'<tr><td style="padding:28px 24px;{_FONT};color:#222222">\n'
-        f"{_e(body)}\n"
+        f'<tr><td style="padding:28px 24px;{_FONT};color:#222222">\n',
+        "\n"
         "</td></tr>\n"
         "</table>\n"
         f'<p style="margin:16px 0 0;max-width:560px;{_FONT};font-size:12px;line-height:1.5;'
         f'color:#6b7280">{_e(footer)} '
-        f'<a href="{_e(unsubscribe_url)}" style="{_MUTED_LINK}">{_e(unsubscribe)}</a>'
+        '<a href="',
+        f'" style="{_MUTED_LINK}">{_e(unsubscribe)}</a>'
         "</p>\n"
         "</td></tr>\n"
         "</table>\n"
         "</body>\n"
-        "</html>\n"
+        "</html>\n",
     )
