@@ -79,15 +79,13 @@ def to_bytes(outgoing: OutgoingEmail) -> bytes:
     """
     extra = []
     for name, value in outgoing.headers:
-        if not _HEADER_NAME.fullmatch(name) or name.lower() in _OWN_HEADERS:
-            raise ComposeError(f"not an extra header name: {name!r}")
-        if name.lower() in _VERBATIM:
-            value = one_line(value)
+        value = one_line(value)
+        if _verbatim(name):
             if not value.isascii() or not value.isprintable():
                 raise ComposeError(f"{name} must be printable ASCII")
             extra.append(f"{name}: {value}\r\n")
         else:
-            extra.append(_header(name, one_line(value)))
+            extra.append(_header(name, value))
     boundary = "=_cr_" + hashlib.sha256(outgoing.message_id.encode()).hexdigest()[:24]
     head = (
         _from_header(one_line(outgoing.sender))
@@ -102,11 +100,20 @@ def to_bytes(outgoing: OutgoingEmail) -> bytes:
     return b"".join(
         (
             head.encode("ascii"),
-            _part(boundary, "plain", outgoing.text),
-            _part(boundary, "html", outgoing.html),
+            *_part(boundary, "plain", outgoing.text),
+            *_part(boundary, "html", outgoing.html),
             f"--{boundary}--\r\n".encode("ascii"),
         )
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _verbatim(name: str) -> bool:
+    """Whether the extra header ``name`` is written as it is (else folded as any other);
+    ``ComposeError`` if it is not a field name or names one of the message's own fields."""
+    if not _HEADER_NAME.fullmatch(name) or name.lower() in _OWN_HEADERS:
+        raise ComposeError(f"not an extra header name: {name!r}")
+    return name.lower() in _VERBATIM
 
 
 def to_wire(outgoing: OutgoingEmail) -> WireMessage:
@@ -129,6 +136,8 @@ def _header(name: str, value: str) -> str:
     folded at spaces; anything else, or text that could be read as an encoded word, is written
     as RFC 2047 encoded words, so no character of it can end the header."""
     if value.isascii() and value.isprintable() and "=?" not in value:
+        if len(name) + len(value) <= _FOLD_AT - 2:  # fits on one line: nothing to fold
+            return f"{name}: {value}".rstrip(" ") + "\r\n"
         line = f"{name}: "
         out = []
         for word in value.split(" "):
@@ -171,12 +180,12 @@ def _envelope_sender(sender: str) -> str:
     return header.addresses[0].addr_spec
 
 
-def _part(boundary: str, subtype: str, content: str) -> bytes:
+def _part(boundary: str, subtype: str, content: str) -> tuple[bytes, bytes, bytes]:
     """One text part: the plain text as quoted-printable (it stays readable as it is), the
     HTML as base64 (machine-made and several kilobytes: quoted-printable would cost more than
     composing the whole email). Line ends are CRLF, as both encodings want them."""
     if "\r" not in content and content.endswith("\n"):  # ours always: only LF line ends
-        data = content.replace("\n", "\r\n").encode("utf-8")
+        data = content.encode("utf-8").replace(b"\n", b"\r\n")  # no UTF-8 sequence holds a LF
     else:
         data = b"\r\n".join(content.encode("utf-8").splitlines()) + b"\r\n"
     if subtype == "html":
@@ -188,10 +197,10 @@ def _part(boundary: str, subtype: str, content: str) -> bytes:
             f"--{boundary}\r\n"
             f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
             f"Content-Transfer-Encoding: {cte}\r\n\r\n"
-        ).encode("ascii")
-        + body
-        + b"\r\n"
-    )  # the line break before a boundary is the boundary's
+        ).encode("ascii"),
+        body,
+        b"\r\n",  # the line break before a boundary is the boundary's
+    )
 
 
 def _base64_lines(data: bytes) -> bytes:
