@@ -131,11 +131,25 @@ def _join(parts: Simple, values: Mapping[str, object], html: bool) -> str | None
             default = parts[i + 2]
             if default is not None:
                 value = value or default
-            add(escape(value) if html else str(value))
+            add(_escaped(value) if html else str(value))
     except KeyError:
         return None  # let the sandbox say what is missing
     add(parts[-1] or "")
     return "".join(out)
+
+
+def _escaped(value: object) -> str:
+    """``escape(value)`` as a plain string; a plain ``str`` (nearly every value) is escaped
+    here with the same five replacements, without making a ``Markup`` of it."""
+    if type(value) is str:
+        return (
+            value.replace("&", "&amp;")
+            .replace(">", "&gt;")
+            .replace("<", "&lt;")
+            .replace("'", "&#39;")
+            .replace('"', "&#34;")
+        )
+    return str(escape(value))
 
 
 def render_text(source: str, values: Mapping[str, object]) -> str:
