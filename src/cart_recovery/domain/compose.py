@@ -119,7 +119,10 @@ def compose(
     unsubscribe = fixed_line(voice.unsubscribe, store_name)
     footer = fixed_line(voice.footer, store_name)
 
-    items_text, items_html = _items(cart.items, currency, locale_tag)
+    if len(cart.items) <= _ITEMS_REMEMBERED:
+        items_text, items_html = _remembered_items(cart.items, currency, locale_tag)
+    else:
+        items_text, items_html = _items(cart.items, currency, locale_tag)
     text_values = {
         **shared,
         "items": items_text,
@@ -276,15 +279,19 @@ def _tidy_text(rendered: str) -> str:
     return text.strip("\n")
 
 
-@functools.lru_cache(maxsize=1024)
 def _items(items: tuple[Item, ...], currency: str, locale: str) -> tuple[str, Markup]:
-    """The items as text lines and as the HTML table. Pure, so remembered: a store's carts
-    hold the same items again and again."""
+    """The items as text lines and as the HTML table."""
 
     def money(amount: Decimal) -> str:
         return _money(amount, currency, locale)
 
     return _items_text(items, money), _items_html(items, money)
+
+
+# Pure, so remembered for the usual carts of a few lines: a store's carts hold the same items
+# again and again. A long cart (up to 1,000 lines of 500 characters) is never kept.
+_ITEMS_REMEMBERED = 8
+_remembered_items = functools.lru_cache(maxsize=256)(_items)
 
 
 def _items_text(items: Sequence[Item], money: Money) -> str:
