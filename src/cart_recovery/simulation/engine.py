@@ -69,22 +69,23 @@ def hold_zones(rules: Rules, events: Iterable[CartEvent] = ()) -> dict[str, obje
 @dataclass(frozen=True)
 class RememberedTiers(Rules):
     """The same rules, each total's size tier looked up once (``tier_for`` is a pure function
-    of the total; a month of carts has few distinct totals)."""
+    of the total; a month of carts has few distinct totals). Remembered by the total's text:
+    hashing a new ``Decimal`` costs about four times as much as writing it out, and each
+    event that carries a total brings a new one."""
 
-    seen: dict[Decimal, SizeTier] = field(
-        default_factory=dict, init=False, compare=False, repr=False
-    )
+    seen: dict[str, SizeTier] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     @classmethod
     def of(cls, rules: Rules) -> RememberedTiers:
         return cls(**{f.name: getattr(rules, f.name) for f in fields(Rules)})
 
     def tier_for(self, total: Decimal) -> SizeTier:
-        tier = self.seen.get(total)
+        key = str(total)  # equal texts, equal values: the same tier
+        tier = self.seen.get(key)
         if tier is None:
             tier = super().tier_for(total)
             if len(self.seen) < 100_000:
-                self.seen[total] = tier
+                self.seen[key] = tier
         return tier
 
 
