@@ -199,11 +199,21 @@ class Engine:
                 nxt = next(stream, None)
                 if nxt is not None:
                     self.events += 1
-                    if nxt.occurred_at < last_at:
+                    at = nxt.occurred_at
+                    if at < last_at:
                         raise NotInOrder(
                             f"event {nxt.event_id} of cart {nxt.cart_id} goes back in time"
                         )
-                    last_at = nxt.occurred_at
+                    last_at = at
+                    if (
+                        at > now
+                        and tick is None
+                        and (not heap or heap[0][0] > at)
+                        and (end is None or at <= end)
+                    ):
+                        # The next input comes before every timer (even a replaced one): what
+                        # the next turn of the loop would do is apply it at its own time.
+                        now = clock = at
             if heap and heap[0][0] <= now:
                 self.run_due(now)
             if tick is not None:
