@@ -26,6 +26,7 @@ def utc(t: datetime) -> datetime:
     return t.astimezone(UTC)
 
 
+@functools.lru_cache(maxsize=256)  # pure; read once to validate an event, once to apply it
 def _override(values: tuple[str, str]) -> tuple[timedelta, timedelta]:
     try:
         return parse_wait_override(values)
