@@ -11,6 +11,7 @@ from cart_recovery.domain.calendar import (
     month_bounds,
     next_monthly,
     next_nightly,
+    utc_stamp,
 )
 
 NY = ZoneInfo("America/New_York")
@@ -53,3 +54,13 @@ def test_month_bounds_in_store_time() -> None:
     start, end = month_bounds(2026, 3, NY)
     assert start == datetime(2026, 3, 1, 5, 0, tzinfo=UTC)
     assert end == datetime(2026, 4, 1, 4, 0, tzinfo=UTC)
+
+
+def test_utc_stamp_is_utc_to_the_second_with_four_digit_years() -> None:
+    # Given times in UTC and in a store's zone, with microseconds and small years
+    # When they are stamped
+    # Then each is its UTC instant to the second, zero-padded, with a Z
+    assert utc_stamp(datetime(2026, 5, 12, 14, 0, 7, 999_999, tzinfo=UTC)) == "2026-05-12T14:00:07Z"
+    assert utc_stamp(datetime(2026, 1, 1, 0, 30, tzinfo=NY)) == "2026-01-01T05:30:00Z"
+    assert utc_stamp(datetime(999, 2, 3, 4, 5, 6, tzinfo=UTC)) == "0999-02-03T04:05:06Z"
+    assert utc_stamp(datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)) == "9999-12-31T23:59:59Z"

@@ -66,8 +66,19 @@ def utc_stamp(t: datetime) -> str:
     """``t`` in UTC to the second, as reports write it: ``2026-05-12T14:00:00Z``."""
     if t.tzinfo is not UTC:
         t = t.astimezone(UTC)
-    return _STAMP % (t.year, t.month, t.day, t.hour, t.minute, t.second)
+    two = _TWO_DIGITS
+    year = t.year
+    return _STAMP % (
+        year if year >= 1000 else "%04d" % year,
+        two[t.month],
+        two[t.day],
+        two[t.hour],
+        two[t.minute],
+        two[t.second],
+    )
 
 
-# %-formatting takes about half the time of the same f-string (simulate writes millions)
-_STAMP = "%04d-%02d-%02dT%02d:%02d:%02dZ"
+# %-formatting of strings, the two-digit ones from a table: about half the time of
+# ``%02d`` for each, and a third of an f-string's (simulate writes millions of stamps)
+_STAMP = "%s-%s-%sT%s:%s:%sZ"
+_TWO_DIGITS = tuple("%02d" % n for n in range(60))
