@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from cart_recovery.domain.address import normalise_email
@@ -19,10 +19,15 @@ from cart_recovery.domain.rules import QuietHours, Rules, zone_named
 def zone_for(cart_timezone: str | None, rules: Rules) -> ZoneInfo:
     """The shopper's zone if it is a valid IANA name, else the store's."""
     if cart_timezone:
-        zone = zone_named(cart_timezone)
+        zone = _shopper_zone(cart_timezone)
         if zone is not None:
             return zone
     return _store_zone(rules.store_timezone)
+
+
+@functools.lru_cache(maxsize=1024)  # pure, as ``zone_named``; the gates ask on every due step
+def _shopper_zone(name: str) -> ZoneInfo | None:
+    return zone_named(name)
 
 
 @functools.lru_cache(maxsize=64)
@@ -69,7 +74,8 @@ def quiet_until(now: datetime, zone: ZoneInfo, quiet: QuietHours | None) -> date
     the first instant after the gap; one that occurs twice (fall back) is its first occurrence
     still ahead of ``now``.
     """
-    if now.tzinfo is None or now.utcoffset() is None:
+    tz = now.tzinfo
+    if tz is not UTC and (tz is None or now.utcoffset() is None):
         raise ValueError("now must be timezone-aware")
     if quiet is None:
         return None
@@ -84,13 +90,25 @@ def quiet_until(now: datetime, zone: ZoneInfo, quiet: QuietHours | None) -> date
     raise ValueError(f"quiet hours {quiet} leave no time to send in {zone.key}")  # unreachable
 
 
-@functools.lru_cache(maxsize=4096)  # pure, as ``_wall_instants``
+# ``_openings`` remembered by the day, the hours' two ends and the zone: hashing ``QuietHours``
+# itself (a dataclass: a Python ``__hash__``) costs more than the rest of the lookup.
+_OPENINGS: dict[tuple[date, time, time, ZoneInfo], tuple[datetime, ...]] = {}
+
+
 def _openings(day: date, quiet: QuietHours, zone: ZoneInfo) -> tuple[datetime, ...]:
     """Those of ``_wall_instants`` that are outside quiet hours: the moments on ``day`` when
-    sending may start again, earliest first."""
-    return tuple(
-        t for t in _wall_instants(day, quiet, zone) if not quiet.contains(t.astimezone(zone).time())
-    )
+    sending may start again, earliest first. Pure (remembered, as ``_wall_instants``)."""
+    key = (day, quiet.start, quiet.end, zone)
+    found = _OPENINGS.get(key)
+    if found is None:
+        if len(_OPENINGS) >= 4096:
+            _OPENINGS.clear()
+        found = _OPENINGS[key] = tuple(
+            t
+            for t in _wall_instants(day, quiet, zone)
+            if not quiet.contains(t.astimezone(zone).time())
+        )
+    return found
 
 
 @dataclass(frozen=True)
