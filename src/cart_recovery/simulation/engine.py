@@ -141,7 +141,10 @@ class Engine:
         self.finished: set[str] = set()
         self.events = 0
         self.rejected = 0  # the service's ingest refuses none of a replay's events (see run)
-        self._heap: list[tuple[datetime, str, int]] = []
+        # (due, cart id, timer sequence, the cart's state): the state is there so that a
+        # popped timer is checked without looking the cart up (never compared: the sequence
+        # numbers differ). A cart's timer is current while ``state.timer`` is its sequence.
+        self._heap: list[tuple[datetime, str, int, _Cart]] = []
         self._seq = itertools.count(1)
         self._sent: dict[str, list[SendRecord]] = {}  # address → sent reminders, oldest first
         self._sent_fifo: list[tuple[datetime, str]] = []
@@ -165,15 +168,13 @@ class Engine:
         end = until
         rules = self.rules
         heap = self._heap
-        open_ = self.open
         heappop = heapq.heappop
         ingest = self.ingest
         tick = self.tick
         while True:
             while heap:  # drop replaced and cancelled timers from the top
                 top = heap[0]
-                state = open_.get(top[1])
-                if state is not None and state.timer == top[2]:
+                if top[3].timer == top[2]:
                     break
                 heappop(heap)
             # The earliest input or timer; with inputs left and no --until, the end is at
@@ -232,15 +233,14 @@ class Engine:
         the next batch (so its gates see the first send). A batch's sends are reported after
         its other happenings; the report keeps them in separate lists, in the same order."""
         heap = self._heap
-        open_ = self.open
         heappop = heapq.heappop
         wake = self.wake
         while heap and heap[0][0] <= now:
-            batch: list[tuple[tuple[datetime, str, int], _Cart]] = []
+            batch: list[tuple[tuple[datetime, str, int, _Cart], _Cart]] = []
             while heap and heap[0][0] <= now:
                 entry = heappop(heap)
-                state = open_.get(entry[1])
-                if state is not None and state.timer == entry[2]:
+                state = entry[3]
+                if state.timer == entry[2]:
                     batch.append((entry, state))
                     if len(batch) == BATCH:
                         break
@@ -257,7 +257,7 @@ class Engine:
             return
         seq = next(self._seq)
         state.timer = seq
-        heapq.heappush(self._heap, (at, state.cart.cart_id, seq))
+        heapq.heappush(self._heap, (at, state.cart.cart_id, seq, state))
 
     def _schedule(self, state: _Cart) -> None:
         """The cart's timer at its next wake (``next_wake``), its timeline kept for then."""
@@ -270,7 +270,9 @@ class Engine:
         self._set_timer(state, timeline.at)
 
     def _finish(self, cart_id: str) -> None:
-        self.open.pop(cart_id, None)
+        state = self.open.pop(cart_id, None)
+        if state is not None:
+            state.timer = 0  # a finished cart's timers are all stale
         self.finished.add(cart_id)
 
     # ---- intake (Service.ingest) -----------------------------------------------------------
