@@ -67,6 +67,11 @@ class Status(enum.StrEnum):
     CLOSED = "closed"
 
 
+# An enum member read from its class costs several times a module global's read, and
+# ``is_open`` is asked on every event and wake-up of a simulation.
+_OPEN = Status.OPEN
+
+
 class CloseReason(enum.StrEnum):
     GAVE_UP = "gave_up"
     TOO_OLD = "too_old"
@@ -100,7 +105,7 @@ class Cart(Struct, frozen=True, kw_only=True, gc=False):
 
     @property
     def is_open(self) -> bool:
-        return self.status is Status.OPEN
+        return self.status is _OPEN
 
 
 class Outcome(enum.StrEnum):

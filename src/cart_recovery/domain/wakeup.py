@@ -96,6 +96,7 @@ class Send(Struct, frozen=True, gc=False):
 
 Plan = Wait | Close | HandOff | Later | Recheck | Defer | Skip | Send
 _NOTHING_DUE = (StillShopping, GiveUp)  # a tuple: ``A | B`` would build a union on every call
+_CLAIMED = Outcome.CLAIMED  # a global: reading the member from its class costs more
 
 
 def tier_name(cart: Cart, rules: Rules) -> str:
@@ -144,7 +145,7 @@ def plan_wakeup(
     attempts = 0  # failed mail attempts of this step so far: a deferral keeps them
     for s in sends:
         if s.step == step:
-            if s.outcome is Outcome.CLAIMED:
+            if s.outcome is _CLAIMED:
                 return Recheck(now + IN_FLIGHT_RECHECK)
             attempts = s.attempts
     unsubscribed = bool(email) and facts.is_unsubscribed(email or "")

@@ -53,6 +53,7 @@ from cart_recovery.simulation.events_file import NotInOrder
 from cart_recovery.simulation.outcomes import Outcomes
 
 OPEN = Status.OPEN
+SENT = Outcome.SENT
 BATCH = 1000  # wake-ups taken from the queue at a time, as the replay's timer loop does
 
 
@@ -317,7 +318,7 @@ class Engine:
             record = SendRecord(
                 cart_id=cart.cart_id,
                 step=plan.step,
-                outcome=Outcome.SENT,
+                outcome=SENT,
                 at=now,
                 recipient=cart.email,
             )
