@@ -69,7 +69,7 @@ def utc_stamp(t: datetime) -> str:
     two = _TWO_DIGITS
     year = t.year
     return _STAMP % (
-        year if year >= 1000 else "%04d" % year,
+        year if year >= 1000 else f"{year:04d}",
         two[t.month],
         two[t.day],
         two[t.hour],
@@ -81,4 +81,4 @@ def utc_stamp(t: datetime) -> str:
 # %-formatting of strings, the two-digit ones from a table: about half the time of
 # ``%02d`` for each, and a third of an f-string's (simulate writes millions of stamps)
 _STAMP = "%s-%s-%sT%s:%s:%sZ"
-_TWO_DIGITS = tuple("%02d" % n for n in range(60))
+_TWO_DIGITS = tuple(f"{n:02d}" for n in range(60))
