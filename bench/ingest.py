@@ -87,10 +87,12 @@ def _cpus(pin: bool) -> tuple[int | None, int | None]:
     return None, None
 
 
-def cpu_usage(pid: int) -> dict[str, float]:
+def cpu_usage(pid: int) -> dict[str, Any]:
     """User and system CPU seconds and context switches of a process so far, summed over its
-    threads (Linux; zeros elsewhere)."""
-    out = {"user": 0.0, "system": 0.0, "voluntary": 0.0, "involuntary": 0.0}
+    threads, and each thread's CPU seconds under ``threads`` (by thread id; Linux; zeros
+    elsewhere)."""
+    out: dict[str, Any] = {"user": 0.0, "system": 0.0, "voluntary": 0.0, "involuntary": 0.0}
+    threads: dict[str, float] = {}
     tick = os.sysconf("SC_CLK_TCK")
     tasks = Path(f"/proc/{pid}/task")
     for task in tasks.iterdir() if tasks.is_dir() else ():
@@ -99,18 +101,30 @@ def cpu_usage(pid: int) -> dict[str, float]:
             status = (task / "status").read_text()
         except OSError:
             continue
-        out["user"] += int(fields[11]) / tick
-        out["system"] += int(fields[12]) / tick
+        user, system = int(fields[11]) / tick, int(fields[12]) / tick
+        out["user"] += user
+        out["system"] += system
+        threads[task.name] = user + system
         for line in status.splitlines():
             if line.startswith("voluntary_ctxt_switches"):
                 out["voluntary"] += int(line.split()[1])
             elif line.startswith("nonvoluntary_ctxt_switches"):
                 out["involuntary"] += int(line.split()[1])
+    out["threads"] = threads
     return out
 
 
-def _used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
-    return {k: round(after[k] - before[k], 3) for k in before}
+def _used(before: dict[str, Any], after: dict[str, Any], pid: int) -> dict[str, Any]:
+    """What the process used between two ``cpu_usage`` readings; ``threads``: the CPU seconds
+    of its main thread (the event loop) and of its two busiest other threads."""
+    used: dict[str, Any] = {k: round(after[k] - before[k], 3) for k in before if k != "threads"}
+    per = {
+        tid: seconds - before["threads"].get(tid, 0.0) for tid, seconds in after["threads"].items()
+    }
+    main = per.pop(str(pid), 0.0)
+    others = sorted(per.values(), reverse=True)[:2]
+    used["threads"] = [round(s, 3) for s in (main, *others)]
+    return used
 
 
 def _get(port: int, path: str) -> int:
@@ -278,6 +292,10 @@ def _figure(w: dict[str, Any], count: int, **extra: Any) -> dict[str, Any]:
         "server_cpu_share": cpu / seconds,
         "server_cpu_us_per_request": 1e6 * cpu / max(count, 1),
         "server_cpu": w["server"],
+        # per event: the event loop's thread, then the two busiest others (the writer, the sync)
+        "server_cpu_us_per_request_by_thread": [
+            round(1e6 * t / max(count, 1), 1) for t in w["server"]["threads"]
+        ],
         **extra,
     }
 
@@ -311,7 +329,7 @@ def bare_asgi(
             cpu=load_cpu,
             work=work,
         )
-        w["server"] = _used(cpu0, cpu_usage(server.pid))
+        w["server"] = _used(cpu0, cpu_usage(server.pid), server.pid)
     finally:
         server.stop()
     if w["ok"] != w["answered"]:
@@ -409,7 +427,7 @@ def real(
             cpu=load_cpu,
             work=work,
         )
-        w["server"] = _used(cpu0, cpu_usage(server.pid))
+        w["server"] = _used(cpu0, cpu_usage(server.pid), server.pid)
         events, carts = _stored(data / "cart-recovery.sqlite3")
         if spy is not None:
             spy.wait(timeout=60)

@@ -24,6 +24,7 @@ def serve(data_dir: Path, host: str | None, port: int | None) -> None:
 
     from cart_recovery.bootstrap.backups import BackupError, hold_data_dir
     from cart_recovery.bootstrap.embedded import embedded, init_data_dir
+    from cart_recovery.embedded.http import OneWriteProtocol
     from cart_recovery.embedded.logs import setup_logging
 
     environ = dict(os.environ)
@@ -75,6 +76,7 @@ def serve(data_dir: Path, host: str | None, port: int | None) -> None:
             log_config=None,
             access_log=False,
             server_header=False,
+            http=OneWriteProtocol,
         )
     finally:
         runtime.close()
