@@ -1,5 +1,5 @@
-"""The HTTP protocol ``serve`` runs (``embedded/http.py``): a connection's writes of one turn of
-the event loop leave as one write, in order, and nothing held is lost or sent after a close."""
+"""The HTTP protocol ``serve`` runs (``embedded/http.py``): a response's headers and body leave
+as one write, in order, and nothing held is lost or sent after a close."""
 
 from __future__ import annotations
 
@@ -41,26 +41,29 @@ class RecordingTransport(asyncio.Transport):
         return 7
 
 
-def test_writes_of_one_turn_leave_together_in_order() -> None:
-    async def main() -> tuple[list[bytes], list[bytes], int]:
+def test_headers_and_body_leave_in_one_write_and_a_lone_write_at_the_end_of_the_turn() -> None:
+    async def main() -> tuple[list[bytes], int, list[bytes], list[bytes], list[bytes]]:
         transport = RecordingTransport()
         writes = TurnWrites(transport, asyncio.get_running_loop())
-        writes.write(b"HTTP/1.1 200 OK\r\n\r\n")
+        head = bytearray(b"HTTP/1.1 200 OK\r\n\r\n")
+        writes.write(head)
+        head[:] = b"X" * len(head)  # the caller may reuse its buffer once write returns
         writes.write(b"")  # nothing to send: no write of its own
-        body = bytearray(b"body")
-        writes.write(body)
-        body[:] = b"XXXX"  # the caller may reuse its buffer once write returns
         held = list(transport.writes)
         size = writes.get_write_buffer_size()
+        writes.write(b"body")
+        together = list(transport.writes)
+        writes.write(b"HTTP/1.1 204 No Content\r\n\r\n")  # no body follows
+        before_the_end = list(transport.writes)
         await asyncio.sleep(0)  # the end of the turn
-        writes.write(b"next")
-        await asyncio.sleep(0)
-        return held, transport.writes, size
+        return held, size, together, before_the_end, transport.writes
 
-    held, sent, size = asyncio.run(main())
+    held, size, together, before_the_end, sent = asyncio.run(main())
     assert held == []
-    assert size == 7 + len(b"HTTP/1.1 200 OK\r\n\r\nbody")  # held bytes count for flow control
-    assert sent == [b"HTTP/1.1 200 OK\r\n\r\nbody", b"next"]
+    assert size == 7 + len(b"HTTP/1.1 200 OK\r\n\r\n")  # held bytes count for flow control
+    assert together == [b"HTTP/1.1 200 OK\r\n\r\nbody"]  # sent at once, not at the turn's end
+    assert before_the_end == together
+    assert sent == [b"HTTP/1.1 200 OK\r\n\r\nbody", b"HTTP/1.1 204 No Content\r\n\r\n"]
 
 
 def test_a_close_sends_what_is_held_first_and_an_abort_drops_it() -> None:
@@ -151,6 +154,12 @@ def test_responses_over_one_connection_arrive_whole_and_in_order(port: int) -> N
                 b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
             )
             answers.append(_response(conn))
+        # a HEAD: headers and no body, sent at the end of the turn
+        conn.sendall(b"HEAD / HTTP/1.1\r\nhost: x\r\n\r\n")
+        head = b""
+        while not head.endswith(b"\r\n\r\n"):
+            head += conn.recv(65536)
+        assert head.startswith(b"HTTP/1.1 200 OK\r\n") and b"content-length: 4\r\n" in head
         # a response to a request that asked to close, then the connection closes
         conn.sendall(
             b"POST / HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"

@@ -1,12 +1,14 @@
-"""The HTTP protocol ``serve`` runs: uvicorn's (httptools), with each connection's writes of
-one turn of the event loop sent together.
+"""The HTTP protocol ``serve`` runs: uvicorn's (httptools), with a response's headers and
+body sent in one write.
 
 uvicorn writes a response's status line and headers when the app sends
 ``http.response.start`` and its body when the app sends ``http.response.body``: two
 ``send`` system calls, and two segments on the wire, for a response as small as the webhook's.
-Here a connection's writes are held until the end of the event loop's current turn and then
-written as one. Nothing is reordered or dropped: a close (or the end of writing) sends what is
-held first, and the held bytes count in the write buffer's size (flow control sees them)."""
+Here a write is held until the connection's next write, which then sends both at once, or
+until the end of the event loop's current turn (a response with no body to follow, such as
+one to a ``HEAD``). Nothing is reordered or dropped: a close (or the end of writing) sends
+what is held first, and the held bytes count in the write buffer's size (flow control sees
+them)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 
 class TurnWrites:
-    """A transport whose writes within one turn of the event loop leave in one write."""
+    """A transport whose writes leave two at a time: a held write goes with the next one, or
+    at the end of the event loop's turn."""
 
     __slots__ = ("_held", "_loop", "_size", "transport")
 
@@ -30,14 +33,14 @@ class TurnWrites:
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not data:
             return
-        chunk = data if type(data) is bytes else bytes(data)  # held: must not change later
         held = self._held
-        if held is None:
-            self._held = [chunk]
+        if held is None:  # held until the next write, or the end of this turn at the latest
+            self._held = [data if type(data) is bytes else bytes(data)]  # must not change
+            self._size = len(data)
             self._loop.call_soon(self.flush)
-        else:
-            held.append(chunk)
-        self._size += len(chunk)
+        else:  # the body after its headers: both go now
+            held.append(data)
+            self.flush()
 
     def writelines(self, chunks: Any) -> None:
         for chunk in chunks:
