@@ -27,7 +27,7 @@ class TurnWrites:
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self.transport = transport
         self._loop = loop
-        self._held: list[bytes] | None = None
+        self._held: list[bytes | bytearray | memoryview] | None = None
         self._size = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
