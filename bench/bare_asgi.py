@@ -1,5 +1,7 @@
 """The ingest benchmark's baseline: an ASGI app that answers every request 200 with an empty
-body, without reading the request, run under the same server and options as ``serve``.
+body, without reading the request, run under the same server and options as ``serve``, on
+uvicorn's own HTTP protocol (``serve``'s joins a response's header and body writes: an empty
+body leaves nothing to join).
 
     python -m bench.bare_asgi --port 8099
 """
