@@ -3,6 +3,7 @@ held to what the standard library's ``email`` package would write and read."""
 
 from __future__ import annotations
 
+import base64
 import email
 from email import policy
 from email.message import EmailMessage
@@ -10,10 +11,18 @@ from email.message import EmailMessage
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cart_recovery.adapters.mail.wire import to_bytes, to_message, to_wire
+from cart_recovery.adapters.mail.wire import _base64_lines, to_bytes, to_message, to_wire
 from cart_recovery.domain.compose import Links, compose
 from cart_recovery.domain.model import Item
-from tests.unit.test_compose import LINKS, NAMES_IN_SUBJECT, NOW, SENDER, build, make_cart, parsed
+from tests.unit.test_compose import (
+    LINKS,
+    NAMES_IN_SUBJECT,
+    NOW,
+    SENDER,
+    build,
+    make_cart,
+    parsed,
+)
 
 # --- headers and lines -----------------------------------------------------------------------
 
@@ -146,3 +155,20 @@ def test_the_wire_message_carries_its_envelope() -> None:
     assert wire.message_id == build().message_id
     assert wire.as_bytes() == to_bytes(build())
     assert wire.parsed()["Subject"] == build().subject
+
+
+# --- the HTML part's base64 lines -----------------------------------------------------------
+
+
+def _plain_base64_lines(data: bytes) -> bytes:
+    encoded = base64.b64encode(data)
+    return b"".join(encoded[i : i + 76] + b"\r\n" for i in range(0, len(encoded), 76)) or b"\r\n"
+
+
+@settings(max_examples=500, deadline=None)
+@given(data=st.one_of(st.binary(max_size=4000), st.integers(0, 240).map(bytes)))
+def test_the_html_base64_is_cut_into_76_character_crlf_lines(data: bytes) -> None:
+    # Given any bytes (the lengths around whole lines included: st.integers gives 0..240 zeros)
+    # When encoded as the HTML part is
+    # Then it is the plain base64 of them in 76-character CRLF-terminated lines
+    assert _base64_lines(data) == _plain_base64_lines(data)

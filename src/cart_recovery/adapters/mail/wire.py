@@ -15,6 +15,7 @@ import email.policy
 import functools
 import hashlib
 import re
+import struct
 from dataclasses import dataclass
 from datetime import datetime
 from email.headerregistry import AddressHeader, BaseHeader, HeaderRegistry, UnstructuredHeader
@@ -204,11 +205,22 @@ def _part(boundary: str, subtype: str, content: str) -> tuple[bytes, bytes, byte
 
 
 def _base64_lines(data: bytes) -> bytes:
-    """base64 in lines of 76 characters, CRLF-terminated (RFC 2045 §6.8)."""
-    return b"\r\n".join(_BASE64_LINE.findall(binascii.b2a_base64(data, newline=False))) + b"\r\n"
+    """base64 in lines of 76 characters, CRLF-terminated (RFC 2045 §6.8). The whole lines are
+    cut in one call (a ``struct`` of k 76-byte fields), the short last line after them."""
+    encoded = binascii.b2a_base64(data, newline=False)
+    whole, rest = divmod(len(encoded), _LINE)
+    lines = _lines(whole).unpack_from(encoded) if whole else ()
+    if rest or not whole:
+        lines = (*lines, encoded[whole * _LINE :])
+    return b"\r\n".join(lines) + b"\r\n"
 
 
-_BASE64_LINE = re.compile(rb".{1,76}")
+_LINE = 76
+
+
+@functools.lru_cache(maxsize=256)
+def _lines(count: int) -> struct.Struct:
+    return struct.Struct(f"{_LINE}s" * count)
 
 
 def _date(when: datetime) -> str:
