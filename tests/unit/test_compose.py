@@ -14,12 +14,16 @@ from email.message import EmailMessage
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cart_recovery.adapters.mail.wire import to_bytes
 from cart_recovery.domain.compose import (
+    _STRAY_CONTROL,
     ComposeError,
     Links,
     OutgoingEmail,
+    _without_stray_controls,
     compose,
     message_id_for,
 )
@@ -524,3 +528,22 @@ def test_a_supplied_opening_is_a_value_never_a_template() -> None:
     # Then it is shown as written, not evaluated
     assert "{{ unsubscribe_link }} {% if 1 %}x{% endif %}" in text
     assert "{{ unsubscribe_link }} {% if 1 %}x{% endif %}" in html
+
+
+# --- stray control characters ---------------------------------------------------------------
+
+_with_controls = st.text(
+    alphabet=st.one_of(
+        st.characters(max_codepoint=0x7F), st.characters(), st.sampled_from("\x00\x0b\x7f\ud800")
+    ),
+    max_size=200,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(html=_with_controls)
+def test_stray_control_characters_are_removed_as_the_pattern_says(html: str) -> None:
+    # Given any text, control characters and lone surrogates included
+    # When the stray controls are taken out of the HTML body
+    # Then exactly the pattern's characters are gone, and text without any comes back as it is
+    assert _without_stray_controls(html) == _STRAY_CONTROL.sub("", html)

@@ -43,6 +43,7 @@ _ITEMS_SLOT = "\x00items\x00"  # where the items table goes in the HTML part
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
 _BLANK_RUN = re.compile(r"\n{3,}")
 _STRAY_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_STRAY_CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
 
 Money = Callable[[Decimal], str]
 
@@ -390,7 +391,17 @@ def _paragraphs(rendered: Markup, items_table: Markup) -> Markup:
             piece = piece.strip()
             if piece:
                 out.append(f'<p style="{_P}">' + "<br>\n".join(piece.splitlines()) + "</p>")
-    return Markup(_STRAY_CONTROL.sub("", "\n".join(out)))  # noqa: S704 - built from escaped parts
+    return Markup(_without_stray_controls("\n".join(out)))  # noqa: S704 - built from escaped parts
+
+
+def _without_stray_controls(html: str) -> str:
+    """``html`` without the control characters of ``_STRAY_CONTROL``. They are rare: looked for
+    first in the UTF-8 bytes (no byte of a multi-byte sequence is below 0x80), several times
+    faster than the regular expression's scan, which runs only when one is there."""
+    raw = html.encode("utf-8", "surrogatepass")
+    if len(raw.translate(None, _STRAY_CONTROL_BYTES)) == len(raw):
+        return html
+    return _STRAY_CONTROL.sub("", html)
 
 
 def _document(
