@@ -397,6 +397,30 @@ def test_batch_reads_answer_exactly_what_one_at_a_time_reads_do(store: Any) -> N
     ]
 
 
+def test_a_cart_read_again_unchanged_is_the_same_and_a_changed_one_is_read_anew(
+    tmp_path: Path,
+) -> None:
+    s = SqliteStore(tmp_path / "db.sqlite3")
+    # Given a cart read once (as the wake-up loop reads a chunk ahead of its commit)
+    put(s, cart_id="r1", email="sam@example.com")
+    first = s.load_many(["r1"])["r1"][0]
+    # When it is read again unchanged, then changed and read again
+    again = s.load_many(["r1"])["r1"][0]
+    assert first is not None
+    s.save_cart(
+        msgspec.structs.replace(first, name="Kim"),
+        expected_version=first.version,
+        audit=None,
+        timer=None,
+    )
+    changed = s.load_many(["r1"])["r1"][0]
+    # Then the unchanged read hands back the decoded cart, the changed one the new row
+    assert again is first
+    assert changed == s.load("r1")[0]
+    assert changed is not None and changed.name == "Kim" and changed.version == first.version + 1
+    s.close()
+
+
 def test_batch_writes_answer_exactly_what_one_at_a_time_writes_do(store: Any) -> None:
     batch = store if isinstance(store, BatchWrites) else None
     if batch is None:
