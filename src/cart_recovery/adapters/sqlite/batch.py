@@ -35,7 +35,7 @@ class BatchWrites(Writes):
             return []
         at = to_us(now)
         rows = [
-            (cart_id, step, at, to, normalise_email(to), cart_id, self.email_key.digest(to))
+            (cart_id, step, at, to, normalise_email(to), cart_id, self.email_digest(to))
             for cart_id, step, to in claims
         ]
         try:

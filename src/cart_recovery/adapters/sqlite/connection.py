@@ -3,6 +3,7 @@ key, and the write transactions (one atomic write, a group commit) every other p
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import threading
@@ -27,6 +28,9 @@ class Connection:
         than silently forget who unsubscribed."""
         self.path = str(path)
         self.email_key = email_key or UNKEYED
+        # the wake-up loop keys each address twice (the read ahead's unsubscribe check, the
+        # claim): the last few hundred digests are remembered
+        self.email_digest = functools.lru_cache(maxsize=512)(self.email_key.digest)
         self._conn = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False, timeout=30.0
         )

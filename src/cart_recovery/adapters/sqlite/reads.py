@@ -63,7 +63,7 @@ class Reads(Connection):
     def unsubscribed_among(self, emails: Iterable[str]) -> set[str]:
         keyed: dict[str, list[str]] = {}
         for email in emails:  # addresses that differ only in letter case share a key
-            keyed.setdefault(self.email_key.digest(email), []).append(email)
+            keyed.setdefault(self.email_digest(email), []).append(email)
         rows = self._select_in(
             "SELECT email_key FROM unsubscribes WHERE email_key IN ({marks})", list(keyed)
         )
