@@ -84,31 +84,22 @@ def quiet_until(now: datetime, zone: ZoneInfo, quiet: QuietHours | None) -> date
         return None
     today = local.date()
     for days in range(4):
-        for candidate in _openings(today + timedelta(days=days), quiet, zone):
+        for candidate in _openings(today + timedelta(days=days), quiet.start, quiet.end, zone):
             if candidate > now:
                 return candidate
     raise ValueError(f"quiet hours {quiet} leave no time to send in {zone.key}")  # unreachable
 
 
-# ``_openings`` remembered by the day, the hours' two ends and the zone: hashing ``QuietHours``
-# itself (a dataclass: a Python ``__hash__``) costs more than the rest of the lookup.
-_OPENINGS: dict[tuple[date, time, time, ZoneInfo], tuple[datetime, ...]] = {}
-
-
-def _openings(day: date, quiet: QuietHours, zone: ZoneInfo) -> tuple[datetime, ...]:
+# Keyed by the hours' two ends rather than by ``QuietHours`` itself, whose dataclass
+# ``__hash__`` (Python code) costs more than the rest of the lookup.
+@functools.lru_cache(maxsize=4096)  # pure, as ``_wall_instants``
+def _openings(day: date, start: time, end: time, zone: ZoneInfo) -> tuple[datetime, ...]:
     """Those of ``_wall_instants`` that are outside quiet hours: the moments on ``day`` when
-    sending may start again, earliest first. Pure (remembered, as ``_wall_instants``)."""
-    key = (day, quiet.start, quiet.end, zone)
-    found = _OPENINGS.get(key)
-    if found is None:
-        if len(_OPENINGS) >= 4096:
-            _OPENINGS.clear()
-        found = _OPENINGS[key] = tuple(
-            t
-            for t in _wall_instants(day, quiet, zone)
-            if not quiet.contains(t.astimezone(zone).time())
-        )
-    return found
+    sending may start again, earliest first."""
+    quiet = QuietHours(start, end)
+    return tuple(
+        t for t in _wall_instants(day, quiet, zone) if not quiet.contains(t.astimezone(zone).time())
+    )
 
 
 @dataclass(frozen=True)
