@@ -105,6 +105,67 @@ def test_a_crash_mid_batch_can_leave_at_most_one_chunk_of_claims_unrecorded(worl
     assert store.pending() == n
 
 
+class SyncSpy:
+    """Wraps a store's ``sync``: the claims committed when each sync began are durable once
+    it returns (or the sync fails, and none of them is)."""
+
+    def __init__(self, store: SqliteStore, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.durable: set[str] = set()
+        self.fail = False
+        real = store.sync
+
+        def sync() -> None:
+            with sqlite3.connect(store.path) as other:
+                committed = {
+                    r[0]
+                    for r in other.execute("SELECT recipient FROM sends WHERE outcome = 'claimed'")
+                }
+            if self.fail:
+                raise OSError(5, "Input/output error")
+            real()
+            self.durable |= committed
+
+        monkeypatch.setattr(store, "sync", sync)
+
+
+def test_no_message_leaves_before_the_sync_that_covers_its_claim(
+    world: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service, store, mailer = world
+    n = 2 * WAKE_CHUNK + 3
+    seed(service, [(f"c{i}", f"shopper{i}@example.com") for i in range(n)])
+    spy = SyncSpy(store, monkeypatch)
+    durable_at_handover: list[bool] = []
+    handed = mailer.send
+
+    def send(message: Any) -> None:
+        durable_at_handover.append(message.to in spy.durable)
+        handed(message)
+
+    monkeypatch.setattr(mailer, "send", send)
+
+    batch = service.wake_many([f"c{i}" for i in range(n)], DUE, store.group)
+
+    assert len([h for h in batch.happenings if isinstance(h, Sent)]) == n
+    assert durable_at_handover == [True] * n
+
+
+def test_a_failed_sync_sends_nothing_it_covered(
+    world: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service, store, mailer = world
+    seed(service, [(f"c{i}", f"shopper{i}@example.com") for i in range(5)])
+    spy = SyncSpy(store, monkeypatch)
+    spy.fail = True
+
+    with pytest.raises(OSError, match="Input/output error"):
+        service.wake_many([f"c{i}" for i in range(5)], DUE, store.group)
+
+    # claimed (so never sent twice: start-up turns them into ``uncertain``), none handed over
+    assert mailer.seen == []
+    assert {store.load(f"c{i}")[1][0].outcome for i in range(5)} == {Outcome.CLAIMED}
+
+
 def test_a_second_cart_of_an_address_waits_for_the_next_batch_and_is_not_mailed(
     world: Any,
 ) -> None:

@@ -1,12 +1,15 @@
-"""Many wake-ups, each chunk's commit overlapping the next chunk's planning and composing.
+"""Many wake-ups, each chunk's disk sync overlapping the next chunk's reading, planning and
+composing.
 
-A chunk's commit (record the chunk before, claim this one) runs on a writer thread and waits
-for the disk; the next chunk, read just before that commit starts (the last committed state),
-is planned and composed meanwhile, outside any transaction. Inside its own transaction each
-step planned to be sent is claimed only if its cart and sends are still as they were read; any
-other step (a change since, a plan that writes without mailing, an error) is decided afresh
-there, as one wake-up does. Messages leave only after their claim's commit, and a chunk is
-recorded by the next commit: what a crash can leave claimed and unrecorded stays one chunk.
+A chunk's commit (record the chunk before, claim this one) is made on the waking thread and
+leaves its sync to a second thread (``DeferredSync``): one ``fdatasync``, which holds no
+interpreter lock, while this thread reads the next chunk (the state that commit left), plans
+and composes it outside any transaction. Inside its own transaction each step planned to be
+sent is claimed only if its cart and sends are still as they were read; any other step (a
+change since, a plan that writes without mailing, an error) is decided afresh there, as one
+wake-up does. Messages leave only once the sync that covers their claim has returned, and a
+chunk is recorded by the next commit: what a crash can leave claimed and unrecorded stays one
+chunk.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from cart_recovery.ports import (
     BatchWrites,
     CartStore,
     Claim,
+    DeferredSync,
     DocSource,
 )
 from cart_recovery.service.happenings import H, Happening, Sent, WakeBatch
@@ -58,8 +62,8 @@ class _Prepared:
     send: Ready | None  # planned and composed from the read-ahead; None: decide in the commit
 
 
-class Batched(BatchReads, BatchWrites, Protocol):
-    """A store that reads and writes a chunk at a time."""
+class Batched(BatchReads, BatchWrites, DeferredSync, Protocol):
+    """A store that reads and writes a chunk at a time, and can sync a commit later."""
 
 
 class Overlapping:
@@ -131,26 +135,27 @@ class Overlapping:
     ) -> WakeBatch:
         batch = WakeBatch()
         chunks = [cart_ids[i : i + WAKE_CHUNK] for i in range(0, len(cart_ids), WAKE_CHUNK)]
-        mailing: set[str] = set()  # the addresses of this batch (only this thread changes it)
+        mailing: set[str] = set()  # the addresses of this batch
         sent: Handed = []
-        with ThreadPoolExecutor(1, thread_name_prefix="wake-commit") as writer:
+
+        def unsynced() -> AbstractContextManager[None]:
+            return store.group(sync=False)
+
+        with ThreadPoolExecutor(1, thread_name_prefix="wake-sync") as syncer:
             prepared = self._prepare(chunks[0], now, mailing, self._read(chunks[0], now, store))
             for index in range(len(chunks)):
-                after = chunks[index + 1] if index + 1 < len(chunks) else []
-                ahead = self._read(after, now, store) if after else None  # the writer is idle
-                commit = writer.submit(
-                    self._commit_chunk, sent, prepared, now, group, frozenset(mailing), store, batch
+                ready, taken = self._commit_chunk(
+                    sent, prepared, now, unsynced, frozenset(mailing), store, batch
                 )
-                following = self._prepare(after, now, mailing, ahead) if after else []
-                ready, taken = commit.result()  # this chunk's claims are durable
-                mailing |= taken
-                # a step decided afresh may have taken an address the next chunk planned for
-                prepared = [
-                    _Prepared(p.cart_id, None)
-                    if p.send is not None and p.send.batch_key in taken
-                    else p
-                    for p in following
-                ]
+                synced = syncer.submit(store.sync)
+                mailing |= taken  # before the next chunk is planned: its plans see them
+                after = chunks[index + 1] if index + 1 < len(chunks) else []
+                prepared = (
+                    self._prepare(after, now, mailing, self._read(after, now, store))
+                    if after
+                    else []
+                )
+                synced.result()  # this chunk's claims are durable
                 sent = self._transmit_all(ready, batch)
         if sent:
             with group():
@@ -207,7 +212,7 @@ class Overlapping:
         store: Batched,
         batch: WakeBatch,
     ) -> tuple[list[Ready], set[str]]:
-        """One commit (on the writer thread): record the chunk before, claim this one. Returns
+        """One commit: record the chunk before, claim this one. Returns
         the claimed steps and the addresses taken by steps decided afresh."""
         ready: list[Ready] = []
         taken: set[str] = set()

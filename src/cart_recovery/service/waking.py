@@ -45,6 +45,7 @@ from cart_recovery.ports import (
     BatchWrites,
     CartStore,
     Claim,
+    DeferredSync,
     DocSource,
     LineWriter,
     LinkMaker,
@@ -135,9 +136,9 @@ class Waking(Overlapping):
         mailed at most once (the plan's ``Later``). ``errors``: wake-ups that raised; the rest
         of the batch still went through.
 
-        With a store that reads and writes a chunk at a time (``BatchReads``, ``BatchWrites``)
-        each commit runs on a writer thread while the next chunk is planned and composed
-        (``service.overlap``).
+        With a store that reads and writes a chunk at a time and can sync later (``BatchReads``,
+        ``BatchWrites``, ``DeferredSync``), each commit's sync runs on a second thread while
+        the next chunk is read, planned and composed (``service.overlap``).
         """
         batch = WakeBatch()
         if self.hand_off is not None:  # a separate sender does the mailing: nothing to batch
@@ -148,7 +149,7 @@ class Waking(Overlapping):
                 except Exception as e:
                     batch.errors.append((cart_id, e))
             return batch
-        if isinstance(self.store, BatchReads) and isinstance(self.store, BatchWrites):
+        if all(isinstance(self.store, port) for port in (BatchReads, BatchWrites, DeferredSync)):
             return self._wake_overlapped(cart_ids, now, group, cast(Batched, self.store))
         mailing: set[str] = set()
         sent: list[tuple[Ready, Exception | None]] = []
