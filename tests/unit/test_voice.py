@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from jinja2.exceptions import SecurityError
+from markupsafe import Markup, escape
 
 from cart_recovery.domain.rules import Problem
 from cart_recovery.domain.voice import (
@@ -16,6 +19,7 @@ from cart_recovery.domain.voice import (
     render_html,
     render_text,
 )
+from cart_recovery.domain.voice.sandbox import escaped
 
 SMALL_DOC = """\
 Store name: Fern & Fig
@@ -346,3 +350,8 @@ def test_a_voice_can_be_built_directly() -> None:
     voice = Voice(store_name="Shop", steps={1: step, 2: step})
 
     assert voice.step(2) is step
+
+
+@given(st.one_of(st.text(), st.text().map(Markup), st.integers(), st.decimals(allow_nan=False)))
+def test_a_value_is_escaped_as_markupsafe_escapes_it(value: object) -> None:
+    assert escaped(value) == str(escape(value))

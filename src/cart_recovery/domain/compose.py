@@ -33,6 +33,7 @@ from cart_recovery.domain.voice import (
     render_html,
     render_text,
 )
+from cart_recovery.domain.voice.sandbox import escaped
 
 MAX_SUBJECT = 150
 FIRST_NAME_MAX = 60
@@ -308,21 +309,7 @@ def _items_text(items: Sequence[Item], money: Money) -> str:
 # --- HTML --------------------------------------------------------------------------------------
 
 
-def _e(value: object) -> str:
-    """``value`` escaped for HTML exactly as markupsafe's ``escape`` does it (``Markup`` goes in
-    as it is), as a plain string: building the email from strings is several times faster than
-    from ``Markup`` objects."""
-    html = getattr(value, "__html__", None)
-    if html is not None:
-        return str(html())
-    return (
-        str(value)
-        .replace("&", "&amp;")
-        .replace(">", "&gt;")
-        .replace("<", "&lt;")
-        .replace("'", "&#39;")
-        .replace('"', "&#34;")
-    )
+_e = escaped  # a value escaped for HTML, as a plain string
 
 
 # Constant styles, written into the markup as they are (none holds a character to escape).

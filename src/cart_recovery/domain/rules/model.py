@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import time, timedelta
 from decimal import Decimal
@@ -75,14 +76,19 @@ class Rules:
 
     def tier_for(self, total: Decimal) -> SizeTier:
         """Bounded tiers first (in doc order); the tier without a bound takes the rest."""
-        for tier in self.tiers:
-            if tier.bounded and tier.holds(total):
+        bounded, rest = self._tier_order
+        for tier in bounded:
+            if tier.holds(total):
                 return tier
-        for tier in self.tiers:
-            if not tier.bounded:
-                return tier
-        # parse_rules guarantees a catch-all or full coverage; fall back to the nearest bound.
-        return self.tiers[-1]
+        return rest
+
+    @functools.cached_property
+    def _tier_order(self) -> tuple[tuple[SizeTier, ...], SizeTier]:
+        """The bounded tiers in doc order, and the tier that takes the rest: the first without
+        a bound (``parse_rules`` guarantees a catch-all or full coverage; failing both, the
+        last tier). Worked out once: a wake-up asks for a cart's tier several times."""
+        rest = next((tier for tier in self.tiers if not tier.bounded), self.tiers[-1])
+        return tuple(tier for tier in self.tiers if tier.bounded), rest
 
 
 @dataclass(frozen=True)
