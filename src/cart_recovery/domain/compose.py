@@ -13,11 +13,11 @@ import functools
 import hashlib
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from email.headerregistry import AddressHeader
 
+import msgspec
 from babel import Locale, UnknownLocaleError
 from babel.numbers import format_currency
 from markupsafe import Markup
@@ -53,18 +53,17 @@ class ComposeError(ValueError):
     """The email cannot be built: no usable address, a bad link or sender, an unknown step."""
 
 
-@dataclass(frozen=True)
-class Links:
+class Links(msgspec.Struct, frozen=True, gc=False):
     """The two links the service mints for one email."""
 
     return_url: str  # the tracked return link, e.g. https://shop.example/r/<token>
     unsubscribe_url: str  # GET shows a confirm page, POST (RFC 8058 one-click) unsubscribes
 
 
-@dataclass(frozen=True)
-class OutgoingEmail:
+class OutgoingEmail(msgspec.Struct, frozen=True, gc=False):
     """One composed email, ready for any mailer: its content and headers. Writing it as MIME
-    bytes is the mailer's part."""
+    bytes is the mailer's part. (A frozen Struct: made once per reminder, about a tenth of a
+    frozen dataclass's cost.)"""
 
     to: str
     sender: str

@@ -17,9 +17,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
+
+import msgspec
 
 from cart_recovery.domain.compose import ComposeError, OutgoingEmail
 from cart_recovery.domain.decide import next_wake
@@ -39,8 +40,7 @@ from cart_recovery.service.prefetch import Reads
 WAKE_CHUNK = 16  # claimed, mailed and recorded together: what a crash can leave uncertain
 
 
-@dataclass(frozen=True)
-class Ready:
+class Ready(msgspec.Struct, frozen=True, gc=False):
     """A step whose message is composed and not yet handed to the mailer (claimed, or, fresh
     from the read-ahead, still to be claimed)."""
 
@@ -56,8 +56,7 @@ Step = list[Happening] | Ready | None  # what a wake-up did up to its claim (Non
 Handed = list[tuple[Ready, Exception | None]]  # messages handed over, with the mail error if any
 
 
-@dataclass(frozen=True)
-class _Prepared:
+class _Prepared(msgspec.Struct, frozen=True, gc=False):
     cart_id: str
     send: Ready | None  # planned and composed from the read-ahead; None: decide in the commit
 
