@@ -6,8 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from itsdangerous import URLSafeSerializer
+from itsdangerous.encoding import base64_encode
 
-from cart_recovery.adapters.links import BadToken, Tokens
+from cart_recovery.adapters.links import BadToken, Tokens, _urlsafe
 from cart_recovery.domain.privacy import EmailKey
 
 SECRET = "test-signing-key-0123456789"
@@ -79,3 +80,8 @@ def test_both_kinds_of_unsubscribe_token_are_read_and_no_other() -> None:
             tokens.read_unsubscribe_link(bad)
     with pytest.raises(BadToken):
         tokens.read_return_link(new)
+
+
+@given(st.binary(max_size=200))
+def test_the_token_base64_is_itsdangerous_own(data: bytes) -> None:
+    assert _urlsafe(data) == base64_encode(data)

@@ -77,12 +77,19 @@ class OutgoingEmail(msgspec.Struct, frozen=True, gc=False):
 
 def message_id_for(cart_id: str, step: int, domain: str) -> str:
     """The Message-ID of ``(cart_id, step)``: the same every time, different for each step."""
-    if not DOMAIN.fullmatch(domain) or len(domain) > 253:
-        raise ComposeError(f"not a domain for Message-IDs: {domain!r}")
+    host = _message_id_host(domain)
     if isinstance(step, bool) or not isinstance(step, int) or step < 1:
         raise ComposeError(f"not a reminder step: {step!r}")
     digest = hashlib.sha256(cart_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-    return f"<cr.{digest}.{step}@{domain.lower()}>"
+    return f"<cr.{digest}.{step}@{host}>"
+
+
+@functools.lru_cache(maxsize=16)
+def _message_id_host(domain: str) -> str:
+    """``domain`` as Message-IDs end (checked once: it is one configured value)."""
+    if not DOMAIN.fullmatch(domain) or len(domain) > 253:
+        raise ComposeError(f"not a domain for Message-IDs: {domain!r}")
+    return domain.lower()
 
 
 def compose(
