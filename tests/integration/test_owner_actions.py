@@ -16,6 +16,7 @@ import pytest
 from cart_recovery.adapters.mail import OutboxFolder
 from cart_recovery.adapters.memory import MemoryStore
 from cart_recovery.adapters.sqlite import SqliteStore
+from cart_recovery.adapters.sqlite.reads import decoded_cart
 from cart_recovery.bootstrap.in_memory import in_memory
 from cart_recovery.domain.model import CHECKED_OUT, Item, Outcome, Status
 from cart_recovery.domain.privacy import EmailKey
@@ -199,10 +200,15 @@ def test_forget_leaves_no_trace_of_the_shopper_in_any_table(tmp_path: Path) -> N
     shop = Shop(store, tmp_path / "outbox")
     maya_and_sam(shop)
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == 2  # Maya's and Sam's
+    store.load_many(["c1", "m2"])  # decoded carts and address digests remembered in memory
+    assert decoded_cart.cache_info().currsize and store.email_digest.cache_info().currsize
     # When Maya is forgotten
     done = shop.service.forget(" maya.lind@EXAMPLE.com", ny(12, 16))
+    # Then the store's memory keeps none of them (nor anyone else's: they are only speed-ups)
+    assert decoded_cart.cache_info().currsize == 0
+    assert store.email_digest.cache_info().currsize == 0
     store.close()
-    # Then no table holds her address, name, item or return link, in any case or form
+    # and no table holds her address, name, item or return link, in any case or form
     traces = ("maya", "lind", "teapot", "maya-1")
     with sqlite3.connect(tmp_path / "db.sqlite3") as conn:
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]

@@ -17,6 +17,7 @@ from cart_recovery.adapters.sqlite.codec import (
     to_us,
 )
 from cart_recovery.adapters.sqlite.connection import Connection
+from cart_recovery.adapters.sqlite.reads import decoded_cart
 from cart_recovery.adapters.sqlite.rows import add_audit, linked, put_cart
 from cart_recovery.domain import audit as audit_rows
 from cart_recovery.domain.address import normalise_email
@@ -132,6 +133,10 @@ class Owner(Connection):
                 self._conn.execute("PRAGMA secure_delete = OFF")
             if self.path != ":memory:":
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            # nor in this process's memory: the carts decoded and the addresses keyed lately
+            # (speed-ups of the wake-up loop, remembered by their stored bytes and address)
+            decoded_cart.cache_clear()
+            self.email_digest.cache_clear()
             return forgotten
 
     def _forget(self, email: str, *, by: str, at: datetime) -> Forgotten:

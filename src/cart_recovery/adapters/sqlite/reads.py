@@ -23,7 +23,7 @@ _SENT_TO = (
 
 
 @functools.lru_cache(maxsize=128)
-def _stored_cart(data: bytes, version: int) -> Cart:
+def decoded_cart(data: bytes, version: int) -> Cart:
     """A stored cart, decoded (a ``Cart`` is immutable, so one can be handed out twice). The
     wake-up loop reads each chunk's carts twice: ahead of its commit, then inside it to see
     that nothing changed; the second read of an unchanged row is the same bytes."""
@@ -55,7 +55,7 @@ class Reads(Connection):
                 ids,
             )
         for cart_id, data, version in carts:
-            out[cart_id] = (_stored_cart(data, version), [])
+            out[cart_id] = (decoded_cart(data, version), [])
         for row in sends:
             out[row[0]][1].append(send_record(row))
         return out
