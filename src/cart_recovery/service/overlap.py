@@ -143,11 +143,10 @@ class Overlapping:
         with ThreadPoolExecutor(1, thread_name_prefix="wake-sync") as syncer:
             prepared = self._prepare(chunks[0], now, mailing, self._read(chunks[0], now, store))
             for index in range(len(chunks)):
-                ready, taken = self._commit_chunk(
-                    sent, prepared, now, unsynced, frozenset(mailing), store, batch
-                )
+                # the chunk's steps decided afresh add their addresses to ``mailing`` before
+                # the next chunk is planned: its plans see them
+                ready = self._commit_chunk(sent, prepared, now, unsynced, mailing, store, batch)
                 synced = syncer.submit(store.sync)
-                mailing |= taken  # before the next chunk is planned: its plans see them
                 after = chunks[index + 1] if index + 1 < len(chunks) else []
                 prepared = (
                     self._prepare(after, now, mailing, self._read(after, now, store))
@@ -207,15 +206,13 @@ class Overlapping:
         prepared: list[_Prepared],
         now: datetime,
         group: Callable[[], AbstractContextManager[None]],
-        busy: frozenset[str],
+        mailing: set[str],
         store: Batched,
         batch: WakeBatch,
-    ) -> tuple[list[Ready], set[str]]:
-        """One commit: record the chunk before, claim this one. Returns
-        the claimed steps and the addresses taken by steps decided afresh."""
+    ) -> list[Ready]:
+        """One commit: record the chunk before, claim this one. Returns the claimed steps; a
+        step decided afresh adds its address to ``mailing``."""
         ready: list[Ready] = []
-        taken: set[str] = set()
-        mailing = set(busy)
         with group():
             self._record_chunk(sent, now, batch, store)
             claims = self._claim_unchanged(prepared, now, store)
@@ -231,12 +228,10 @@ class Overlapping:
                 batch.fired.append(p.cart_id)
                 if isinstance(step, Ready):
                     ready.append(step)
-                    if p.send is None or step.batch_key != p.send.batch_key:
-                        taken.add(step.batch_key)
-                        mailing.add(step.batch_key)
+                    mailing.add(step.batch_key)  # already there for a step claimed as planned
                 else:
                     batch.happenings.extend(step)
-        return ready, taken
+        return ready
 
     def _claim_unchanged(
         self, prepared: list[_Prepared], now: datetime, store: Batched
