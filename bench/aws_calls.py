@@ -83,7 +83,8 @@ def body(plan: Plan, n: int, at: datetime, kind: str = "cart.updated") -> dict[s
 
 
 class Schedules:
-    """The group's schedules, each read once (a name is unique to its cart, timer and time)."""
+    """The group's schedules still to fire, each read again only when it changed (a cart's one
+    schedule is updated in place: its summary's ``LastModificationDate`` tells)."""
 
     def __init__(self, w: World) -> None:
         self.w = w
@@ -91,20 +92,23 @@ class Schedules:
 
     def next(self) -> Schedule | None:
         sch = client("scheduler", self.w.moto)
-        names: list[str] = []
+        listed: dict[str, Any] = {}
         token = None
         while True:
             page = sch.list_schedules(
                 GroupName=self.w.group, **({"NextToken": token} if token else {})
             )
-            names += [s["Name"] for s in page.get("Schedules", [])]
+            listed.update((s["Name"], s["LastModificationDate"]) for s in page["Schedules"])
             token = page.get("NextToken")
             if not token:
                 break
-        for name in set(names) - set(self.known):
-            self.known[name] = self.w.schedules_named(name)
-        self.known = {n: s for n, s in self.known.items() if n in set(names)}
-        return min(self.known.values(), key=lambda s: (s.at, s.name), default=None)
+        for name, modified in listed.items():
+            known = self.known.get(name)
+            if known is None or known.raw["LastModificationDate"] != modified:
+                self.known[name] = self.w.schedules_named(name)
+        self.known = {n: s for n, s in self.known.items() if n in listed}
+        pending = [s for s in self.known.values() if not self.w.has_fired(s)]
+        return min(pending, key=lambda s: (s.at, s.name), default=None)
 
 
 class Month:

@@ -685,8 +685,10 @@ class FastClock(Protocol):
 class TimerSink(Protocol):
     """Where a store whose timers live outside it applies them (idempotent both ways)."""
 
-    def ensure(self, cart_id: str, timer: Timer, name: str) -> None:
-        """Make sure schedule ``name`` exists and fires ``timer`` for ``cart_id``."""
+    def ensure(self, cart_id: str, timer: Timer, name: str, *, replacing: bool = False) -> None:
+        """Make sure schedule ``name`` exists and fires ``timer`` for ``cart_id`` (and nothing
+        else: ensuring a schedule that exists replaces what it fires). ``replacing`` is a hint
+        that ``name`` was made before, so changing it in place is tried first."""
 
     def remove(self, name: str) -> None:
         """Delete schedule ``name``; one that does not exist is fine."""

@@ -35,19 +35,15 @@ ROLE = "arn:aws:iam::123456789012:role/cr-scheduler"
 
 
 # ---- schedule names and times (pure) ----------------------------------------------------------
-def test_schedule_names_are_short_safe_and_unique_per_cart_and_timer() -> None:
+def test_schedule_names_are_short_safe_and_one_per_cart() -> None:
     long_id = "gid://shopify/Cart/" + "x" * 150
-    wake = Timer(cart_id=long_id, due=T0)
-    names = {
-        schedule_name(long_id, wake),
-        schedule_name(long_id, Timer(cart_id=long_id, due=at(hours=1))),
-        schedule_name(long_id, Timer(cart_id=long_id, due=T0, kind=TimerKind.SEND, step=1)),
-        schedule_name("other", wake),
-    }
-    assert len(names) == 4
+    names = {schedule_name(long_id), schedule_name("other"), schedule_name(long_id + "y")}
+    assert len(names) == 3
+    assert schedule_name(long_id) == schedule_name(long_id)
     for name in names:
         assert len(name) <= 64
         assert all(c.isalnum() or c in "-_." for c in name)
+        assert "other" not in name and "shopify" not in name
 
 
 def test_a_schedule_fires_on_a_whole_minute_never_early_and_never_in_the_past() -> None:
@@ -103,7 +99,7 @@ def test_ensure_tolerates_already_exists_and_remove_tolerates_not_found(
 ) -> None:
     sch, timers = scheduler
     timer = Timer(cart_id="c1", due=at(hours=2))
-    name = schedule_name("c1", timer)
+    name = schedule_name("c1")
     timers.ensure("c1", timer, name)
     timers.ensure("c1", timer, name)  # ConflictException → updated in place
     [made] = schedules(sch, timers.group).values()
@@ -112,7 +108,7 @@ def test_ensure_tolerates_already_exists_and_remove_tolerates_not_found(
     assert made["Target"]["Arn"] == WAITER and json.loads(made["Target"]["Input"]) == {
         "cart_id": "c1"
     }
-    assert made["Target"]["RoleArn"] == ROLE and made["ActionAfterCompletion"] == "DELETE"
+    assert made["Target"]["RoleArn"] == ROLE and made["ActionAfterCompletion"] == "NONE"
     timers.remove(name)
     timers.remove(name)  # ResourceNotFoundException → nothing to do
     assert schedules(sch, timers.group) == {}
@@ -124,7 +120,7 @@ def test_a_deferral_targets_the_sender_with_the_reminder_payload(
 ) -> None:
     sch, timers = scheduler
     timer = Timer(cart_id="c1", due=at(hours=18), kind=TimerKind.SEND, step=2)
-    timers.ensure("c1", timer, schedule_name("c1", timer))
+    timers.ensure("c1", timer, schedule_name("c1"))
     [made] = schedules(sch, timers.group).values()
     assert made["Target"]["Arn"] == SENDER
     assert json.loads(made["Target"]["Input"]) == {
@@ -143,11 +139,11 @@ class FailingOnce:
         self.inner = inner
         self.failures = 1
 
-    def ensure(self, cart_id: str, timer: Timer, name: str) -> None:
+    def ensure(self, cart_id: str, timer: Timer, name: str, *, replacing: bool = False) -> None:
         if self.failures:
             self.failures -= 1
             raise ConnectionError("the function died here")
-        self.inner.ensure(cart_id, timer, name)
+        self.inner.ensure(cart_id, timer, name, replacing=replacing)
 
     def remove(self, name: str) -> None:
         self.inner.remove(name)
@@ -230,8 +226,8 @@ def test_a_stale_schedule_made_while_the_row_changed_is_removed(
         def __init__(self) -> None:
             self.raced = False
 
-        def ensure(self, cart_id: str, timer: Timer, name: str) -> None:
-            timers.ensure(cart_id, timer, name)
+        def ensure(self, cart_id: str, timer: Timer, name: str, *, replacing: bool = False) -> None:
+            timers.ensure(cart_id, timer, name, replacing=replacing)
             if not self.raced:
                 self.raced = True
                 s.set_timer("c1", SetWake(at(hours=5)), expected_version=0)
@@ -242,6 +238,126 @@ def test_a_stale_schedule_made_while_the_row_changed_is_removed(
     racing = DynamoStore(s._db, tables=s.tables, timers=Racing())
     racing.set_timer("c1", SetWake(at(hours=2)), expected_version=0)
     assert kinds(sch, timers.group) == [("cr-waiter", "at(2026-05-12T15:00:00)")]
+
+
+@pytest.mark.aws
+def test_a_timer_set_while_a_cancel_deletes_the_schedule_gets_its_schedule_back(
+    store: tuple[DynamoStore, Any, SchedulerTimers],
+) -> None:
+    # Given a cart with a wake-up
+    s, sch, timers = store
+    s.apply_event(
+        make_event(), cart=make_cart(), expected_version=None, audit=None, timer=None, now=T0
+    )
+    s.set_timer("c1", SetWake(at(hours=2)), expected_version=0)
+
+    class Racing:
+        """Another writer sets a new wake-up after this one read the row, before it deletes."""
+
+        def __init__(self) -> None:
+            self.raced = False
+
+        def ensure(self, cart_id: str, timer: Timer, name: str, *, replacing: bool = False) -> None:
+            timers.ensure(cart_id, timer, name, replacing=replacing)
+
+        def remove(self, name: str) -> None:
+            if not self.raced:
+                self.raced = True
+                s.set_timer("c1", SetWake(at(hours=5)), expected_version=0)
+            timers.remove(name)
+
+    # When one writer cancels the timer and, meanwhile, another sets one five hours on
+    racing = DynamoStore(s._db, tables=s.tables, timers=Racing())
+    racing.set_timer("c1", CancelTimers(), expected_version=0)
+    # Then the cart's schedule fires the newer wake-up: the cancel read the row again
+    assert kinds(sch, timers.group) == [("cr-waiter", "at(2026-05-12T15:00:00)")]
+
+
+class Counting:
+    """A TimerSink that counts the changes it asks of Scheduler, by API call (the test's own
+    reads through the same client are not counted)."""
+
+    def __init__(self, sch: Any, inner: SchedulerTimers) -> None:
+        self.inner = inner
+        self.calls: list[str] = []
+        sch.meta.events.register("after-call.scheduler.*", self.called)
+
+    def called(self, model: Any, **_: Any) -> None:
+        if not model.name.startswith(("List", "Get")):
+            self.calls.append(model.name)
+
+    def ensure(self, cart_id: str, timer: Timer, name: str, *, replacing: bool = False) -> None:
+        self.inner.ensure(cart_id, timer, name, replacing=replacing)
+
+    def remove(self, name: str) -> None:
+        self.inner.remove(name)
+
+    def taken(self) -> list[str]:
+        out, self.calls = self.calls, []
+        return out
+
+
+@pytest.fixture
+def counting(store: tuple[DynamoStore, Any, SchedulerTimers]) -> Iterator[Counting]:
+    _, sch, timers = store
+    counting = Counting(sch, timers)
+    yield counting
+    sch.meta.events.unregister("after-call.scheduler.*", counting.called)  # a shared client
+
+
+@pytest.mark.aws
+def test_each_timer_change_is_one_scheduler_call_on_the_carts_one_schedule(
+    store: tuple[DynamoStore, Any, SchedulerTimers], counting: Counting
+) -> None:
+    s, sch, timers = store
+    c = DynamoStore(s._db, tables=s.tables, timers=counting)
+    # a new cart's wake-up: created
+    c.apply_event(
+        make_event(), cart=make_cart(), expected_version=None, audit=None,
+        timer=SetWake(at(hours=2)), now=T0,
+    )  # fmt: skip
+    assert counting.taken() == ["CreateSchedule"]
+    # the wake-up moves: the same schedule, updated
+    c.set_timer("c1", SetWake(at(hours=3)), expected_version=0)
+    assert counting.taken() == ["UpdateSchedule"]
+    # a quiet-hours deferral: updated again, now targeting the sender
+    c.set_timer("c1", DeferSend(1, at(hours=22)), expected_version=0)
+    assert counting.taken() == ["UpdateSchedule"]
+    assert kinds(sch, timers.group) == [("cr-sender", "at(2026-05-13T08:00:00)")]
+    # nothing pending any more: deleted
+    c.set_timer("c1", CancelTimers(), expected_version=0)
+    assert counting.taken() == ["DeleteSchedule"]
+    assert kinds(sch, timers.group) == []
+
+
+@pytest.mark.aws
+def test_a_schedule_named_per_timer_by_an_earlier_release_is_deleted_once(
+    store: tuple[DynamoStore, Any, SchedulerTimers], counting: Counting
+) -> None:
+    # Given a cart whose row names a per-timer schedule, as earlier releases made them
+    s, sch, timers = store
+    s.apply_event(
+        make_event(), cart=make_cart(), expected_version=None, audit=None, timer=None, now=T0
+    )
+    legacy = "cr-wake-0123456789abcdef0123-20260512T160000"
+    timers.ensure("c1", Timer(cart_id="c1", due=at(hours=2)), legacy)
+    s._db.update_item(
+        TableName=s.tables.state,
+        Key={"cart_id": {"S": "c1"}},
+        UpdateExpression="SET schedule_name = :n",
+        ExpressionAttributeValues={":n": {"S": legacy}},
+    )
+    # When the cart's wake-up moves
+    counting.taken()
+    c = DynamoStore(s._db, tables=s.tables, timers=counting)
+    c.set_timer("c1", SetWake(at(hours=3)), expected_version=0)
+    # Then the old schedule is gone and the cart's own fires the new wake-up
+    assert counting.taken() == ["DeleteSchedule", "CreateSchedule"]
+    assert list(schedules(sch, timers.group)) == [schedule_name("c1")]
+    assert kinds(sch, timers.group) == [("cr-waiter", "at(2026-05-12T13:00:00)")]
+    # and the next move is one call again
+    c.set_timer("c1", SetWake(at(hours=4)), expected_version=0)
+    assert counting.taken() == ["UpdateSchedule"]
 
 
 # ---- the docs bucket ----------------------------------------------------------------------

@@ -46,19 +46,34 @@ def test_a_cart_event_is_one_dynamodb_transaction_of_at_most_three_items(
     assert counts["targets"]["dynamodb_writes_per_event"]["met"]
 
 
-def test_scheduler_calls_per_event_create_once_and_delete_each_schedule_once(
+def test_scheduler_calls_per_event_one_on_the_carts_one_schedule(
     counts: dict[str, Any],
 ) -> None:
-    # A new cart creates its wake-up; a checkout deletes it; a re-timing creates the new
-    # schedule and deletes the one it replaces (schedule names are unique per timer), once.
+    # A new cart creates its schedule; a re-timing updates it in place; a checkout deletes it.
     expected = {
         "created": {"scheduler.CreateSchedule": 1.0},
-        "updated": {"scheduler.CreateSchedule": 1.0, "scheduler.DeleteSchedule": 1.0},
+        "updated": {"scheduler.UpdateSchedule": 1.0},
         "checked_out": {"scheduler.DeleteSchedule": 1.0},
     }
     for kind, calls in expected.items():
         made = counts[f"per_event_{kind}"]["calls"]
         assert {k: v for k, v in made.items() if k.startswith("scheduler.")} == calls, kind
+    assert counts["targets"]["scheduler_per_event"]["met"]
+
+
+def test_each_function_run_of_a_fired_schedule_changes_the_schedule_once_at_most(
+    counts: dict[str, Any],
+) -> None:
+    # The waiter's next wake-up (or the look-again after a hand-off) and the sender's next one
+    # update the schedule that fired; the cart's end deletes it. Nothing is made anew, and
+    # nothing is deleted twice.
+    for kind in ("reminder", "no_reminder", "deferred_reminder"):
+        per = counts.get(f"per_fire_{kind}")
+        if per is None:
+            continue
+        scheduler = {k: v for k, v in per["calls"].items() if k.startswith("scheduler.")}
+        assert sum(scheduler.values()) <= sum(per["invocations"].values()), (kind, per)
+        assert "scheduler.CreateSchedule" not in scheduler, (kind, scheduler)
 
 
 def test_each_fired_schedule_invokes_one_function_and_a_hand_off_one_more(

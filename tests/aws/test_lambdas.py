@@ -70,7 +70,7 @@ def test_a_left_cart_gets_its_reminder_and_an_unsubscribe_stops_all_mail(w: Worl
     [wake] = w.schedules()
     assert (wake.expression, wake.timezone) == ("at(2026-05-12T12:00:00)", "America/New_York")
     assert wake.target_arn == WAITER_ARN and wake.input == {"cart_id": "c-maya"}
-    assert wake.raw["ActionAfterCompletion"] == "DELETE"
+    assert wake.raw["ActionAfterCompletion"] == "NONE"  # kept after firing, updated in place
     assert wake.raw["FlexibleTimeWindow"] == {"Mode": "OFF"}
     assert len(wake.name) <= 64 and "c-maya" not in wake.name
 
@@ -198,11 +198,11 @@ def test_an_intake_crash_before_scheduling_is_repaired_by_the_sqs_redelivery(
     real = type(w.app.timers).ensure
     calls = {"n": 0}
 
-    def dies_once(self: Any, cart_id: str, timer: Any, name: str) -> None:
+    def dies_once(self: Any, cart_id: str, timer: Any, name: str, **hint: Any) -> None:
         calls["n"] += 1
         if calls["n"] == 1:
             raise TimeoutError("the function timed out here")
-        real(self, cart_id, timer, name)
+        real(self, cart_id, timer, name, **hint)
 
     monkeypatch.setattr(type(w.app.timers), "ensure", dies_once)
     [record] = w.queued()

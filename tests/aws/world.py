@@ -5,8 +5,9 @@ the docs bucket, config parameters, secrets, the SES identity and a Scheduler gr
 and plays the parts of AWS that the stand-ins do not: Lambda invocations (handlers are called
 in-process with events shaped like the real ones, from ``infra/events/``), the SQS event source
 mapping, and Scheduler firing. Schedules fire on a virtual clock: ``run_until`` reads the
-schedules, moves the clock to the earliest one's ``at()`` time, deletes it as Scheduler does
-after a one-off, and invokes its target; reminder events captured from the default bus (a rule
+schedules, moves the clock to the earliest one's ``at()`` time, and invokes its target (a
+one-off fires once: it is then deleted or, with ``ActionAfterCompletion`` NONE, kept as fired
+until it is updated); reminder events captured from the default bus (a rule
 targeting an SQS queue) go to the sender; with ``rule_retries`` a sender that fails is retried
 under the rule target's RetryPolicy and the event then goes to its DeadLetterConfig queue
 (``cr-failed``), as EventBridge does (moto cannot invoke Lambda, so a handler that raises stands
@@ -87,6 +88,8 @@ class World:
     rule: str  # the cr-reminders rule
     rule_retries: bool = False  # a failing sender: retried, then dead-lettered (else: raises)
     invocations: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # one-offs that fired and stayed (ActionAfterCompletion NONE): name -> the version fired
+    completed: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     mail_before: int = 0  # SES messages from earlier worlds in this moto server
     # called with the function's name before each handler runs (bench/aws_calls.py counts by it)
     on_invoke: list[Callable[[str], None]] = field(default_factory=list)
@@ -181,7 +184,9 @@ class World:
         return delivered
 
     # ---- EventBridge Scheduler ------------------------------------------------------------
-    def schedules(self) -> list[Schedule]:
+    def schedules(self, *, fired: bool = False) -> list[Schedule]:
+        """The group's schedules still to fire (with ``fired``, also the one-offs that fired
+        and stayed), in time order."""
         sch = client("scheduler", self.moto)
         out = []
         token = None
@@ -192,7 +197,18 @@ class World:
             out += [self.schedules_named(s["Name"]) for s in page.get("Schedules", [])]
             token = page.get("NextToken")
             if not token:
+                if not fired:
+                    out = [s for s in out if not self.has_fired(s)]
                 return sorted(out, key=lambda s: (s.at, s.name))
+
+    @staticmethod
+    def version(schedule: Schedule) -> tuple[Any, ...]:
+        raw = schedule.raw
+        return (raw["LastModificationDate"], schedule.expression, schedule.timezone, raw["Target"])
+
+    def has_fired(self, schedule: Schedule) -> bool:
+        """A one-off fires once: until it is updated, the version that fired stays fired."""
+        return self.completed.get(schedule.name) == self.version(schedule)
 
     def schedules_named(self, name: str) -> Schedule:
         full = client("scheduler", self.moto).get_schedule(Name=name, GroupName=self.group)
@@ -214,9 +230,13 @@ class World:
         return [s for s in self.schedules() if cart_of(s) == cart_id]
 
     def fire(self, schedule: Schedule) -> None:
-        """What Scheduler does at the time: invoke the target, and delete the one-off."""
+        """What Scheduler does at the time: invoke the target; then the one-off is deleted
+        (``ActionAfterCompletion`` DELETE) or stays, fired (NONE)."""
         self.clock.set(max(self.clock.now(), schedule.at))
-        client("scheduler", self.moto).delete_schedule(Name=schedule.name, GroupName=self.group)
+        if schedule.raw.get("ActionAfterCompletion") == "DELETE":
+            client("scheduler", self.moto).delete_schedule(Name=schedule.name, GroupName=self.group)
+        else:
+            self.completed[schedule.name] = self.version(schedule)
         if schedule.target_arn == WAITER_ARN:
             self.invocations.append(("waiter", schedule.input))
             self.invoking("waiter")

@@ -1,9 +1,10 @@
 """The TimerSink contract, run against every adapter: EventBridge Scheduler (on moto) and memory.
 
-A store whose timers live outside it sets a timer with ``ensure`` under a name of its own and
-cancels it with ``remove``; replacing a timer is ensuring the new one and removing the old. Both
-calls are idempotent. A schedule fires its timer for its cart, never before the timer is due
-and less than a minute after.
+A store whose timers live outside it sets a cart's timer with ``ensure`` under the cart's
+schedule name and cancels it with ``remove``; replacing a timer is ensuring the new one under
+the same name (``replacing=True`` says the name was used before). Both calls are idempotent.
+A schedule fires its timer for its cart, never before the timer is due and less than a minute
+after.
 """
 
 from __future__ import annotations
@@ -105,9 +106,9 @@ def wake(cart_id: str = "c1", **delta: float) -> Timer:
     return Timer(cart_id=cart_id, due=at(**delta))
 
 
-def ensure(harness: Harness, timer: Timer) -> str:
-    name = schedule_name(timer.cart_id, timer)
-    harness.sink.ensure(timer.cart_id, timer, name)
+def ensure(harness: Harness, timer: Timer, *, replacing: bool = False) -> str:
+    name = schedule_name(timer.cart_id)
+    harness.sink.ensure(timer.cart_id, timer, name, replacing=replacing)
     return name
 
 
@@ -148,20 +149,35 @@ def test_replacing_a_timer_leaves_only_the_new_one(timers: Harness) -> None:
     # Given a wake-up in two hours
     old_timer = wake(hours=2)
     old = ensure(timers, old_timer)
-    # When the cart changes and its wake-up moves to five hours (new first, then the old goes)
+    # When the cart changes and its wake-up moves to five hours (the cart's schedule, updated)
     new_timer = wake(hours=5)
-    new = ensure(timers, new_timer)
-    timers.sink.remove(old)
+    new = ensure(timers, new_timer, replacing=True)
     # Then only the new one is pending
+    assert new == old
     assert list(timers.pending()) == [new]
     assert_fires(timers.pending()[new], new_timer)
+
+
+def test_a_replacement_also_changes_what_fires_and_a_wrong_hint_is_harmless(
+    timers: Harness,
+) -> None:
+    # Given a cart's wake-up, made without the hint, and one made with a wrong hint
+    ensure(timers, wake("c1", hours=2))
+    ensure(timers, wake("c2", hours=2), replacing=True)  # nothing to replace: created
+    # When c1's wake-up becomes a quiet-hours deferral of step 1, hinted as new though it is not
+    deferral = Timer(cart_id="c1", due=at(hours=18), kind=TimerKind.SEND, step=1)
+    name = ensure(timers, deferral)
+    # Then c1's one schedule fires the deferral, and c2's fires its wake-up
+    assert sorted(p.cart_id for p in timers.pending().values()) == ["c1", "c2"]
+    assert_fires(timers.pending()[name], deferral)
+    assert_fires(timers.pending()[schedule_name("c2")], wake("c2", hours=2))
 
 
 def test_a_cancelled_timer_is_gone_and_cancelling_again_is_harmless(timers: Harness) -> None:
     name = ensure(timers, wake(hours=2))
     timers.sink.remove(name)
     timers.sink.remove(name)
-    timers.sink.remove("cr-wake-never-made")
+    timers.sink.remove("cr-cart-never-made")
     assert timers.pending() == {}
 
 

@@ -123,9 +123,9 @@ class Usage:
     # Local and moto, ReturnConsumedCapacity=TOTAL; docs/performance.md), per intake run of
     # one event, per waiter run and per sender run. The unsubscribe figures are estimates.
     intake_wru: float = 11.3
-    intake_rru: float = 2.9
+    intake_rru: float = 3.2
     waiter_wru: float = 4.4
-    waiter_rru: float = 3.3
+    waiter_rru: float = 3.5
     sender_wru: float = 10.0
     sender_rru: float = 5.3
     unsub_wru: float = 4
@@ -149,7 +149,7 @@ class Usage:
 
     # S3 GETs of the rules/voice docs per invocation (measured: bench.aws_calls), and owner
     # edits (PUTs) a month.
-    docs_per_intake: float = 0.72
+    docs_per_intake: float = 1.0
     docs_per_waiter: float = 1.0
     docs_per_sender: float = 1.7
     doc_edits: float = 10

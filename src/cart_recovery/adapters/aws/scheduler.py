@@ -1,11 +1,14 @@
-"""Wake-ups as EventBridge Scheduler one-off schedules: one pending schedule per cart.
+"""Wake-ups as EventBridge Scheduler one-off schedules: one schedule per cart.
 
-Every timer gets its own schedule name, derived from the cart id (hashed: names allow only
-``[0-9a-zA-Z-_.]`` and 64 characters), the kind of timer, its step and its due time. A new
-timer is a new schedule and the one it replaces is deleted, so Scheduler's own delete after a
-schedule fired (``ActionAfterCompletion=DELETE``) can never remove a newer wake-up of the same
-cart. Which schedule is current lives in the cart's row (``DynamoStore``); this class only
-creates and deletes them, tolerating "already exists" and "not found".
+Each cart has one schedule, named from its cart id (hashed: names allow only ``[0-9a-zA-Z-_.]``
+and 64 characters). A new wake-up or a quiet-hours deferral of the cart is the same schedule
+updated in place (``UpdateSchedule``: a new time, and the waiter or the sender as its target),
+so a cart event costs one Scheduler call: created for a new cart, updated when the wake-up
+moves, deleted when nothing more is pending. A schedule that fired stays (``ActionAfterCompletion
+=NONE``) until the cart's next wake-up updates it or the cart's end deletes it, so Scheduler
+never deletes a schedule on its own, and can never delete a newer wake-up of the same cart.
+Which timer is current lives in the cart's row (``DynamoStore``), which makes this class match
+it; this class only creates, updates and deletes, tolerating "already exists" and "not found".
 
 Schedules fire on the minute (Scheduler's precision is 60 seconds), so the ``at()`` time is the
 due time rounded up to the next whole minute, never earlier: a wake-up may come late by under a
@@ -34,14 +37,12 @@ MIN_LEAD = timedelta(minutes=1)  # a schedule is never set closer to now than th
 MAX_NAME = 64
 
 
-def schedule_name(cart_id: str, timer: Timer) -> str:
-    """``cr-wake-<hash>-<due>`` or ``cr-send-<hash>-<due>-<step>``: unique per cart and timer."""
-    digest = hashlib.sha256(cart_id.encode("utf-8", "surrogatepass")).hexdigest()[:20]
-    stamp = timer.due.astimezone(UTC).strftime("%Y%m%dT%H%M%S")
-    kind = "wake" if timer.kind is TimerKind.WAKE else "send"
-    name = f"cr-{kind}-{digest}-{stamp}"
-    if timer.kind is TimerKind.SEND:
-        name += f"-{timer.step or 0}"
+def schedule_name(cart_id: str) -> str:
+    """``cr-cart-<hash>``: the cart's one schedule. (Earlier releases named one schedule per
+    timer, ``cr-wake-...`` and ``cr-send-...``; the store deletes such a schedule the first
+    time it sets that cart's timer.)"""
+    digest = hashlib.sha256(cart_id.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+    name = f"cr-cart-{digest}"
     assert len(name) <= MAX_NAME
     return name
 
@@ -136,27 +137,30 @@ class SchedulerTimers:
             "ScheduleExpression": expression,
             "ScheduleExpressionTimezone": timezone,
             "FlexibleTimeWindow": {"Mode": "OFF"},
-            "ActionAfterCompletion": "DELETE",
+            "ActionAfterCompletion": "NONE",
             "State": "ENABLED",
             "Target": target,
         }
 
-    def ensure(self, cart_id: str, timer: Timer, name: str) -> None:
+    def ensure(self, cart_id: str, timer: Timer, name: str, *, replacing: bool = False) -> None:
+        """Create the schedule, or update it in place when it exists: ``replacing`` says it
+        most likely does (so the update is tried first, and one call is the usual cost)."""
         params = self.request(cart_id, timer, name)
         client_error = client_error_type()
+        calls = (
+            (self._client.update_schedule, "ResourceNotFoundException"),
+            (self._client.create_schedule, "ConflictException"),
+        )
+        if not replacing:
+            calls = calls[::-1]
         for _ in range(3):
-            try:
-                self._client.create_schedule(**params)
-                return
-            except client_error as e:
-                if error_code(e) != "ConflictException":
-                    raise
-            try:
-                self._client.update_schedule(**params)
-                return
-            except client_error as e:
-                if error_code(e) != "ResourceNotFoundException":
-                    raise
+            for call, absent_or_present in calls:
+                try:
+                    call(**params)
+                    return
+                except client_error as e:
+                    if error_code(e) != absent_or_present:
+                        raise
         log.warning("schedule kept appearing and disappearing", extra={"schedule": name})
 
     def remove(self, name: str) -> None:
@@ -171,7 +175,7 @@ class NoSchedules:
     """A TimerSink that keeps nothing: the store's own rows are the timers (a runtime that
     polls ``DynamoStore.due``, or tests)."""
 
-    def ensure(self, cart_id: str, timer: Timer, name: str) -> None:
+    def ensure(self, cart_id: str, timer: Timer, name: str, *, replacing: bool = False) -> None:
         return None
 
     def remove(self, name: str) -> None:
@@ -184,7 +188,7 @@ class MemorySchedules:
     def __init__(self) -> None:
         self.schedules: dict[str, tuple[str, Timer]] = {}
 
-    def ensure(self, cart_id: str, timer: Timer, name: str) -> None:
+    def ensure(self, cart_id: str, timer: Timer, name: str, *, replacing: bool = False) -> None:
         self.schedules[name] = (cart_id, timer)
 
     def remove(self, name: str) -> None:

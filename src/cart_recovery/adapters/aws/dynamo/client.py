@@ -28,6 +28,7 @@ from cart_recovery.adapters.aws.scheduler import NoSchedules
 from cart_recovery.domain import audit as audit_rows
 from cart_recovery.domain.model import AuditEntry
 from cart_recovery.domain.privacy import UNKEYED, EmailKey
+from cart_recovery.domain.timers import Timer
 from cart_recovery.ports import StaleCart, TimerSink
 
 log = logging.getLogger("cart_recovery.aws.store")
@@ -156,7 +157,12 @@ class Client:
 
     # ---- timers: the row says what is pending; the sink is made to match ------------------
     def _reconcile(self, cart_id: str) -> None:
-        ensured: str | None = None
+        """Make the cart's schedule fire what its row says, reading the row again after each
+        change to the schedule, so that of two writers racing, the one that reads last puts
+        the newest timer in place. Usually one Scheduler call: the schedule created (a new
+        cart), updated in place (a wake-up that moves) or deleted (nothing pending)."""
+        ensured: str | None = None  # the schedule this call last put a timer in
+        made: Timer | None = None  # and that timer
         removed: set[str] = set()  # a schedule deleted once is not asked for again
         for _ in range(RECONCILE_ROUNDS):
             item = self._get(
@@ -169,15 +175,25 @@ class Client:
             values = plain(item) if item else {}
             current = values.get("schedule_name") or None
             previous = values.get("previous_schedule") or None
-            if ensured is not None and ensured != current:
-                self.timers.remove(ensured)  # ours went stale while we made it
-                removed.add(ensured)
-            if previous is not None and previous not in (current, ensured, *removed):
-                self.timers.remove(previous)
-                removed.add(previous)
+            # The cart's schedule when its timer was cancelled (or ours, cancelled while we
+            # made it), or one named per timer by an earlier release: deleted, then the row is
+            # read again, as a timer set meanwhile would need its schedule made again.
+            stale = [
+                name
+                for name in dict.fromkeys((previous, ensured))
+                if name is not None and name != current and name not in removed
+            ]
+            for name in stale:
+                self.timers.remove(name)
+                removed.add(name)
+            if stale:
+                ensured = made = None
+                continue
             timer = timer_of(item) if item else None
-            if current is None or timer is None or current == ensured:
+            if current is None or timer is None or (current == ensured and timer == made):
                 return
-            self.timers.ensure(cart_id, timer, current)
-            ensured = current
+            replacing = current in (previous, ensured) and current not in removed
+            self.timers.ensure(cart_id, timer, current, replacing=replacing)
+            ensured, made = current, timer
+            removed.discard(current)
         log.warning("the cart's timer kept changing", extra={"cart_id": cart_id})

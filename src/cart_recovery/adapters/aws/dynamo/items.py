@@ -151,7 +151,8 @@ def cart_update(cart: Cart, version: int, u: Update) -> None:
 
 
 def timer_update(cart_id: str, change: TimerChange, u: Update) -> None:
-    """Record the cart's one pending timer, keeping the name of the schedule it replaces."""
+    """Record the cart's one pending timer, keeping the name of the schedule it had before
+    (the cart's own, or none, or one named in an earlier release's per-timer way)."""
     none = u.value("")
     u.set_raw("previous_schedule", f"if_not_exists({u.name('schedule_name')}, {none})")
     timer = timer_for(cart_id, change)
@@ -160,7 +161,7 @@ def timer_update(cart_id: str, change: TimerChange, u: Update) -> None:
         for attr in ("wake_at", "wake_kind", "wake_step"):
             u.set(attr, None)
         return
-    u.set("schedule_name", schedule_name(cart_id, timer))
+    u.set("schedule_name", schedule_name(cart_id))
     u.set("wake_at", iso(timer.due))
     u.set("wake_kind", str(timer.kind))
     u.set("wake_step", timer.step)
