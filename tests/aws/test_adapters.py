@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -211,31 +211,48 @@ def test_a_crash_between_the_commit_and_scheduler_is_repaired_by_the_redelivery(
     assert kinds(sch, timers.group) == [("cr-waiter", "at(2026-05-12T12:00:00)")]
 
 
-@pytest.mark.aws
-def test_a_stale_schedule_made_while_the_row_changed_is_removed(
-    store: tuple[DynamoStore, Any, SchedulerTimers],
-) -> None:
-    s, sch, timers = store
+class Racing:
+    """A TimerSink through which another writer changes the cart's timer once, in the middle of
+    this one's talk to Scheduler: right after its ``ensure``, or right before its ``remove``."""
+
+    def __init__(self, inner: SchedulerTimers, during: str, race: Callable[[], None]) -> None:
+        self.inner = inner
+        self.during = during
+        self.race: Callable[[], None] | None = race
+
+    def _once(self, call: str) -> None:
+        if call == self.during and self.race is not None:
+            race, self.race = self.race, None
+            race()
+
+    def ensure(self, cart_id: str, timer: Timer, name: str, *, replacing: bool = False) -> None:
+        self.inner.ensure(cart_id, timer, name, replacing=replacing)
+        self._once("ensure")
+
+    def remove(self, name: str) -> None:
+        self._once("remove")
+        self.inner.remove(name)
+
+
+def racing_store(s: DynamoStore, timers: SchedulerTimers, during: str) -> DynamoStore:
+    """Cart c1 in ``s``, and a store over the same tables whose Scheduler talk is raced once
+    (``during`` its ensure or its remove) by another writer setting c1's wake-up to 5 hours."""
     s.apply_event(
         make_event(), cart=make_cart(), expected_version=None, audit=None, timer=None, now=T0
     )
 
-    class Racing:
-        """Another writer changes the cart's timer while this one talks to Scheduler."""
+    def another_writer() -> None:
+        s.set_timer("c1", SetWake(at(hours=5)), expected_version=0)
 
-        def __init__(self) -> None:
-            self.raced = False
+    return DynamoStore(s._db, tables=s.tables, timers=Racing(timers, during, another_writer))
 
-        def ensure(self, cart_id: str, timer: Timer, name: str, *, replacing: bool = False) -> None:
-            timers.ensure(cart_id, timer, name, replacing=replacing)
-            if not self.raced:
-                self.raced = True
-                s.set_timer("c1", SetWake(at(hours=5)), expected_version=0)
 
-        def remove(self, name: str) -> None:
-            timers.remove(name)
-
-    racing = DynamoStore(s._db, tables=s.tables, timers=Racing())
+@pytest.mark.aws
+def test_a_schedule_made_while_the_row_changed_gets_the_newer_timer(
+    store: tuple[DynamoStore, Any, SchedulerTimers],
+) -> None:
+    s, sch, timers = store
+    racing = racing_store(s, timers, "ensure")
     racing.set_timer("c1", SetWake(at(hours=2)), expected_version=0)
     assert kinds(sch, timers.group) == [("cr-waiter", "at(2026-05-12T15:00:00)")]
 
@@ -246,28 +263,10 @@ def test_a_timer_set_while_a_cancel_deletes_the_schedule_gets_its_schedule_back(
 ) -> None:
     # Given a cart with a wake-up
     s, sch, timers = store
-    s.apply_event(
-        make_event(), cart=make_cart(), expected_version=None, audit=None, timer=None, now=T0
-    )
+    racing = racing_store(s, timers, "remove")
     s.set_timer("c1", SetWake(at(hours=2)), expected_version=0)
-
-    class Racing:
-        """Another writer sets a new wake-up after this one read the row, before it deletes."""
-
-        def __init__(self) -> None:
-            self.raced = False
-
-        def ensure(self, cart_id: str, timer: Timer, name: str, *, replacing: bool = False) -> None:
-            timers.ensure(cart_id, timer, name, replacing=replacing)
-
-        def remove(self, name: str) -> None:
-            if not self.raced:
-                self.raced = True
-                s.set_timer("c1", SetWake(at(hours=5)), expected_version=0)
-            timers.remove(name)
-
-    # When one writer cancels the timer and, meanwhile, another sets one five hours on
-    racing = DynamoStore(s._db, tables=s.tables, timers=Racing())
+    # When one writer cancels the timer and, after it read the row but before it deletes the
+    # schedule, another sets a wake-up five hours on
     racing.set_timer("c1", CancelTimers(), expected_version=0)
     # Then the cart's schedule fires the newer wake-up: the cancel read the row again
     assert kinds(sch, timers.group) == [("cr-waiter", "at(2026-05-12T15:00:00)")]
