@@ -27,7 +27,6 @@ Input is a stream of validated events in time order (``occurred_at`` never decre
 
 from __future__ import annotations
 
-import heapq
 import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
@@ -51,6 +50,7 @@ from cart_recovery.domain.wakeup import (
 )
 from cart_recovery.simulation.events_file import NotInOrder
 from cart_recovery.simulation.outcomes import Outcomes
+from cart_recovery.simulation.timer_queue import TimerQueue
 
 OPEN = Status.OPEN
 SENT = Outcome.SENT
@@ -145,7 +145,7 @@ class Engine:
         # (due, cart id, timer sequence, the cart's state): the state is there so that a
         # popped timer is checked without looking the cart up (never compared: the sequence
         # numbers differ). A cart's timer is current while ``state.timer`` is its sequence.
-        self._heap: list[tuple[datetime, str, int, _Cart]] = []
+        self._timers = TimerQueue()
         self._seq = itertools.count(1)
         self._sent: dict[str, list[SendRecord]] = {}  # address → sent reminders, oldest first
         self._sent_fifo: list[tuple[datetime, str]] = []
@@ -168,26 +168,23 @@ class Engine:
         clock = nxt.occurred_at
         end = until
         rules = self.rules
-        heap = self._heap
-        heappop = heapq.heappop
+        timers = self._timers
+        first_timer = timers.first
+        first_live = timers.first_live
         ingest = self.ingest
         tick = self.tick
         while True:
-            while heap:  # drop replaced and cancelled timers from the top
-                top = heap[0]
-                if top[3].timer == top[2]:
-                    break
-                heappop(heap)
+            top = first_live()  # replaced and cancelled timers at the top dropped
             # The earliest input or timer; with inputs left and no --until, the end is at
             # least the next input, so only a stop time can cut the run short.
             if nxt is not None:
                 first = nxt.occurred_at
-                if heap and heap[0][0] < first:
-                    first = heap[0][0]
-            elif heap:
+                if top is not None and top[0] < first:
+                    first = top[0]
+            elif top is not None:
                 if end is None:
                     end = last_at + rules.max_age + rules.close_out
-                first = heap[0][0]
+                first = top[0]
             else:
                 break
             if end is not None and first > end:
@@ -210,13 +207,13 @@ class Engine:
                     if (
                         at > now
                         and tick is None
-                        and (not heap or heap[0][0] > at)
+                        and ((top := first_timer()) is None or top[0] > at)
                         and (end is None or at <= end)
                     ):
                         # The next input comes before every timer (even a replaced one): what
                         # the next turn of the loop would do is apply it at its own time.
                         now = clock = at
-            if heap and heap[0][0] <= now:
+            if (top := first_timer()) is not None and top[0] <= now:
                 self.run_due(now)
             if tick is not None:
                 tick(now)
@@ -233,24 +230,16 @@ class Engine:
         address is mailed once, and a later cart of that address that has a step due waits for
         the next batch (so its gates see the first send). A batch's sends are reported after
         its other happenings; the report keeps them in separate lists, in the same order."""
-        heap = self._heap
-        heappop = heapq.heappop
+        timers = self._timers
+        take_due = timers.take_due
         wake = self.wake
-        while heap and heap[0][0] <= now:
-            batch: list[tuple[tuple[datetime, str, int, _Cart], _Cart]] = []
-            while heap and heap[0][0] <= now:
-                entry = heappop(heap)
-                state = entry[3]
-                if state.timer == entry[2]:
-                    batch.append((entry, state))
-                    if len(batch) == BATCH:
-                        break
+        while batch := take_due(now, BATCH):
             # A fired wake-up replaces or cancels its cart's timer, so of what the timer loop
             # puts back on the queue only the carts left for the next batch stay due.
             mailing: set[str] = set()
-            for entry, state in batch:
-                if not wake(state, now, mailing):
-                    heapq.heappush(heap, entry)
+            for entry in batch:
+                if not wake(entry[3], now, mailing):
+                    timers.push(entry)
 
     def _set_timer(self, state: _Cart, at: datetime | None) -> None:
         if at is None:
@@ -258,7 +247,7 @@ class Engine:
             return
         seq = next(self._seq)
         state.timer = seq
-        heapq.heappush(self._heap, (at, state.cart.cart_id, seq, state))
+        self._timers.push((at, state.cart.cart_id, seq, state))
 
     def _schedule(self, state: _Cart) -> None:
         """The cart's timer at its next wake (``next_wake``), its timeline kept for then."""
