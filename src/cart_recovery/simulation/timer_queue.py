@@ -51,45 +51,37 @@ class TimerQueue:
 
     def first(self) -> Any | None:
         """The earliest entry (left in place), or None when there is none."""
-        current = self._current
-        if current:
-            return current[0]
-        if not self._minutes:
-            return None
-        return self._next_minute()[0]
+        current = self._current or self._next_minute()
+        return current[0] if current else None
 
     def first_live(self) -> Any | None:
         """The earliest live entry, the stale ones before it dropped; None when there is none."""
         current = self._current
-        while True:
-            if not current:
-                if not self._minutes:
-                    return None
-                current = self._next_minute()
+        while current or (current := self._next_minute()):
             top = current[0]
             if top[3].timer == top[2]:
                 return top
             heappop(current)
+        return None
 
     def take_due(self, now: datetime, limit: int) -> list[Any]:
         """Up to ``limit`` live entries due at ``now``, earliest first, taken out; the stale ones
         met on the way are dropped."""
         out: list[Any] = []
         current = self._current
-        while True:
-            if not current:
-                if not self._minutes:
-                    return out
-                current = self._next_minute()
-            if current[0][0] > now:
-                return out
+        while (current or (current := self._next_minute())) and current[0][0] <= now:
             entry = heappop(current)
             if entry[3].timer == entry[2]:
                 out.append(entry)
                 if len(out) == limit:
-                    return out
+                    break
+        return out
 
     def _next_minute(self) -> list[Any]:
+        """The next minute with entries made the current one: its entries as a heap (an empty
+        list when no minute has any)."""
+        if not self._minutes:
+            return self._current
         minute = heappop(self._minutes)
         current = self._later.pop(minute)
         heapify(current)
