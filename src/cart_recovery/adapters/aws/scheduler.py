@@ -4,11 +4,12 @@ Each cart has one schedule, named from its cart id (hashed: names allow only ``[
 and 64 characters). A new wake-up or a quiet-hours deferral of the cart is the same schedule
 updated in place (``UpdateSchedule``: a new time, and the waiter or the sender as its target),
 so a cart event costs one Scheduler call: created for a new cart, updated when the wake-up
-moves, deleted when nothing more is pending. A schedule that fired stays (``ActionAfterCompletion
-=NONE``) until the cart's next wake-up updates it or the cart's end deletes it, so Scheduler
-never deletes a schedule on its own, and can never delete a newer wake-up of the same cart.
-Which timer is current lives in the cart's row (``DynamoStore``), which makes this class match
-it; this class only creates, updates and deletes, tolerating "already exists" and "not found".
+moves, deleted when nothing more is pending. A schedule that fired stays
+(``ActionAfterCompletion=NONE``) until the cart's next wake-up updates it or the cart's end
+deletes it, so Scheduler never deletes a schedule on its own, and can never delete a newer
+wake-up of the same cart. Which timer is current lives in the cart's row, and the store
+(``DynamoStore``) makes the schedule match it; this class only creates, updates and deletes,
+tolerating "already exists" and "not found".
 
 Schedules fire on the minute (Scheduler's precision is 60 seconds), so the ``at()`` time is the
 due time rounded up to the next whole minute, never earlier: a wake-up may come late by under a
