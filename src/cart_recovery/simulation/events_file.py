@@ -31,9 +31,6 @@ class BadEvent(SimulationError, ValueError):
         super().__init__(f"{where}: {error}")
 
 
-CHUNK = 1 << 20  # bytes read and decoded at a time
-
-
 def read_lines(
     path: Path,
     on_bytes: Callable[[int], None] | None = None,
