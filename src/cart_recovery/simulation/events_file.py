@@ -12,7 +12,7 @@ from cart_recovery.domain.cart import EventError, validate_event
 from cart_recovery.domain.model import CartEvent
 from cart_recovery.domain.rules import zone_named
 
-CHUNK = 1 << 20  # bytes of whole lines decoded at a time
+CHUNK = 1 << 16  # bytes of whole lines decoded at a time (see docs/performance.md)
 
 
 class SimulationError(Exception):
