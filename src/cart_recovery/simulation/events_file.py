@@ -12,7 +12,7 @@ from cart_recovery.domain.cart import EventError, validate_event
 from cart_recovery.domain.model import CartEvent
 from cart_recovery.domain.rules import zone_named
 
-CHUNK = 1 << 16  # bytes of whole lines decoded at a time (see docs/performance.md)
+CHUNK = 1 << 16  # bytes of whole lines decoded at a time (docs/performance.md, sixth round)
 
 
 class SimulationError(Exception):
@@ -43,9 +43,10 @@ def read_lines(
     (see ``hold_zones``).
 
     Whole lines are decoded a chunk at a time (msgspec's ``decode_lines``: one call for about
-    a thousand events). A chunk that does not come out as one valid event per line (a bad
-    line, a blank one, or two values on one line, which ``decode_lines`` would take) is read
-    again line by line, which names the bad line, as reading line by line throughout would."""
+    55 events; a small chunk's events are still in cache when the caller applies them). A
+    chunk that does not come out as one valid event per line (a bad line, a blank one, or two
+    values on one line, which ``decode_lines`` would take) is read again line by line, which
+    names the bad line, as reading line by line throughout would."""
     decoder = msgspec.json.Decoder(CartEvent)
     zones = {} if zones is None else zones
     first = 1  # the number of the chunk's first line
