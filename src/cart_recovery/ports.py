@@ -98,7 +98,8 @@ class CartStore(Protocol):
 
     def record_send(self, record: SendRecord, *, timer: TimerChange | None) -> bool:
         """Write a ``skipped`` or ``deferred`` record unless the step is claimed or done already
-        (then False, nothing written)."""
+        (then False, nothing written). ``timer`` is written with it, but sets a timer only
+        while the cart is open: a cart bought or closed since it was read gets none."""
 
     def claim_send(self, cart_id: str, step: int, recipient: str, now: datetime) -> Claim:
         """Atomically: if the cart is open, the address not unsubscribed, and the step has no
@@ -121,7 +122,7 @@ class CartStore(Protocol):
         """Move a ``claimed`` step to ``sent``, ``skipped``, or back to ``deferred`` (a send
         that failed before the message left). ``attempts``: the failed mail attempts so far,
         kept with the step (``load`` gives them back; 0 clears them). Does nothing if the step
-        is not claimed."""
+        is not claimed. ``timer`` as for ``record_send``: none for a cart no longer open."""
 
     def resolve_claims(self, now: datetime, audit_by: str = "system") -> list[SendRecord]:
         """Turn every ``claimed`` step into ``uncertain`` (a crash fell between claim and send);

@@ -22,10 +22,11 @@ from cart_recovery.adapters.aws.scheduler import (
     parse_at,
     schedule_name,
 )
-from cart_recovery.domain.model import Outcome, SendRecord
+from cart_recovery.domain.model import Outcome, SendRecord, Status
 from cart_recovery.domain.rules import DEFAULT_RULES_TEXT
 from cart_recovery.domain.timers import CancelTimers, DeferSend, SetWake, Timer, TimerKind
 from cart_recovery.embedded.clock import VirtualClock
+from cart_recovery.ports import Claim
 from tests.aws.services import REGION, client, dynamo_tables, unique
 from tests.conftest import T0, at, make_cart, make_event
 
@@ -326,6 +327,33 @@ def test_each_timer_change_is_one_scheduler_call_on_the_carts_one_schedule(
     # nothing pending any more: deleted
     c.set_timer("c1", CancelTimers(), expected_version=0)
     assert counting.taken() == ["DeleteSchedule"]
+    assert kinds(sch, timers.group) == []
+
+
+@pytest.mark.aws
+def test_a_send_finished_after_the_owner_closed_its_cart_makes_no_schedule(
+    store: tuple[DynamoStore, Any, SchedulerTimers], counting: Counting
+) -> None:
+    # Given a cart whose step 1 the sender has claimed, and which the owner then suppresses
+    # (the unsub-handler's close deletes the cart's schedule)
+    s, sch, timers = store
+    c = DynamoStore(s._db, tables=s.tables, timers=counting)
+    c.apply_event(
+        make_event(), cart=make_cart(), expected_version=None, audit=None,
+        timer=SetWake(at(hours=2)), now=T0,
+    )  # fmt: skip
+    assert c.claim_send("c1", 1, "maya@example.com", at(hours=2)) is Claim.CLAIMED
+    c.save_cart(
+        make_cart(status=Status.CLOSED), expected_version=0, audit=None, timer=CancelTimers()
+    )
+    assert counting.taken() == ["CreateSchedule", "DeleteSchedule"]
+    # When the sender, its email gone, records it with the cart's next wake-up
+    c.finish_send("c1", 1, Outcome.SENT, at=at(hours=2), timer=SetWake(at(hours=14)))
+    # Then the send is recorded and no schedule is made for the closed cart, so the close's
+    # own check of the row never finds a timer it would have to schedule (the unsub-handler
+    # may only delete schedules)
+    assert c.load("c1")[1][0].outcome is Outcome.SENT
+    assert counting.taken() == []
     assert kinds(sch, timers.group) == []
 
 

@@ -225,6 +225,41 @@ def test_record_send_never_overwrites_a_done_or_claimed_step(store: Any) -> None
     assert store.load("c1")[1][0].outcome is Outcome.CLAIMED
 
 
+@pytest.mark.parametrize(
+    "later",
+    [SetWake(at(hours=30)), DeferSend(step=1, at=at(hours=9))],
+    ids=["next wake-up", "deferral"],
+)
+def test_a_send_finished_after_its_cart_closed_sets_no_timer(store: Any, later: Any) -> None:
+    # Given a claimed step, then the cart closed by the owner (its timer cancelled)
+    put(store)
+    assert store.claim_send("c1", 1, "maya@example.com", at(hours=2)) is Claim.CLAIMED
+    store.save_cart(
+        make_cart(status=Status.CLOSED), expected_version=0, audit=None, timer=CancelTimers()
+    )
+    # When the sender finishes the step with the cart's next timer
+    store.finish_send("c1", 1, Outcome.SENT, at=at(hours=2), timer=later)
+    # Then the send is recorded and nothing is pending for the closed cart
+    assert store.load("c1")[1][0].outcome is Outcome.SENT
+    assert store.pending() == 0 and store.next_due() is None
+
+
+def test_a_send_recorded_for_a_bought_cart_sets_no_timer(store: Any) -> None:
+    # Given a cart bought after its wake-up fired
+    put(store)
+    store.save_cart(
+        make_cart(status=Status.BOUGHT), expected_version=0, audit=None, timer=CancelTimers()
+    )
+    # When a gate's skip is recorded with the cart's next wake-up
+    skip = SendRecord(
+        cart_id="c1", step=1, outcome=Outcome.SKIPPED, at=at(hours=2), reason="no_email"
+    )
+    assert store.record_send(skip, timer=SetWake(at(hours=30))) is True
+    # Then the skip is recorded, and no wake-up is set for the bought cart
+    assert store.load("c1")[1][0].outcome is Outcome.SKIPPED
+    assert store.pending() == 0 and store.next_due() is None
+
+
 def test_sent_to_finds_recent_sends_case_insensitively(store: Any) -> None:
     put(store, email="Maya@Example.com")
     store.claim_send("c1", 1, "Maya@Example.com", at(hours=2))

@@ -117,6 +117,14 @@ class MemoryStore:
         self._timer_seq[cart_id] = seq
         heapq.heappush(self._heap, (timer.due, cart_id, seq))
 
+    def _send_timer(self, cart_id: str, change: TimerChange | None) -> None:
+        """A send's timer change: a new timer only while the cart is open (CartStore)."""
+        cart = self.carts.get(cart_id)
+        sets = change is not None and timer_for(cart_id, change) is not None
+        if sets and (cart is None or not cart.is_open):
+            return
+        self._timer(cart_id, change)
+
     def apply_event(
         self,
         event: CartEvent,
@@ -173,7 +181,7 @@ class MemoryStore:
         if current is not None and (current.done or current.outcome is Outcome.CLAIMED):
             return False
         self._write_send(record)
-        self._timer(record.cart_id, timer)
+        self._send_timer(record.cart_id, timer)
         return True
 
     def claim_send(self, cart_id: str, step: int, recipient: str, now: datetime) -> Claim:
@@ -219,7 +227,7 @@ class MemoryStore:
                 attempts=attempts,
             )
         )
-        self._timer(cart_id, timer)
+        self._send_timer(cart_id, timer)
 
     def resolve_claims(self, now: datetime, audit_by: str = "system") -> list[SendRecord]:
         out = []

@@ -97,6 +97,22 @@ def put_timer(c: sqlite3.Connection, cart_id: str, change: TimerChange | None) -
         c.execute(PUT_TIMER, (cart_id, to_us(timer.due), str(timer.kind), timer.step))
 
 
+def put_send_timer(c: sqlite3.Connection, cart_id: str, change: TimerChange | None) -> None:
+    """A send's timer change (``record_send``, ``finish_send``): a new timer only while the
+    cart is open, checked inside the upsert; a cancel always applies."""
+    timer = None if change is None else timer_for(cart_id, change)
+    if timer is None:
+        put_timer(c, cart_id, change)
+        return
+    c.execute(PUT_TIMER_IF_OPEN, (cart_id, to_us(timer.due), str(timer.kind), timer.step, cart_id))
+
+
+PUT_TIMER_IF_OPEN = (
+    "INSERT INTO timers (cart_id, due, kind, step) SELECT ?, ?, ?, ? "
+    "WHERE (SELECT status FROM carts WHERE cart_id = ?) = 'open' "
+    "ON CONFLICT (cart_id) DO UPDATE SET due = excluded.due, kind = excluded.kind, "
+    "step = excluded.step"
+)
 PUT_TIMER = (
     "INSERT INTO timers (cart_id, due, kind, step) VALUES (?, ?, ?, ?) "
     "ON CONFLICT (cart_id) DO UPDATE SET due = excluded.due, kind = excluded.kind, "

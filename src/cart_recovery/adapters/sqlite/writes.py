@@ -20,6 +20,7 @@ from cart_recovery.adapters.sqlite.rows import (
     event_row,
     put_cart,
     put_event_cart,
+    put_send_timer,
     put_timer,
     upsert_send,
 )
@@ -115,7 +116,7 @@ class Writes(Connection):
             if row is not None and row[0] != Outcome.DEFERRED:
                 return False
             upsert_send(c, record)
-            put_timer(c, record.cart_id, timer)
+            put_send_timer(c, record.cart_id, timer)
             return True
 
     def claim_send(self, cart_id: str, step: int, recipient: str, now: datetime) -> Claim:
@@ -165,7 +166,7 @@ class Writes(Connection):
                 ),
             )
             if cur.rowcount == 1:
-                put_timer(c, cart_id, timer)
+                put_send_timer(c, cart_id, timer)
 
     def resolve_claims(self, now: datetime, audit_by: str = "system") -> list[SendRecord]:
         with self._write() as c:

@@ -123,11 +123,13 @@ class Client:
         expected_version: int | str | None,
     ) -> dict[str, Any]:
         """An Update of the cart row, conditional on its version (None: no row yet;
-        ``"exists"``: any version)."""
+        ``"exists"``: any version; ``"open"``: any version of an open cart)."""
         if expected_version is None:
             condition = "attribute_not_exists(cart_id)"
         elif expected_version == "exists":
             condition = "attribute_exists(cart_id)"
+        elif expected_version == "open":
+            condition = f"{u.name('status')} = {u.value('open')}"
         else:
             condition = f"{u.name('version')} = {u.value(expected_version)}"
         return {"Update": u.request(self.tables.state, {"cart_id": cart_id}, condition)}

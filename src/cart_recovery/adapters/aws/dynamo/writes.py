@@ -34,7 +34,7 @@ from cart_recovery.domain.model import (
     Outcome,
     SendRecord,
 )
-from cart_recovery.domain.timers import TimerChange
+from cart_recovery.domain.timers import TimerChange, timer_for
 from cart_recovery.ports import Claim, StaleCart
 
 
@@ -126,13 +126,15 @@ class Writes(Reads):
     def _with_timer(
         self, ops: list[dict[str, Any]], cart_id: str, timer: TimerChange | None
     ) -> list[int]:
-        """Write ``ops`` plus the cart's timer change; a cart row that is gone only loses the
-        timer (the send record is still written)."""
+        """Write ``ops`` plus the cart's timer change; a cart row that is gone, or one no longer
+        open when the change sets a timer, only loses the timer (the send record is still
+        written): no writer puts a timer on a bought or closed cart."""
         if timer is None:
             return self._write(ops)
         u = Update()
         timer_update(cart_id, timer, u)
-        failed = self._write([*ops, self._state_update(cart_id, u, "exists")])
+        row = "exists" if timer_for(cart_id, timer) is None else "open"
+        failed = self._write([*ops, self._state_update(cart_id, u, row)])
         if failed == [len(ops)]:
             return self._write(ops)
         if not failed:
