@@ -305,17 +305,24 @@ def counting(store: tuple[DynamoStore, Any, SchedulerTimers]) -> Iterator[Counti
     sch.meta.events.unregister("after-call.scheduler.*", counting.called)  # a shared client
 
 
+def counted_cart(s: DynamoStore, counting: Counting) -> DynamoStore:
+    """A store over ``s``'s tables whose Scheduler calls ``counting`` counts, holding cart c1
+    with a wake-up in 2 hours (its schedule created)."""
+    c = DynamoStore(s._db, tables=s.tables, timers=counting)
+    c.apply_event(
+        make_event(), cart=make_cart(), expected_version=None, audit=None,
+        timer=SetWake(at(hours=2)), now=T0,
+    )  # fmt: skip
+    return c
+
+
 @pytest.mark.aws
 def test_each_timer_change_is_one_scheduler_call_on_the_carts_one_schedule(
     store: tuple[DynamoStore, Any, SchedulerTimers], counting: Counting
 ) -> None:
     s, sch, timers = store
-    c = DynamoStore(s._db, tables=s.tables, timers=counting)
     # a new cart's wake-up: created
-    c.apply_event(
-        make_event(), cart=make_cart(), expected_version=None, audit=None,
-        timer=SetWake(at(hours=2)), now=T0,
-    )  # fmt: skip
+    c = counted_cart(s, counting)
     assert counting.taken() == ["CreateSchedule"]
     # the wake-up moves: the same schedule, updated
     c.set_timer("c1", SetWake(at(hours=3)), expected_version=0)
@@ -337,11 +344,7 @@ def test_a_send_finished_after_the_owner_closed_its_cart_makes_no_schedule(
     # Given a cart whose step 1 the sender has claimed, and which the owner then suppresses
     # (the unsub-handler's close deletes the cart's schedule)
     s, sch, timers = store
-    c = DynamoStore(s._db, tables=s.tables, timers=counting)
-    c.apply_event(
-        make_event(), cart=make_cart(), expected_version=None, audit=None,
-        timer=SetWake(at(hours=2)), now=T0,
-    )  # fmt: skip
+    c = counted_cart(s, counting)
     assert c.claim_send("c1", 1, "maya@example.com", at(hours=2)) is Claim.CLAIMED
     c.save_cart(
         make_cart(status=Status.CLOSED), expected_version=0, audit=None, timer=CancelTimers()
